@@ -1,0 +1,275 @@
+"""The tables, as SQLAlchemy Core metadata.
+
+The domain classes are frozen attrs objects, so nothing is mapped onto them:
+:mod:`crashbot_sqlalchemy.store` translates rows to models and back. The
+Alembic migrations create exactly these tables; a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+
+#: Alembic's version table. Not the default ``alembic_version``, so crashbot can
+#: share a database with an application that runs its own Alembic history.
+VERSION_TABLE = "crashbot_alembic_version"
+
+# Deterministic constraint names: PostgreSQL needs names to drop or alter a
+# constraint in a later migration, and SQLite batch migrations need them too.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL keeps the offset (``timestamp with time zone``). SQLite has no
+    datetime type and SQLAlchemy stores naive text there, so values are
+    normalised to UTC before the offset is dropped and UTC is re-attached on
+    the way out. Naive values are refused: a naive datetime in the domain is
+    a bug, and guessing its zone would silently shift the timeline.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Plain DATETIME on SQLite (which cannot keep an offset), timestamptz elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.DateTime())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Normalise to UTC; strip the offset only where the column cannot keep it."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise ValueError(f"naive datetime {value!r}: crashbot stores timezone-aware UTC")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime whatever the backend handed back."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# Short strings hold enum values and keys; Text holds what people type.
+_KEY = sa.String(255)
+_ENUM = sa.String(32)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # Nullable only for the instant between INSERT and the UPDATE that sets it
+    # from the database-assigned id, inside one transaction.
+    sa.Column("ref", sa.String(64), nullable=True, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("severity", _ENUM, nullable=False, index=True),
+    sa.Column("status", _ENUM, nullable=False, index=True),
+    sa.Column("public", sa.Boolean, nullable=False, index=True),
+    sa.Column("components", sa.JSON, nullable=False),
+    sa.Column("roles", sa.JSON, nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("declared_at", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("mitigated_at", UTCDateTime, nullable=True),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Column("last_update_at", UTCDateTime, nullable=True),
+    sa.Column("rca_url", sa.Text, nullable=True),
+    sa.Column("source", sa.String(128), nullable=False, index=True),
+    sa.Column("refs", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("declared_by", sa.JSON, nullable=True),
+)
+
+# The status site asks "public incidents, newest first" on every render.
+sa.Index("ix_incidents_public_started_at", incidents.c.public, incidents.c.started_at)
+
+# Components and labels live in JSON on the incident (the source of truth) and
+# are mirrored here so the list filters are plain indexed SQL on every backend
+# instead of dialect-specific JSON operators.
+incident_components = sa.Table(
+    "incident_components",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("component", _KEY, primary_key=True, index=True),
+)
+
+incident_labels = sa.Table(
+    "incident_labels",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", _KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+sa.Index("ix_incident_labels_key_value", incident_labels.c.key, incident_labels.c.value)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.JSON, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False),
+)
+
+follow_ups = sa.Table(
+    "follow_ups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("owner", sa.JSON, nullable=True),
+    sa.Column("due", sa.Date, nullable=True),
+    sa.Column("done", sa.Boolean, nullable=False),
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("fingerprint", _KEY, nullable=False),
+    sa.Column("status", _ENUM, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(64), nullable=True),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    # The request body as received, for debugging a vendor's payload; the
+    # caller bounds its size before it gets here.
+    sa.Column("raw", sa.LargeBinary, nullable=True),
+)
+sa.Index("ix_alerts_source_fingerprint", alerts.c.source, alerts.c.fingerprint)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column(
+        "event_id",
+        sa.Integer,
+        sa.ForeignKey("events.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("plugin", sa.String(128), primary_key=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("state", _ENUM, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+)
+# The worker polls "pending or failed, due now" every few seconds.
+sa.Index("ix_deliveries_state_next_attempt_at", deliveries.c.state, deliveries.c.next_attempt_at)
+
+reminders_sent = sa.Table(
+    "reminders_sent",
+    metadata,
+    # The primary key is the lease: the first INSERT of a key wins, across
+    # threads, processes and replicas.
+    sa.Column("key", _KEY, primary_key=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+components = sa.Table(
+    "components",
+    metadata,
+    sa.Column("key", _KEY, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    # "group" is an SQL keyword; a plain column name spares every hand-written query.
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", _KEY, nullable=False, unique=True),
+    sa.Column("token_hash", _KEY, nullable=False, unique=True),
+    sa.Column("scope", _ENUM, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row (id = 1) whose counter is bumped by every write the status site can
+# show, so change_token() is a single primary-key read.
+store_state = sa.Table(
+    "store_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("change_counter", sa.BigInteger, nullable=False),
+)
+
+#: The id of the single ``store_state`` row.
+STATE_ROW_ID = 1

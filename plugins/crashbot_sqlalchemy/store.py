@@ -1,0 +1,891 @@
+"""``SqlStore``: the :class:`crashbot_core.store.Store` on SQLAlchemy 2 Core.
+
+Rows are translated to the frozen attrs models and back by the ``_*_row`` and
+``_*_from`` functions below; nothing is mapped onto the domain classes.
+Every public method is one short transaction on a pooled connection, so one
+store is shared by the Flask threads and the worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, RowMapping
+
+from crashbot_core.errors import ConflictError, InvalidInput, NotFound
+from crashbot_core.models import (
+    Actor,
+    Alert,
+    AlertStatus,
+    ApiToken,
+    Component,
+    Delivery,
+    DeliveryState,
+    Event,
+    EventKind,
+    FollowUp,
+    Impact,
+    Incident,
+    Status,
+    TokenScope,
+)
+from crashbot_core.store import Change, IncidentFilter, Saved
+from crashbot_sqlalchemy import schema as t
+from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
+from crashbot_sqlalchemy.migrate import upgrade_engine
+
+_OPEN = tuple(s.value for s in Status if s.is_open)
+_RETRYABLE = (DeliveryState.PENDING.value, DeliveryState.FAILED.value)
+
+
+class SqlStore:
+    """Incidents, timelines, follow-ups, alerts, deliveries and tokens in SQL.
+
+    Works on SQLite (the default, one host) and PostgreSQL (many replicas)
+    with the same code and migrations. Build it with :meth:`from_url`.
+    """
+
+    def __init__(self, engine: Engine, *, auto_upgrade: bool = True) -> None:
+        """Wrap an engine made by :func:`crashbot_sqlalchemy.engine.create_engine`.
+
+        :param auto_upgrade: run pending migrations now, so ``crashbot init``
+            and ``crashbot serve`` work on an empty database.
+        """
+        self.engine = engine
+        # An in-memory SQLite database is one shared connection: concurrent
+        # transactions on it would interleave, so they take turns.
+        self._lock: AbstractContextManager[Any] = (
+            threading.RLock() if is_memory(engine.url) else nullcontext()
+        )
+        if auto_upgrade:
+            self.upgrade()
+
+    @classmethod
+    def from_url(cls, url: str | URL, *, auto_upgrade: bool = True) -> SqlStore:
+        """Open the database at ``url`` (``sqlite:///crashbot.db``, ``postgresql+psycopg://…``).
+
+        :raises crashbot_core.errors.ConfigError: bad URL or missing driver.
+        """
+        return cls(create_engine(url), auto_upgrade=auto_upgrade)
+
+    def upgrade(self) -> None:
+        """Apply pending migrations (idempotent)."""
+        with self._lock:
+            upgrade_engine(self.engine)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- transactions -----------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._lock, self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._lock, self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @staticmethod
+    def _bump(conn: Connection) -> None:
+        # Last statement of a transaction on purpose: on PostgreSQL this row
+        # lock serialises writers, and taking it last keeps it held briefly
+        # and always in the same order (no deadlocks).
+        conn.execute(
+            sa.update(t.store_state)
+            .where(t.store_state.c.id == t.STATE_ROW_ID)
+            .values(change_counter=t.store_state.c.change_counter + 1)
+        )
+
+    # -- incidents and timeline -------------------------------------------------------
+
+    def commit(self, change: Change) -> Saved:
+        """Write a command's result in one transaction (see :meth:`Store.commit`)."""
+        with self._write() as conn:
+            incident = self._save_incident(conn, change)
+            saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
+            saved_follow_ups = [
+                self._save_follow_up(conn, incident.id, f) for f in change.follow_ups
+            ]
+            if change.alert_ids:
+                conn.execute(
+                    sa.update(t.alerts)
+                    .where(t.alerts.c.id.in_(list(change.alert_ids)))
+                    .values(incident_id=incident.id)
+                )
+            outbox = [
+                {
+                    "event_id": event.id,
+                    "plugin": plugin,
+                    "incident_id": incident.id,
+                    "state": DeliveryState.PENDING.value,
+                    "attempts": 0,
+                    "last_error": None,
+                    "next_attempt_at": None,
+                    "updated_at": event.at,
+                }
+                for event in saved_events
+                for plugin in dict.fromkeys(change.subscribers)
+            ]
+            if outbox:
+                conn.execute(sa.insert(t.deliveries), outbox)
+            self._bump(conn)
+        return Saved(incident=incident, events=saved_events, follow_ups=saved_follow_ups)
+
+    def _save_incident(self, conn: Connection, change: Change) -> Incident:
+        incident = change.incident
+        if change.expected_version is None:
+            # The database assigns the id (an autoincrement is safe under
+            # concurrent declares on PostgreSQL, unlike max(id) + 1); the ref
+            # is derived from it in the same transaction.
+            values = _incident_row(incident, version=1)
+            values.pop("id")
+            values["ref"] = None
+            new_id = _inserted_id(conn.execute(sa.insert(t.incidents).values(values)))
+            ref = f"{change.ref_prefix}-{new_id}"
+            conn.execute(sa.update(t.incidents).where(t.incidents.c.id == new_id).values(ref=ref))
+            incident = attrs.evolve(incident, id=new_id, ref=ref, version=1)
+        else:
+            version = change.expected_version + 1
+            values = _incident_row(incident, version=version)
+            # id and ref never change once assigned.
+            values.pop("id")
+            values.pop("ref")
+            result = conn.execute(
+                sa.update(t.incidents)
+                .where(
+                    t.incidents.c.id == incident.id,
+                    t.incidents.c.version == change.expected_version,
+                )
+                .values(values)
+            )
+            if result.rowcount == 0:
+                stored_ref = conn.execute(
+                    sa.select(t.incidents.c.ref).where(t.incidents.c.id == incident.id)
+                ).scalar_one_or_none()
+                if stored_ref is None:
+                    raise NotFound(f"no incident with id {incident.id}")
+                raise ConflictError(
+                    f"incident {stored_ref} changed while this command ran; try again"
+                )
+            incident = attrs.evolve(incident, version=version)
+            conn.execute(
+                sa.delete(t.incident_components).where(
+                    t.incident_components.c.incident_id == incident.id
+                )
+            )
+            conn.execute(
+                sa.delete(t.incident_labels).where(t.incident_labels.c.incident_id == incident.id)
+            )
+        if incident.components:
+            conn.execute(
+                sa.insert(t.incident_components),
+                [{"incident_id": incident.id, "component": key} for key in incident.components],
+            )
+        if incident.labels:
+            conn.execute(
+                sa.insert(t.incident_labels),
+                [
+                    {"incident_id": incident.id, "key": key, "value": value}
+                    for key, value in incident.labels.items()
+                ],
+            )
+        return incident
+
+    @staticmethod
+    def _insert_event(conn: Connection, incident_id: int, event: Event) -> Event:
+        values = _event_row(event)
+        values.pop("id")
+        values["incident_id"] = incident_id
+        new_id = _inserted_id(conn.execute(sa.insert(t.events).values(values)))
+        return attrs.evolve(event, id=new_id, incident_id=incident_id)
+
+    @staticmethod
+    def _save_follow_up(conn: Connection, incident_id: int, follow_up: FollowUp) -> FollowUp:
+        # A follow-up always belongs to the incident of the change it came
+        # with; a new incident's follow-ups arrive with incident_id 0.
+        follow_up = attrs.evolve(follow_up, incident_id=incident_id)
+        values = _follow_up_row(follow_up)
+        values.pop("id")
+        if follow_up.id == 0:
+            new_id = _inserted_id(conn.execute(sa.insert(t.follow_ups).values(values)))
+            return attrs.evolve(follow_up, id=new_id)
+        result = conn.execute(
+            sa.update(t.follow_ups).where(t.follow_ups.c.id == follow_up.id).values(values)
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"no follow-up with id {follow_up.id}")
+        return follow_up
+
+    def get_incident(self, incident_id: int) -> Incident | None:
+        """The incident with this id, or None."""
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _incident_from(row)
+
+    def list_incidents(self, flt: IncidentFilter) -> list[Incident]:
+        """Incidents matching the filter, ordered by ``started_at`` (then id)."""
+        order: list[sa.ColumnElement[Any]]
+        if flt.newest_first:
+            order = [t.incidents.c.started_at.desc(), t.incidents.c.id.desc()]
+        else:
+            order = [t.incidents.c.started_at.asc(), t.incidents.c.id.asc()]
+        query = sa.select(t.incidents).where(*_conditions(flt)).order_by(*order)
+        if flt.limit is not None:
+            query = query.limit(flt.limit)
+        if flt.offset:
+            query = query.offset(flt.offset)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_incident_from(row) for row in rows]
+
+    def count_incidents(self, flt: IncidentFilter) -> int:
+        """How many incidents match the filter (ignores limit and offset)."""
+        query = sa.select(sa.func.count()).select_from(t.incidents).where(*_conditions(flt))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def events(self, incident_id: int, *, public_only: bool = False) -> list[Event]:
+        """The incident's timeline, oldest first (ties in time keep insertion order)."""
+        query = sa.select(t.events).where(t.events.c.incident_id == incident_id)
+        if public_only:
+            query = query.where(t.events.c.public == sa.true())
+        query = query.order_by(t.events.c.at, t.events.c.id)
+        with self._read() as conn:
+            return [_event_from(row) for row in conn.execute(query).mappings()]
+
+    def get_event(self, event_id: int) -> Event | None:
+        """One event by id (the worker re-delivers by id)."""
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(t.events).where(t.events.c.id == event_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _event_from(row)
+
+    def change_token(self) -> str:
+        """A counter bumped by every commit and component change: one primary-key read."""
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(t.store_state.c.change_counter).where(
+                    t.store_state.c.id == t.STATE_ROW_ID
+                )
+            ).scalar_one()
+        return str(value)
+
+    # -- follow-ups -------------------------------------------------------------------
+
+    def follow_ups(self, incident_id: int) -> list[FollowUp]:
+        """The incident's follow-ups, oldest first."""
+        query = (
+            sa.select(t.follow_ups)
+            .where(t.follow_ups.c.incident_id == incident_id)
+            .order_by(t.follow_ups.c.created_at, t.follow_ups.c.id)
+        )
+        with self._read() as conn:
+            return [_follow_up_from(row) for row in conn.execute(query).mappings()]
+
+    def get_follow_up(self, follow_up_id: int) -> FollowUp | None:
+        """One follow-up by id, or None."""
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(t.follow_ups).where(t.follow_ups.c.id == follow_up_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _follow_up_from(row)
+
+    # -- alerts -----------------------------------------------------------------------
+
+    def record_alert(self, alert: Alert, raw: bytes | None, received_at: datetime) -> Alert:
+        """Store an alert and its (already bounded) raw body; returns it with ``id``."""
+        alert = attrs.evolve(alert, received_at=received_at)
+        values = _alert_row(alert)
+        values.pop("id")
+        values["raw"] = raw
+        with self._write() as conn:
+            new_id = _inserted_id(conn.execute(sa.insert(t.alerts).values(values)))
+        return attrs.evolve(alert, id=new_id)
+
+    def open_incident_for_alert(self, source: str, fingerprint: str) -> int | None:
+        """The open incident (most recent) that an alert with this fingerprint is attached to."""
+        query = (
+            sa.select(t.incidents.c.id)
+            .join(t.alerts, t.alerts.c.incident_id == t.incidents.c.id)
+            .where(
+                t.alerts.c.source == source,
+                t.alerts.c.fingerprint == fingerprint,
+                t.incidents.c.status.in_(_OPEN),
+            )
+            .order_by(t.incidents.c.id.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def alerts(self, incident_id: int) -> list[Alert]:
+        """Alerts attached to the incident, oldest first."""
+        columns = [c for c in t.alerts.c if c.name != "raw"]
+        query = (
+            sa.select(*columns)
+            .where(t.alerts.c.incident_id == incident_id)
+            .order_by(t.alerts.c.received_at, t.alerts.c.id)
+        )
+        with self._read() as conn:
+            return [_alert_from(row) for row in conn.execute(query).mappings()]
+
+    def alert_raw(self, alert_id: int) -> bytes | None:
+        """The raw body stored with an alert (not part of the Store protocol; for debugging)."""
+        with self._read() as conn:
+            raw = conn.execute(
+                sa.select(t.alerts.c.raw).where(t.alerts.c.id == alert_id)
+            ).scalar_one_or_none()
+        return None if raw is None else bytes(raw)
+
+    # -- alert routing (used by Crashbot.ingest_alert; optional store capabilities) ------
+
+    def record_alerts(
+        self, alerts: Sequence[tuple[Alert, bytes | None]], received_at: datetime
+    ) -> list[Alert]:
+        """Store several alerts (with their bounded raw bodies) in one transaction.
+
+        All or nothing: an intake request's alerts are either all stored or
+        none is, and a storm costs one commit per request, not one per alert.
+        """
+        stored: list[Alert] = []
+        with self._write() as conn:
+            for alert, raw in alerts:
+                alert = attrs.evolve(alert, received_at=received_at)
+                values = _alert_row(alert)
+                values.pop("id")
+                values["raw"] = raw
+                new_id = _inserted_id(conn.execute(sa.insert(t.alerts).values(values)))
+                stored.append(attrs.evolve(alert, id=new_id))
+        return stored
+
+    def commit_for_alert_group(self, change: Change, label: tuple[str, str]) -> Saved | int:
+        """Declare ``change.incident`` unless an open incident has label ``label`` already.
+
+        Check and insert happen in one serialised transaction, so concurrent
+        alerts of one new group declare one incident, across threads,
+        processes and replicas: SQLite writers hold the database lock from
+        ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory lock
+        keyed by the label serialises only writers of the same group.
+
+        :returns: the saved new incident, or the id of the open incident that
+            already carries the label (nothing is written then).
+        """
+        if change.expected_version is not None:
+            raise InvalidInput("commit_for_alert_group only declares new incidents")
+        key, value = label
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                digest = hashlib.sha256(f"{key}={value}".encode()).digest()
+                conn.execute(
+                    sa.select(
+                        sa.func.pg_advisory_xact_lock(
+                            int.from_bytes(digest[:8], "big", signed=True)
+                        )
+                    )
+                )
+            existing = conn.execute(
+                sa.select(t.incidents.c.id)
+                .join(t.incident_labels, t.incident_labels.c.incident_id == t.incidents.c.id)
+                .where(
+                    t.incident_labels.c.key == key,
+                    t.incident_labels.c.value == value,
+                    t.incidents.c.status.in_(_OPEN),
+                )
+                .order_by(t.incidents.c.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            if existing is not None:
+                return int(existing)
+            # The same writes as commit() for a new incident, inside this transaction.
+            incident = self._save_incident(conn, change)
+            saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
+            if change.alert_ids:
+                conn.execute(
+                    sa.update(t.alerts)
+                    .where(t.alerts.c.id.in_(list(change.alert_ids)))
+                    .values(incident_id=incident.id)
+                )
+            outbox = [
+                {
+                    "event_id": event.id,
+                    "plugin": plugin,
+                    "incident_id": incident.id,
+                    "state": DeliveryState.PENDING.value,
+                    "attempts": 0,
+                    "last_error": None,
+                    "next_attempt_at": None,
+                    "updated_at": event.at,
+                }
+                for event in saved_events
+                for plugin in dict.fromkeys(change.subscribers)
+            ]
+            if outbox:
+                conn.execute(sa.insert(t.deliveries), outbox)
+            self._bump(conn)
+        return Saved(incident=incident, events=saved_events)
+
+    def link_alerts(self, incident_id: int, alert_ids: Sequence[int]) -> None:
+        """Attach recorded alerts to an incident without a timeline event (repeats of a known alert)."""
+        if not alert_ids:
+            return
+        with self._write() as conn:
+            conn.execute(
+                sa.update(t.alerts)
+                .where(t.alerts.c.id.in_(list(alert_ids)))
+                .values(incident_id=incident_id)
+            )
+
+    def last_alert_status(
+        self, incident_id: int, source: str, fingerprint: str, *, before_id: int
+    ) -> AlertStatus | None:
+        """Status of the newest alert (id below ``before_id``) with this fingerprint on the incident."""
+        query = (
+            sa.select(t.alerts.c.status)
+            .where(
+                t.alerts.c.incident_id == incident_id,
+                t.alerts.c.source == source,
+                t.alerts.c.fingerprint == fingerprint,
+                t.alerts.c.id < before_id,
+            )
+            .order_by(t.alerts.c.id.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        return None if found is None else AlertStatus(found)
+
+    # -- deliveries (outbox) ------------------------------------------------------------
+
+    def mark_delivery(
+        self,
+        event_id: int,
+        plugin: str,
+        state: DeliveryState,
+        *,
+        at: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        """Record the outcome of one delivery attempt; ``attempts`` goes up by one.
+
+        A plugin that was not subscribed when the event was committed gets its
+        row created here, so its retries are tracked like everyone else's.
+
+        :raises crashbot_core.errors.NotFound: no event with this id.
+        """
+        values: dict[str, Any] = {
+            "state": DeliveryState(state).value,
+            "attempts": t.deliveries.c.attempts + 1,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+            "updated_at": at,
+        }
+        key = (t.deliveries.c.event_id == event_id, t.deliveries.c.plugin == plugin)
+        with self._write() as conn:
+            if conn.execute(sa.update(t.deliveries).where(*key).values(values)).rowcount:
+                return
+            incident_id = conn.execute(
+                sa.select(t.events.c.incident_id).where(t.events.c.id == event_id)
+            ).scalar_one_or_none()
+            if incident_id is None:
+                raise NotFound(f"no event with id {event_id}")
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        sa.insert(t.deliveries).values(
+                            {
+                                **values,
+                                "event_id": event_id,
+                                "plugin": plugin,
+                                "incident_id": incident_id,
+                                "attempts": 1,
+                            }
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                # Another worker created the row between our UPDATE and INSERT.
+                conn.execute(sa.update(t.deliveries).where(*key).values(values))
+
+    def deliveries(
+        self, *, states: Sequence[DeliveryState] = (), limit: int = 100
+    ) -> list[Delivery]:
+        """Deliveries, newest event first, optionally only in the given states."""
+        query = sa.select(t.deliveries)
+        if states:
+            query = query.where(t.deliveries.c.state.in_([DeliveryState(s).value for s in states]))
+        query = query.order_by(t.deliveries.c.event_id.desc(), t.deliveries.c.plugin).limit(limit)
+        with self._read() as conn:
+            return [_delivery_from(row) for row in conn.execute(query).mappings()]
+
+    def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
+        """Pending or failed deliveries whose next attempt is due, oldest event first."""
+        next_at = t.deliveries.c.next_attempt_at
+        query = (
+            sa.select(t.deliveries)
+            .where(
+                t.deliveries.c.state.in_(_RETRYABLE),
+                sa.or_(next_at.is_(None), next_at <= now),
+            )
+            .order_by(t.deliveries.c.event_id, t.deliveries.c.plugin)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [_delivery_from(row) for row in conn.execute(query).mappings()]
+
+    # -- reminders --------------------------------------------------------------------
+
+    def claim_reminder(self, key: str, incident_id: int, at: datetime) -> bool:
+        """Claim a reminder occurrence; True only for the first caller with this key.
+
+        The unique key is the lease: the INSERT either wins or hits the
+        constraint, atomically across threads, processes and replicas.
+        """
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    sa.insert(t.reminders_sent).values(key=key, incident_id=incident_id, at=at)
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    # -- components -------------------------------------------------------------------
+
+    def upsert_component(self, component: Component) -> None:
+        """Create or replace a component by key."""
+        values = _component_row(component)
+        where = t.components.c.key == component.key
+        with self._write() as conn:
+            if not conn.execute(sa.update(t.components).where(where).values(values)).rowcount:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(t.components).values(values))
+                except sa.exc.IntegrityError:
+                    # Created concurrently by another process: ours wins, as
+                    # if it had come second.
+                    conn.execute(sa.update(t.components).where(where).values(values))
+            self._bump(conn)
+
+    def components(self) -> list[Component]:
+        """Every stored component, by position then key."""
+        query = sa.select(t.components).order_by(t.components.c.position, t.components.c.key)
+        with self._read() as conn:
+            return [_component_from(row) for row in conn.execute(query).mappings()]
+
+    # -- API tokens -------------------------------------------------------------------
+
+    def create_token(self, token: ApiToken) -> ApiToken:
+        """Store a token (its hash only).
+
+        :raises crashbot_core.errors.InvalidInput: a token with this name exists.
+        """
+        values = _token_row(token)
+        values.pop("id")
+        try:
+            with self._write() as conn:
+                new_id = _inserted_id(conn.execute(sa.insert(t.api_tokens).values(values)))
+        except sa.exc.IntegrityError:
+            raise InvalidInput(
+                f"a token named {token.name!r} already exists; choose another name"
+            ) from None
+        return attrs.evolve(token, id=new_id)
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash, or None."""
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _token_from(row)
+
+    def tokens(self) -> list[ApiToken]:
+        """Every token, oldest first."""
+        query = sa.select(t.api_tokens).order_by(t.api_tokens.c.created_at, t.api_tokens.c.id)
+        with self._read() as conn:
+            return [_token_from(row) for row in conn.execute(query).mappings()]
+
+
+def _inserted_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # every table inserted into here has a primary key
+    return int(key[0])
+
+
+# -- filters ------------------------------------------------------------------------------
+
+
+def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
+    c = t.incidents.c
+    where: list[sa.ColumnElement[bool]] = []
+    if flt.open is True:
+        where.append(c.status.in_(_OPEN))
+    elif flt.open is False:
+        where.append(c.status == Status.RESOLVED.value)
+    if flt.statuses:
+        where.append(c.status.in_([Status(s).value for s in flt.statuses]))
+    if flt.severities:
+        where.append(c.severity.in_(list(flt.severities)))
+    if flt.since is not None:
+        where.append(c.started_at >= flt.since)
+    if flt.until is not None:
+        where.append(c.started_at < flt.until)
+    if flt.public is not None:
+        # "=" rather than "IS": PostgreSQL uses an index only for the former.
+        where.append(c.public == flt.public)
+    if flt.component is not None:
+        where.append(
+            c.id.in_(
+                sa.select(t.incident_components.c.incident_id).where(
+                    t.incident_components.c.component == flt.component
+                )
+            )
+        )
+    if flt.label is not None:
+        key, value = flt.label
+        where.append(
+            c.id.in_(
+                sa.select(t.incident_labels.c.incident_id).where(
+                    t.incident_labels.c.key == key, t.incident_labels.c.value == value
+                )
+            )
+        )
+    if flt.source is not None:
+        where.append(c.source == flt.source)
+    return where
+
+
+# -- rows <-> models ----------------------------------------------------------------------
+
+
+def _actor_json(actor: Actor | None) -> dict[str, str] | None:
+    if actor is None:
+        return None
+    return {"platform": actor.platform, "id": actor.id, "name": actor.name}
+
+
+def _actor_from(data: Mapping[str, Any] | None) -> Actor | None:
+    if data is None:
+        return None
+    return Actor(platform=data["platform"], id=data["id"], name=data.get("name", ""))
+
+
+def _incident_row(incident: Incident, *, version: int) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "ref": incident.ref,
+        "title": incident.title,
+        "description": incident.description,
+        "severity": incident.severity,
+        "status": Status(incident.status).value,
+        "public": incident.public,
+        "components": {k: Impact(v).value for k, v in incident.components.items()},
+        "roles": {k: _actor_json(a) for k, a in incident.roles.items()},
+        "labels": dict(incident.labels),
+        "started_at": incident.started_at,
+        "declared_at": incident.declared_at,
+        "acknowledged_at": incident.acknowledged_at,
+        "mitigated_at": incident.mitigated_at,
+        "resolved_at": incident.resolved_at,
+        "last_update_at": incident.last_update_at,
+        "rca_url": incident.rca_url,
+        "source": incident.source,
+        "refs": dict(incident.refs),
+        "version": version,
+        "declared_by": _actor_json(incident.declared_by),
+    }
+
+
+def _incident_from(row: RowMapping) -> Incident:
+    roles = {k: _actor_from(v) for k, v in (row["roles"] or {}).items()}
+    return Incident(
+        id=row["id"],
+        ref=row["ref"],
+        title=row["title"],
+        description=row["description"],
+        severity=row["severity"],
+        status=Status(row["status"]),
+        public=bool(row["public"]),
+        components={k: Impact(v) for k, v in (row["components"] or {}).items()},
+        roles={k: a for k, a in roles.items() if a is not None},
+        labels=dict(row["labels"] or {}),
+        started_at=row["started_at"],
+        declared_at=row["declared_at"],
+        acknowledged_at=row["acknowledged_at"],
+        mitigated_at=row["mitigated_at"],
+        resolved_at=row["resolved_at"],
+        last_update_at=row["last_update_at"],
+        rca_url=row["rca_url"],
+        source=row["source"],
+        refs=dict(row["refs"] or {}),
+        version=row["version"],
+        declared_by=_actor_from(row["declared_by"]),
+    )
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "incident_id": event.incident_id,
+        "at": event.at,
+        "actor": _actor_json(event.actor),
+        "kind": EventKind(event.kind).value,
+        "data": dict(event.data),
+        "public": event.public,
+    }
+
+
+def _event_from(row: RowMapping) -> Event:
+    actor = _actor_from(row["actor"])
+    assert actor is not None  # the column is NOT NULL
+    return Event(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        at=row["at"],
+        actor=actor,
+        kind=EventKind(row["kind"]),
+        data=dict(row["data"] or {}),
+        public=bool(row["public"]),
+    )
+
+
+def _follow_up_row(follow_up: FollowUp) -> dict[str, Any]:
+    return {
+        "id": follow_up.id,
+        "incident_id": follow_up.incident_id,
+        "title": follow_up.title,
+        "created_at": follow_up.created_at,
+        "owner": _actor_json(follow_up.owner),
+        "due": follow_up.due,
+        "done": follow_up.done,
+        "done_at": follow_up.done_at,
+        "url": follow_up.url,
+    }
+
+
+def _follow_up_from(row: RowMapping) -> FollowUp:
+    return FollowUp(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        owner=_actor_from(row["owner"]),
+        due=row["due"],
+        done=bool(row["done"]),
+        done_at=row["done_at"],
+        url=row["url"],
+    )
+
+
+def _alert_row(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "source": alert.source,
+        "fingerprint": alert.fingerprint,
+        "status": AlertStatus(alert.status).value,
+        "title": alert.title,
+        "severity": alert.severity,
+        "labels": dict(alert.labels),
+        "started_at": alert.started_at,
+        "url": alert.url,
+        "description": alert.description,
+        "incident_id": alert.incident_id,
+        "received_at": alert.received_at,
+    }
+
+
+def _alert_from(row: RowMapping) -> Alert:
+    return Alert(
+        id=row["id"],
+        source=row["source"],
+        fingerprint=row["fingerprint"],
+        status=AlertStatus(row["status"]),
+        title=row["title"],
+        severity=row["severity"],
+        labels=dict(row["labels"] or {}),
+        started_at=row["started_at"],
+        url=row["url"],
+        description=row["description"],
+        incident_id=row["incident_id"],
+        received_at=row["received_at"],
+    )
+
+
+def _delivery_from(row: RowMapping) -> Delivery:
+    return Delivery(
+        event_id=row["event_id"],
+        incident_id=row["incident_id"],
+        plugin=row["plugin"],
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        next_attempt_at=row["next_attempt_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _component_row(component: Component) -> dict[str, Any]:
+    return {
+        "key": component.key,
+        "name": component.name,
+        "group_name": component.group,
+        "description": component.description,
+        "position": component.position,
+    }
+
+
+def _component_from(row: RowMapping) -> Component:
+    return Component(
+        key=row["key"],
+        name=row["name"],
+        group=row["group_name"],
+        description=row["description"],
+        position=row["position"],
+    )
+
+
+def _token_row(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "token_hash": token.token_hash,
+        "scope": TokenScope(token.scope).value,
+        "created_at": token.created_at,
+    }
+
+
+def _token_from(row: RowMapping) -> ApiToken:
+    return ApiToken(
+        id=row["id"],
+        name=row["name"],
+        token_hash=row["token_hash"],
+        scope=TokenScope(row["scope"]),
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,178 @@
+"""Setup and operations: init, db upgrade, plugins, deliveries, worker."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from crashbot_core.cli import CliState, echo_json, json_option, pass_state, table
+from crashbot_core.config import DEFAULT_CONFIG_FILE
+from crashbot_core.plugins import hook_names
+from crashbot_core.serialize import delivery_dict, iso
+
+CONFIG_TEMPLATE = """\
+# crashbot.toml — written by `crashbot init`. Every setting is optional.
+# Secrets and deployment settings come from the environment and override
+# this file: CRASHBOT_DATABASE_URL, CRASHBOT_API_TOKEN, SLACK_BOT_TOKEN, ...
+
+[crashbot]
+# name = "Acme"                          # shown on the status page
+# database_url = "sqlite:///crashbot.db" # or postgresql+psycopg://user@host/db
+# ref_prefix = "INC"                     # incidents are INC-1, INC-2, ...
+# default_severity = "SEV4"
+# base_url = "https://status.example.com"
+# stale_after = "7d"                     # remind about incidents open this long
+# rca_due_after = "48h"                  # remind about a missing RCA link
+
+# Severity levels: override fields of the built-in SEV1..SEV4, or add levels.
+# [severity.SEV1]
+# respond_within = "5m"        # or "next business day"
+# first_update = "30m"
+# update_every = "25m"
+# postmortem = "required"      # required | optional | none
+# public = true
+# impact = "major_outage"      # degraded_performance | partial_outage | major_outage
+
+# Roles: commander (ic), communications (cl), technical-lead (tl), scribe.
+# [roles.commander]
+# description = "You lead the response..."
+
+# Components shown on the status page.
+# [components.api]
+# name = "API"
+# group = "Core"
+"""
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing crashbot.toml.")
+@click.pass_context
+def init(ctx: click.Context, force: bool) -> None:
+    """Write a commented crashbot.toml and create the database."""
+    state: CliState = ctx.ensure_object(CliState)
+    path = Path(state.config_path or DEFAULT_CONFIG_FILE)
+    if path.exists() and not force:
+        click.echo(f"{path} exists; keeping it (use --force to overwrite)")
+    else:
+        path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        click.echo(f"wrote {path}")
+    state.config_path = str(path)
+    bot = state.crashbot()
+    click.echo(f"database ready at {bot.config.database_url}")
+    click.echo('next: crashbot declare "Something is broken" --severity SEV2')
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@pass_state
+def upgrade(state: CliState) -> None:
+    """Apply database migrations (opening the store already does)."""
+    bot = state.crashbot()
+    upgrade_fn = getattr(bot.store, "upgrade", None)
+    if callable(upgrade_fn):
+        upgrade_fn()
+    click.echo(f"database at {bot.config.database_url} is up to date")
+
+
+@click.command()
+@json_option
+@pass_state
+def plugins(state: CliState, as_json: bool) -> None:
+    """List plugins, their versions and the hooks they implement."""
+    pm = state.pm
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda np: np[0]):
+        dist = dists.get(id(plugin))
+        version = f"{dist.project_name} {dist.version}" if dist else "—"
+        rows.append({"name": name, "distribution": version, "hooks": hook_names(pm, plugin)})
+    unavailable = [{"name": u.name, "reason": u.reason} for u in getattr(pm, "unavailable", [])]
+    if as_json:
+        echo_json({"plugins": rows, "unavailable": unavailable})
+        return
+    click.echo(
+        table(
+            [(r["name"], r["distribution"], ", ".join(r["hooks"])) for r in rows],
+            ["PLUGIN", "FROM", "HOOKS"],
+        )
+    )
+    for u in unavailable:
+        click.echo(f"not loaded: {u['name']} ({u['reason']})")
+
+
+@click.command()
+@click.option("--failed", is_flag=True, help="Only failed and abandoned deliveries.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+@pass_state
+def deliveries(state: CliState, failed: bool, limit: int, as_json: bool) -> None:
+    """Event deliveries to plugins and their retries."""
+    items = state.crashbot().deliveries(failed_only=failed, limit=limit)
+    if as_json:
+        echo_json([delivery_dict(d) for d in items])
+        return
+    if not items:
+        click.echo("no failed deliveries" if failed else "no deliveries")
+        return
+    rows = [
+        (
+            d.event_id,
+            d.incident_id,
+            d.plugin,
+            d.state.value,
+            d.attempts,
+            iso(d.next_attempt_at) or "—",
+            (d.last_error or "")[:60],
+        )
+        for d in items
+    ]
+    click.echo(
+        table(
+            rows, ["EVENT", "INCIDENT", "PLUGIN", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"]
+        )
+    )
+
+
+@click.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=15.0,
+    show_default=True,
+    help="Seconds between rounds.",
+)
+@click.option("--once", is_flag=True, help="Run one round and exit.")
+@pass_state
+def worker(state: CliState, interval: float, once: bool) -> None:
+    """Send due reminders and retry failed deliveries."""
+    from crashbot_core.worker import Worker
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        click.echo("stopping after the current round", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    w = Worker(state.crashbot(), interval=interval)
+    if once:
+        result = w.run_once()
+        click.echo(f"reminders sent: {result.reminders}, deliveries retried: {result.deliveries}")
+        return
+    click.echo(f"worker running every {interval:g}s (Ctrl-C to stop)", err=True)
+    w.run(stop)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the CLI."""
+    for command in (init, db, plugins, deliveries, worker):
+        group.add_command(command)

@@ -1,0 +1,204 @@
+"""Read-only commands: list, show, metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from crashbot_core.cli import CliState, echo_json, json_option, pass_state, table
+from crashbot_core.durations import format_duration, parse_since
+from crashbot_core.errors import InvalidInput
+from crashbot_core.models import Incident, Status
+from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict, parse_iso
+from crashbot_core.store import IncidentFilter
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def _instant(text: str, option: str) -> datetime:
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise InvalidInput(f"{option} {text!r} is not a date or ISO 8601 time") from None
+
+
+@click.command("list")
+@click.option("--open", "only_open", is_flag=True, help="Only unresolved incidents.")
+@click.option("--severity", "-s", multiple=True, help="Only these severities; repeatable.")
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice([s.value for s in Status]),
+    help="Only these statuses.",
+)
+@click.option("--since", metavar="AGE", help="Only incidents started within AGE (30d, 12h, 2w).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@json_option
+@pass_state
+def list_(
+    state: CliState,
+    only_open: bool,
+    severity: tuple[str, ...],
+    status: tuple[str, ...],
+    since: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """List incidents, newest first."""
+    bot = state.crashbot()
+    levels = tuple(bot.policy.parse(s).key for s in severity)
+    start = bot.now() - parse_since(since) if since else None
+    incidents = bot.list(
+        IncidentFilter(
+            open=True if only_open else None,
+            severities=levels,
+            statuses=tuple(Status(s) for s in status),
+            since=start,
+            limit=limit,
+        )
+    )
+    if as_json:
+        echo_json([incident_dict(i) for i in incidents])
+        return
+    if not incidents:
+        click.echo("no incidents")
+        return
+    now = bot.now()
+    rows = [
+        (
+            i.ref,
+            i.severity,
+            i.status.value,
+            _short(i.title, 50),
+            _when(i.started_at),
+            format_duration((i.resolved_at or now) - i.started_at),
+            i.commander.display if i.commander else "—",
+            "public" if i.public else "private",
+        )
+        for i in incidents
+    ]
+    click.echo(
+        table(
+            rows,
+            [
+                "REF",
+                "SEV",
+                "STATUS",
+                "TITLE",
+                "STARTED (UTC)",
+                "DURATION",
+                "COMMANDER",
+                "VISIBILITY",
+            ],
+        )
+    )
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.command()
+@click.argument("incident_id", metavar="ID")
+@json_option
+@pass_state
+def show(state: CliState, incident_id: str, as_json: bool) -> None:
+    """Show one incident with its timeline and follow-ups."""
+    bot = state.crashbot()
+    incident = bot.get(incident_id)
+    events = bot.timeline(incident.id)
+    follow_ups = bot.follow_ups(incident.id)
+    if as_json:
+        data = incident_dict(incident)
+        data["timeline"] = [event_dict(e) for e in events]
+        data["follow_ups"] = [follow_up_dict(f) for f in follow_ups]
+        echo_json(data)
+        return
+    click.echo(_describe(incident, bot.policy.get(incident.severity).label))
+    click.echo("\nTimeline (UTC):")
+    for e in events:
+        vis = "public  " if e.public else "internal"
+        click.echo(
+            f"  {_when(e.at)}  {vis}  {e.actor.display:<12}  {e.kind.value}  {_event_text(e.data)}".rstrip()
+        )
+    if follow_ups:
+        click.echo("\nFollow-ups:")
+        for f in follow_ups:
+            mark = "x" if f.done else " "
+            owner = f" @{f.owner.display}" if f.owner else ""
+            due = f" due {f.due.isoformat()}" if f.due else ""
+            click.echo(f"  [{mark}] #{f.id} {f.title}{owner}{due}")
+
+
+def _event_text(data: dict[str, object]) -> str:
+    if data.get("message"):
+        return str(data["message"])
+    if "from" in data and "to" in data:
+        return f"{data['from']} → {data['to']}"
+    user = data.get("user")
+    if "role" in data and isinstance(user, dict):
+        return f"{data['role']}: {user.get('name') or user.get('id')}"
+    if "url" in data:
+        return str(data["url"])
+    if "title" in data:
+        return str(data["title"])
+    return ""
+
+
+def _describe(i: Incident, label: str) -> str:
+    lines = [
+        f"{i.ref}  {i.title}",
+        f"  severity   {i.severity} ({label})",
+        f"  status     {i.status.value}",
+        f"  visibility {'public' if i.public else 'private'}",
+        f"  started    {_when(i.started_at)}   declared {_when(i.declared_at)}",
+        f"  acked      {_when(i.acknowledged_at)}   mitigated {_when(i.mitigated_at)}   resolved {_when(i.resolved_at)}",
+    ]
+    if i.components:
+        lines.append(
+            "  components " + ", ".join(f"{k} ({v.value})" for k, v in i.components.items())
+        )
+    if i.roles:
+        lines.append("  roles      " + ", ".join(f"{k}: {a.display}" for k, a in i.roles.items()))
+    if i.rca_url:
+        lines.append(f"  rca        {i.rca_url}")
+    if i.description:
+        lines.append(f"  {i.description}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option(
+    "--since",
+    default="90d",
+    show_default=True,
+    metavar="AGE",
+    help="Window start, as a look-back (90d, 12w).",
+)
+@click.option("--until", metavar="DATE", help="Window end (ISO date or time, exclusive).")
+@click.option(
+    "--by", type=click.Choice(["severity", "month", "component"]), help="Break down by group."
+)
+@json_option
+@pass_state
+def metrics(state: CliState, since: str, until: str | None, by: str | None, as_json: bool) -> None:
+    """MTTA, MTTM, MTTR and counts over a window."""
+    from crashbot_core.metrics import format_report
+
+    bot = state.crashbot()
+    report = bot.metrics(
+        since=parse_since(since), until=_instant(until, "--until") if until else None, by=by
+    )
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(format_report(report))
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the CLI."""
+    for command in (list_, show, metrics):
+        group.add_command(command)

@@ -1,0 +1,506 @@
+"""Configuration: ``crashbot.toml`` plus the environment, structured with cattrs.
+
+The file is optional; every setting has a default. Secrets and deployment
+settings come from the environment and override the file. A bad setting
+raises :class:`~crashbot_core.errors.ConfigError` naming the file, the key
+path, what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from attrs import define, field, frozen
+
+from crashbot_core.durations import parse_duration
+from crashbot_core.errors import ConfigError, CrashbotError
+from crashbot_core.models import Component, Impact
+from crashbot_core.roles import DEFAULT_ROLES, Role, RolePolicy
+from crashbot_core.routing import Action, AlertPolicy, AlertRule, OnResolved
+from crashbot_core.severity import (
+    DEFAULT_POLICY,
+    NEXT_BUSINESS_DAY,
+    Postmortem,
+    Severity,
+    SeverityPolicy,
+)
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+CONFIG_ENV = "CRASHBOT_CONFIG"
+DEFAULT_CONFIG_FILE = "crashbot.toml"
+DEFAULT_DATABASE_URL = "sqlite:///crashbot.db"
+
+
+def env_field(env: str, default: Any = None, **kwargs: Any) -> Any:
+    """An attrs field read from environment variable ``env`` when set (overrides the file).
+
+    Plugins use it in their settings classes::
+
+        @attrs.define
+        class SlackSettings:
+            bot_token: str | None = env_field("SLACK_BOT_TOKEN")
+    """
+    return field(default=default, metadata={"env": env}, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# The file's shape. These mirror crashbot.toml; the loaded Config holds domain
+# objects (SeverityPolicy, RolePolicy) built from them.
+# ---------------------------------------------------------------------------
+
+
+@define
+class GeneralSettings:
+    """``[crashbot]``: settings of the service itself."""
+
+    database_url: str = env_field("CRASHBOT_DATABASE_URL", DEFAULT_DATABASE_URL)
+    #: A write-scoped bearer token for bootstrapping and alert senders.
+    api_token: str | None = env_field("CRASHBOT_API_TOKEN")
+    #: Incident refs are PREFIX-N.
+    ref_prefix: str = "INC"
+    #: Severity of incidents declared without one.
+    default_severity: str = "SEV4"
+    #: Which severity levels exist, in order (most severe first); empty: all defined.
+    severity_levels: list[str] = field(factory=list)
+    #: Remind about an unresolved incident after this long.
+    stale_after: str = "7d"
+    #: Remind about a missing RCA link this long after a resolve (postmortem-required levels).
+    rca_due_after: str = "48h"
+    #: Public URL of the status site, used in links from chat and feeds.
+    base_url: str = env_field("CRASHBOT_BASE_URL", "http://127.0.0.1:8080")
+    #: Name shown on the status page and in messages.
+    name: str = "crashbot"
+
+
+@define
+class SeverityTable:
+    """``[severity.KEY]``: one severity level. Missing fields keep the built-in level's values."""
+
+    priority: str | None = None
+    label: str | None = None
+    #: ``"5m"``, ``"2h"`` or ``"next business day"``.
+    respond_within: str | None = None
+    first_update: str | None = None
+    update_every: str | None = None
+    postmortem: Postmortem | None = None
+    channel: bool | None = None
+    public: bool | None = None
+    impact: Impact | None = None
+    aliases: list[str] | None = None
+    color: str | None = None
+
+
+@define
+class RoleTable:
+    """``[roles.KEY]``: one incident role. Missing fields keep the built-in role's values."""
+
+    name: str | None = None
+    description: str | None = None
+    aliases: list[str] | None = None
+
+
+@define
+class ComponentTable:
+    """``[components.KEY]``: one component shown on the status page."""
+
+    name: str = ""
+    group: str = ""
+    description: str = ""
+
+
+@define
+class AlertRuleTable:
+    """``[[alerts.rules]]``: one alert routing rule (see :mod:`crashbot_core.routing`)."""
+
+    #: Shown in the timeline and the intake reply; defaults to ``rule N``.
+    name: str = ""
+    #: Only alerts from this source (``alertmanager``, ``sentry`` …); omitted: any.
+    source: str | None = None
+    #: Labels that must equal these values.
+    labels: dict[str, str] = field(factory=dict)
+    #: Labels whose values must fully match these regular expressions.
+    labels_re: dict[str, str] = field(factory=dict)
+    severity: str | None = None
+    components: list[str] = field(factory=list)
+    #: Impact on ``components``; omitted: the severity's default impact.
+    impact: Impact | None = None
+    #: ``declare``, ``private`` or ``record``.
+    action: str | None = None
+    group_by: list[str] | None = None
+    window: str | None = None
+    #: ``record``, ``monitoring`` or ``resolve``.
+    on_resolved: str | None = None
+
+
+@define
+class AlertsTable:
+    """``[alerts]``: how incoming alerts become incidents."""
+
+    #: Default for alerts no rule matches: ``declare``, ``private`` or ``record``.
+    action: str = "private"
+    #: Default grouping labels; empty: group by the alert's fingerprint.
+    group_by: list[str] = field(factory=list)
+    #: A firing alert this soon after its incident resolved reopens it.
+    window: str = "30m"
+    #: When all of an incident's alerts resolved: ``record``, ``monitoring`` or ``resolve``.
+    on_resolved: str = "monitoring"
+    rules: list[AlertRuleTable] = field(factory=list)
+
+
+@define
+class FileSettings:
+    """The whole of ``crashbot.toml`` except plugin sections."""
+
+    crashbot: GeneralSettings = field(factory=GeneralSettings)
+    severity: dict[str, SeverityTable] = field(factory=dict)
+    roles: dict[str, RoleTable] = field(factory=dict)
+    components: dict[str, ComponentTable] = field(factory=dict)
+    alerts: AlertsTable = field(factory=AlertsTable)
+
+
+@frozen
+class Config:
+    """The loaded configuration, handed to the service and every plugin."""
+
+    general: GeneralSettings = field(factory=GeneralSettings)
+    severity_policy: SeverityPolicy = DEFAULT_POLICY
+    roles: RolePolicy = DEFAULT_ROLES
+    components: tuple[Component, ...] = ()
+    #: Plugin sections by name (``config.section("slack")``).
+    sections: Mapping[str, Any] = field(factory=dict)
+    #: The file it was read from, if any.
+    path: Path | None = None
+    #: Alert routing rules (``[alerts]``).
+    alerts: AlertPolicy = field(factory=AlertPolicy)
+
+    @property
+    def database_url(self) -> str:
+        """Where the store lives (``CRASHBOT_DATABASE_URL``)."""
+        return self.general.database_url
+
+    @property
+    def ref_prefix(self) -> str:
+        """Prefix of incident refs."""
+        return self.general.ref_prefix
+
+    @property
+    def stale_after(self) -> timedelta:
+        """How long an open incident may go before a stale reminder."""
+        return parse_duration(self.general.stale_after)
+
+    @property
+    def rca_due_after(self) -> timedelta:
+        """How long after resolve a missing RCA link is reminded."""
+        return parse_duration(self.general.rca_due_after)
+
+    def section(self, name: str) -> Any:
+        """A plugin's settings object, or None when no plugin declared that section."""
+        return self.sections.get(name)
+
+
+def make_converter() -> cattrs.Converter:
+    """The converter for settings: unknown keys are errors (typos must not pass silently)."""
+    conv = cattrs.Converter(forbid_extra_keys=True)
+
+    # cattrs would happily turn 5 into "5"; a config expecting text gets text.
+    def _str(value: Any, _: type) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, found {type(value).__name__} {value!r}")
+        return value
+
+    def _bool(value: Any, _: type) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, found {value!r}")
+        return value
+
+    def _int(value: Any, _: type) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, found {value!r}")
+        return value
+
+    def _enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in cls)
+            raise ValueError(f"expected one of {allowed}, found {value!r}") from None
+
+    conv.register_structure_hook(str, _str)
+    # StrEnum precedes str in an enum's MRO, so this wins over the str hook.
+    conv.register_structure_hook(enum.StrEnum, _enum)
+    conv.register_structure_hook(enum.Enum, _enum)
+    conv.register_structure_hook(bool, _bool)
+    conv.register_structure_hook(int, _int)
+    return conv
+
+
+def _apply_env(conv_target: type[Any], data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Overlay environment variables named in field metadata onto raw section data."""
+    for a in attrs.fields(conv_target):
+        name = a.metadata.get("env")
+        if name and env.get(name):
+            value: Any = env[name]
+            if a.type in (bool, "bool", "bool | None"):
+                value = value.strip().lower() in {"1", "true", "yes", "on"}
+            elif a.type in (int, "int", "int | None"):
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise ConfigError(
+                        f"environment variable {name}: found {value!r}, expected an integer"
+                    ) from None
+            data[a.name] = value
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    # Our own hooks say what they found; cattrs' default only says what it expected.
+    if isinstance(exc, ValueError) and str(exc).startswith("expected"):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}"
+    name = getattr(type_, "__name__", None) or str(type_)
+    return f"found an unusable value ({exc}), expected {name}"
+
+
+def _structure(conv: cattrs.Converter, data: Any, cls: type[Any], where: str, path: str) -> Any:
+    try:
+        return conv.structure(data, cls)
+    except cattrs.ClassValidationError as exc:
+        lines = cattrs.transform_error(exc, path=path, format_exception=_format_exception)
+        raise ConfigError(f"{where}: " + "; ".join(lines)) from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {path}: {exc}") from None
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to read: ``explicit``, else ``$CRASHBOT_CONFIG``, else ``./crashbot.toml`` if present."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    sections: Mapping[str, type[Any]] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load configuration from a TOML file (optional) and the environment.
+
+    :param path: the file; defaults to ``$CRASHBOT_CONFIG`` or ``./crashbot.toml``.
+    :param env: environment to read (default ``os.environ``).
+    :param sections: plugin settings classes by section name (from the
+        ``crashbot_config_sections`` hook).
+    :param data: parsed TOML to use instead of reading a file (tests, embedding).
+    :raises ConfigError: naming the file, key path, what was found and expected.
+    """
+    env = os.environ if env is None else env
+    sections = dict(sections or {})
+    file = find_config_file(path) if data is None else None
+    where = str(file) if file else "configuration"
+    raw: dict[str, Any]
+    if data is not None:
+        raw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    elif file is not None:
+        try:
+            with open(file, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    else:
+        raw = {}
+
+    conv = make_converter()
+    known = {"crashbot", "severity", "roles", "components", "alerts"}
+    unknown = sorted(set(raw) - known - set(sections))
+    if unknown:
+        expected = ", ".join(sorted(known | set(sections)))
+        raise ConfigError(
+            f"{where}: unknown section [{unknown[0]}]; expected one of {expected} "
+            "(is the plugin for it installed?)"
+        )
+
+    general_raw = raw.get("crashbot", {})
+    if not isinstance(general_raw, dict):
+        raise ConfigError(f"{where}: $.crashbot: expected a table, found {general_raw!r}")
+    general_raw = dict(general_raw)
+    _apply_env(GeneralSettings, general_raw, env)
+    core_raw = {k: raw[k] for k in known if k in raw}
+    core_raw["crashbot"] = general_raw
+    settings: FileSettings = _structure(conv, core_raw, FileSettings, where, "$")
+
+    policy = _build_policy(settings, where)
+    roles = _build_roles(settings)
+    alert_policy = _build_alerts(settings.alerts, where, policy)
+    components = tuple(
+        Component(key=key, name=t.name or key, group=t.group, description=t.description, position=i)
+        for i, (key, t) in enumerate(settings.components.items())
+    )
+    loaded: dict[str, Any] = {}
+    for name, cls in sections.items():
+        section_raw = raw.get(name, {})
+        if not isinstance(section_raw, dict):
+            raise ConfigError(f"{where}: $.{name}: expected a table, found {section_raw!r}")
+        section_raw = dict(section_raw)
+        _apply_env(cls, section_raw, env)
+        loaded[name] = _structure(conv, section_raw, cls, where, f"$.{name}")
+    return Config(
+        general=settings.crashbot,
+        severity_policy=policy,
+        roles=roles,
+        components=components,
+        sections=loaded,
+        path=file,
+        alerts=alert_policy,
+    )
+
+
+def _duration(value: str | None, where: str, path: str) -> timedelta | None:
+    if value is None or value.strip().lower() in {"", "none", "never"}:
+        return None
+    try:
+        return parse_duration(value)
+    except CrashbotError:
+        raise ConfigError(
+            f"{where}: {path}: found {value!r}, expected a duration such as 5m, 2h or 1d"
+        ) from None
+
+
+def _build_policy(settings: FileSettings, where: str) -> SeverityPolicy:
+    by_key = {lv.key: lv for lv in DEFAULT_POLICY.levels}
+    order = [lv.key for lv in DEFAULT_POLICY.levels]
+    for key, t in settings.severity.items():
+        base = by_key.get(key) or Severity(key=key, priority=key, label=key, rank=len(order))
+        if key not in order:
+            order.append(key)
+        path = f"$.severity.{key}"
+        changes: dict[str, Any] = {
+            name: getattr(t, name)
+            for name in ("priority", "label", "postmortem", "channel", "public", "impact", "color")
+            if getattr(t, name) is not None
+        }
+        if t.aliases is not None:
+            changes["aliases"] = tuple(t.aliases)
+        if t.respond_within is not None:
+            if t.respond_within.strip().lower() == NEXT_BUSINESS_DAY:
+                changes["respond_within"] = None
+            else:
+                changes["respond_within"] = _duration(
+                    t.respond_within, where, f"{path}.respond_within"
+                )
+        for name in ("first_update", "update_every"):
+            value = getattr(t, name)
+            if value is not None:
+                changes[name] = _duration(value, where, f"{path}.{name}")
+        by_key[key] = attrs.evolve(base, **changes)
+    if settings.crashbot.severity_levels:
+        missing = [k for k in settings.crashbot.severity_levels if k not in by_key]
+        if missing:
+            raise ConfigError(
+                f"{where}: $.crashbot.severity_levels: found {missing[0]!r}, expected one of "
+                + ", ".join(by_key)
+            )
+        order = list(settings.crashbot.severity_levels)
+    levels = [attrs.evolve(by_key[k], rank=i) for i, k in enumerate(order)]
+    try:
+        return SeverityPolicy(levels=tuple(levels), default=settings.crashbot.default_severity)
+    except CrashbotError as exc:
+        raise ConfigError(f"{where}: $.crashbot.default_severity: {exc.message}") from None
+
+
+def _build_roles(settings: FileSettings) -> RolePolicy:
+    roles = {r.key: r for r in DEFAULT_ROLES}
+    for key, t in settings.roles.items():
+        base = roles.get(key) or Role(key=key, name=key, description="")
+        roles[key] = Role(
+            key=key,
+            name=t.name if t.name is not None else base.name,
+            description=t.description if t.description is not None else base.description,
+            aliases=tuple(t.aliases) if t.aliases is not None else base.aliases,
+        )
+    return RolePolicy(roles=tuple(roles.values()))
+
+
+def _choice(value: str | None, cls: type[_E], where: str, path: str) -> _E | None:
+    if value is None:
+        return None
+    try:
+        return cls(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise ConfigError(f"{where}: {path}: found {value!r}, expected one of {allowed}") from None
+
+
+def _window(value: str, where: str, path: str) -> timedelta:
+    if value.strip() in {"0", "0s", "none", "never", ""}:
+        return timedelta(0)
+    return _duration(value, where, path) or timedelta(0)
+
+
+def _build_alerts(table: AlertsTable, where: str, severity: SeverityPolicy) -> AlertPolicy:
+    """Validate ``[alerts]`` into the routing policy (regexes compiled, durations parsed)."""
+    rules = []
+    for i, t in enumerate(table.rules):
+        path = f"$.alerts.rules[{i}]"
+        patterns: dict[str, re.Pattern[str]] = {}
+        for key, pattern in t.labels_re.items():
+            try:
+                patterns[key] = re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"{where}: {path}.labels_re.{key}: found {pattern!r}, "
+                    f"expected a regular expression ({exc})"
+                ) from None
+        level = t.severity
+        if level is not None:
+            try:
+                level = severity.parse(level).key
+            except CrashbotError:
+                raise ConfigError(
+                    f"{where}: {path}.severity: found {level!r}, expected one of "
+                    + ", ".join(lv.key for lv in severity.levels)
+                ) from None
+        rules.append(
+            AlertRule(
+                name=t.name or f"rule {i + 1}",
+                source=t.source,
+                labels=dict(t.labels),
+                labels_re=patterns,
+                severity=level,
+                components=tuple(c.strip().lower() for c in t.components),
+                impact=t.impact,
+                action=_choice(t.action, Action, where, f"{path}.action"),
+                group_by=tuple(t.group_by) if t.group_by is not None else None,
+                window=_window(t.window, where, f"{path}.window") if t.window is not None else None,
+                on_resolved=_choice(t.on_resolved, OnResolved, where, f"{path}.on_resolved"),
+            )
+        )
+    return AlertPolicy(
+        rules=tuple(rules),
+        action=_choice(table.action, Action, where, "$.alerts.action") or Action.PRIVATE,
+        group_by=tuple(table.group_by),
+        window=_window(table.window, where, "$.alerts.window"),
+        on_resolved=_choice(table.on_resolved, OnResolved, where, "$.alerts.on_resolved")
+        or OnResolved.MONITORING,
+    )

@@ -1,0 +1,174 @@
+"""Hook specifications: everything a plugin can implement.
+
+Implement a hook by decorating a function of the same name with
+:data:`crashbot_core.hookimpl` in a module registered under the ``crashbot``
+entry-point group. Arguments may be omitted from an implementation's
+signature; pluggy passes only those it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from crashbot_core.config import Config
+    from crashbot_core.models import Alert, Event, FollowUp, Incident, Reminder
+    from crashbot_core.service import Crashbot
+    from crashbot_core.store import Store
+
+PROJECT_NAME = "crashbot"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class PostmortemExporter(Protocol):
+    """What ``crashbot_postmortem_exporters`` returns: a named exporter."""
+
+    #: Used in ``crashbot postmortem ID --to NAME``.
+    name: str
+
+    def export(
+        self, incident: Incident, timeline: Sequence[Event], follow_ups: Sequence[FollowUp]
+    ) -> str:
+        """Publish the postmortem and return where it now lives (URL or file path)."""
+        ...
+
+
+class AlertSource(Protocol):
+    """What ``crashbot_alert_sources`` returns: a named alert parser."""
+
+    #: Used in ``POST /api/alerts/<name>``.
+    name: str
+
+    def verify(self, headers: dict[str, str], body: bytes, secret: str | None) -> bool:
+        """True when the request is authentic (vendor signature), False otherwise."""
+        ...
+
+    def parse(self, headers: dict[str, str], body: bytes) -> list[Alert]:
+        """Turn the vendor's payload into alerts; raise ``InvalidInput`` on a malformed body."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# Storage
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crashbot_open_store(config: Config) -> Store | None:
+    """Open the store named by ``config.database_url``.
+
+    Called once when a :class:`~crashbot_core.service.Crashbot` is built.
+    Stops at the first non-None result, so a plugin returns None for URLs it
+    does not handle.
+
+    :param config: the loaded configuration.
+    :returns: an object implementing :class:`crashbot_core.store.Store`, or None.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Notification
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
+    """Deliver one timeline event: post to chat, refresh a digest, send a DM, page.
+
+    Called after the event's transaction committed, once per (event, plugin).
+    Raising marks this plugin's delivery as failed; the worker retries it
+    later with backoff. The incident itself is never rolled back. Raise
+    :class:`crashbot_core.delivery.RetryAfter` to ask for a specific delay.
+    An implementation must tolerate being called again for the same event
+    (retries after a crash).
+
+    :param crashbot: the service, for follow-up calls (e.g. ``set_refs``).
+    :param incident: the incident as of this event.
+    :param event: the event to deliver.
+    """
+
+
+@hookspec
+def crashbot_reminder(crashbot: Crashbot, incident: Incident, reminder: Reminder) -> None:
+    """Deliver a reminder that fell due (update nudge, escalation, stale, missing RCA).
+
+    Called by the worker once per reminder occurrence across all workers.
+
+    :param crashbot: the service.
+    :param incident: the incident the reminder is about.
+    :param reminder: what is due, with a ready-made ``message``.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Extension points collected from every plugin
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def crashbot_postmortem_exporters() -> Sequence[PostmortemExporter]:
+    """Offer postmortem exporters.
+
+    Called when the service starts; results from all plugins are collected.
+
+    :returns: exporters, each with a unique ``name`` and an ``export`` method.
+    """
+    raise AssertionError("hookspec")
+
+
+@hookspec
+def crashbot_alert_sources() -> Sequence[AlertSource]:
+    """Offer alert sources for ``POST /api/alerts/<name>``.
+
+    Called when the service starts; results from all plugins are collected.
+
+    :returns: sources, each with a unique ``name``, ``verify`` and ``parse``.
+    """
+    raise AssertionError("hookspec")
+
+
+@hookspec
+def crashbot_config_sections() -> dict[str, type[Any]]:
+    """Declare a plugin's own settings.
+
+    Called while loading configuration. Each returned section name is a
+    top-level table in ``crashbot.toml`` structured into the given attrs class
+    (with ``forbid_extra_keys``). A field whose metadata has ``env`` is read
+    from that environment variable when set.
+
+    :returns: ``{"section": SettingsClass}``.
+    """
+    raise AssertionError("hookspec")
+
+
+# ---------------------------------------------------------------------------
+# Entry points: CLI and web
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def crashbot_cli(group: click.Group) -> None:
+    """Add subcommands to the ``crashbot`` command line.
+
+    Called once when the CLI is built, before arguments are parsed.
+
+    :param group: the top-level click group; call ``group.add_command``.
+    """
+
+
+@hookspec
+def crashbot_web(app: Any, crashbot: Crashbot) -> None:
+    """Mount routes on the status site's Flask app (e.g. Slack's ``/slack/events``).
+
+    Called once by ``crashbot_status.create_app`` after its own routes exist.
+
+    :param app: the ``flask.Flask`` application.
+    :param crashbot: the service the app serves.
+    """

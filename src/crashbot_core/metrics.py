@@ -1,0 +1,553 @@
+"""Incident metrics: the pure-Python reference implementation.
+
+This module *defines* crashbot's numbers. A store may compute the same report
+in SQL (SQLite or PostgreSQL), and a test holds the two equal, so every
+definition below is exact and uses only operations both engines have.
+
+Selection
+    An incident is in the report when ``since <= started_at < until``; either
+    bound may be omitted. Nothing else filters: open and resolved, public and
+    private incidents all count.
+
+Durations (seconds, float, microsecond precision)
+    * **MTTA** (time to acknowledge) = ``acknowledged_at - started_at``
+    * **MTTM** (time to mitigate) = ``mitigated_at - started_at``; ``mitigated_at``
+      is the first time the incident reached *monitoring* (or resolve, if it
+      never did)
+    * **MTTR** (time to resolve) = ``resolved_at - started_at``
+
+    Each is taken over the incidents where the later timestamp is set; the
+    others are left out (not counted as zero). A negative difference — a
+    ``started_at`` entered late, after the acknowledgement — is clamped to 0
+    rather than dropped, so the incident still counts. For each metric:
+
+    * ``count``: the number of values ``n``;
+    * ``mean``: the arithmetic mean, ``sum / n``;
+    * ``median``: the classic median of the sorted values ``v[1..n]``:
+      ``v[(n+1)/2]`` for odd ``n``, the mean of ``v[n/2]`` and ``v[n/2+1]`` for
+      even ``n``;
+    * ``p90``: nearest rank, ``v[ceil(0.9 * n)]`` (1-based) — always one of the
+      observed values, never interpolated.
+
+    With ``n == 0`` every statistic is ``None``. A SQL implementation should
+    agree to within a millisecond (SQLite's date arithmetic is not exact to the
+    microsecond).
+
+Counts
+    * ``total``: incidents selected;
+    * ``by_severity``: every level of the policy in policy order (most severe
+      first), 0 when none; levels found on incidents but no longer in the
+      policy follow, sorted by key;
+    * ``by_status``: every status in lifecycle order (investigating,
+      identified, monitoring, resolved), 0 when none;
+    * ``by_period``: the UTC calendar month of ``started_at`` as ``YYYY-MM``,
+      only months that have incidents, ascending;
+    * ``by_component``: per component key, the number of incidents that affect
+      it (an incident counts once for each of its components, so these may sum
+      to more than ``total``; incidents without components appear in none),
+      sorted by key.
+
+    The severity and status used are the incident's current ones.
+
+Response-target breaches (per severity, same key order as ``by_severity``)
+    ``deadline = policy.get(severity).response_deadline(started_at)``. An
+    incident *breached* when it was acknowledged after the deadline
+    (``acknowledged_at > deadline``) or is still unacknowledged when the
+    deadline has passed (``acknowledged_at is None and now > deadline``). It is
+    *evaluated* when the outcome is known: it has been acknowledged, or the
+    deadline has passed. Unacknowledged incidents still within their target
+    are not evaluated yet, so they do not lower the rate. ``rate = breached /
+    evaluated``, ``None`` when nothing was evaluated.
+
+Groups (``by=``)
+    ``severity``: one group per level, as in ``by_severity`` (empty levels
+    included); ``month``: one per ``YYYY-MM`` present; ``component``: one per
+    component key present. Each group holds the durations and counts above,
+    computed over the incidents in that group alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from attrs import field, frozen
+
+from crashbot_core.durations import format_duration
+from crashbot_core.errors import InvalidInput
+from crashbot_core.models import Incident, Status
+from crashbot_core.severity import SeverityPolicy
+
+__all__ = [
+    "DEFINITIONS",
+    "GROUP_BY",
+    "BreachStats",
+    "Counts",
+    "DurationStats",
+    "Durations",
+    "GroupSummary",
+    "MetricsReport",
+    "compute",
+    "duration_stats",
+    "format_report",
+]
+
+#: The values accepted by ``compute(by=...)`` (besides ``None``).
+GROUP_BY: tuple[str, ...] = ("severity", "month", "component")
+
+#: Short definitions shipped with every report (``to_dict()["definitions"]``).
+DEFINITIONS: dict[str, str] = {
+    "selection": "Incidents with since <= started_at < until (UTC).",
+    "mtta": "Time to acknowledge: acknowledged_at - started_at, over acknowledged incidents.",
+    "mttm": "Time to mitigate: mitigated_at (first time monitoring) - started_at, "
+    "over mitigated incidents.",
+    "mttr": "Time to resolve: resolved_at - started_at, over resolved incidents.",
+    "negative": "A negative duration (timestamps entered late) counts as 0.",
+    "mean": "Arithmetic mean of the durations.",
+    "median": "Middle value of the sorted durations; the mean of the two middle values "
+    "when their number is even.",
+    "p90": "Nearest rank: the value at rank ceil(0.9 * n) of the n sorted durations.",
+    "by_period": "UTC calendar month (YYYY-MM) of started_at.",
+    "by_component": "An incident counts once for each component it affects.",
+    "breach": "Acknowledged after the severity's response deadline, or still unacknowledged "
+    "once it has passed; rate = breached / evaluated, where evaluated excludes "
+    "unacknowledged incidents still within their target.",
+}
+
+
+# --------------------------------------------------------------------------
+# Report parts
+# --------------------------------------------------------------------------
+
+
+@frozen
+class DurationStats:
+    """Count, mean, median and p90 of one duration metric, in seconds."""
+
+    #: How many incidents had the later timestamp set.
+    count: int
+    #: Arithmetic mean; None when ``count`` is 0.
+    mean: float | None
+    #: Classic median; None when ``count`` is 0.
+    median: float | None
+    #: Nearest-rank 90th percentile; None when ``count`` is 0.
+    p90: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``count``, ``mean_seconds``, ``median_seconds``, ``p90_seconds``."""
+        return {
+            "count": self.count,
+            "mean_seconds": self.mean,
+            "median_seconds": self.median,
+            "p90_seconds": self.p90,
+        }
+
+
+@frozen
+class Durations:
+    """MTTA, MTTM and MTTR over a set of incidents."""
+
+    mtta: DurationStats
+    mttm: DurationStats
+    mttr: DurationStats
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data keyed ``mtta``, ``mttm``, ``mttr``."""
+        return {
+            "mtta": self.mtta.to_dict(),
+            "mttm": self.mttm.to_dict(),
+            "mttr": self.mttr.to_dict(),
+        }
+
+
+@frozen
+class Counts:
+    """How many incidents, in total and broken down (see the module docstring for order)."""
+
+    total: int
+    #: Level key -> incidents; every policy level present, in policy order.
+    by_severity: dict[str, int]
+    #: Status value -> incidents; every status present, in lifecycle order.
+    by_status: dict[str, int]
+    #: ``YYYY-MM`` (UTC month of ``started_at``) -> incidents, ascending.
+    by_period: dict[str, int]
+    #: Component key -> incidents affecting it, sorted by key.
+    by_component: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (plain dicts of ints)."""
+        return {
+            "total": self.total,
+            "by_severity": dict(self.by_severity),
+            "by_status": dict(self.by_status),
+            "by_period": dict(self.by_period),
+            "by_component": dict(self.by_component),
+        }
+
+
+@frozen
+class BreachStats:
+    """Response-target breaches of one severity level."""
+
+    severity: str
+    #: Incidents acknowledged late, or unacknowledged past the deadline.
+    breached: int
+    #: Incidents whose outcome is known (acknowledged, or deadline passed).
+    evaluated: int
+
+    @property
+    def rate(self) -> float | None:
+        """``breached / evaluated``; None when nothing was evaluated."""
+        return self.breached / self.evaluated if self.evaluated else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``breached``, ``evaluated``, ``rate``."""
+        return {"breached": self.breached, "evaluated": self.evaluated, "rate": self.rate}
+
+
+@frozen
+class GroupSummary:
+    """Durations and counts of the incidents in one group (one severity, month or component)."""
+
+    key: str
+    durations: Durations
+    counts: Counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``durations`` and ``counts``."""
+        return {"durations": self.durations.to_dict(), "counts": self.counts.to_dict()}
+
+
+@frozen
+class MetricsReport:
+    """Everything ``crashbot metrics`` and ``GET /api/metrics`` show."""
+
+    #: The instant breaches were judged against.
+    now: datetime
+    since: datetime | None
+    until: datetime | None
+    durations: Durations
+    counts: Counts
+    #: Level key -> breaches; same keys and order as ``counts.by_severity``.
+    breaches: dict[str, BreachStats]
+    #: ``None``, ``"severity"``, ``"month"`` or ``"component"``.
+    by: str | None = None
+    #: Group key -> summary when ``by`` is set; empty otherwise.
+    groups: dict[str, GroupSummary] = field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready plain data; datetimes as ISO 8601, seconds as floats or None.
+
+        ``groups`` is ``null`` when the report was not grouped.
+        """
+        return {
+            "window": {
+                "since": _iso(self.since),
+                "until": _iso(self.until),
+                "now": _iso(self.now),
+            },
+            "durations": self.durations.to_dict(),
+            "counts": self.counts.to_dict(),
+            "breaches": {key: b.to_dict() for key, b in self.breaches.items()},
+            "by": self.by,
+            "groups": (
+                {key: g.to_dict() for key, g in self.groups.items()}
+                if self.by is not None
+                else None
+            ),
+            "definitions": dict(DEFINITIONS),
+        }
+
+
+# --------------------------------------------------------------------------
+# Computation
+# --------------------------------------------------------------------------
+
+
+def duration_stats(values: Iterable[float]) -> DurationStats:
+    """Count, mean, classic median and nearest-rank p90 of ``values`` (seconds).
+
+    >>> duration_stats([60, 120, 600]).mean
+    260.0
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        return DurationStats(count=0, mean=None, median=None, p90=None)
+    mid = n // 2
+    median = ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    # Nearest rank: 1-based rank ceil(0.9 n). Integer arithmetic avoids
+    # ceil(0.9 * 10) == 10.000000000000002 style float surprises.
+    rank = -(-9 * n // 10)
+    return DurationStats(
+        count=n,
+        mean=math.fsum(ordered) / n,
+        median=float(median),
+        p90=float(ordered[rank - 1]),
+    )
+
+
+def compute(
+    incidents: Iterable[Incident],
+    policy: SeverityPolicy,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: str | None = None,
+) -> MetricsReport:
+    """Compute the metrics report; see the module docstring for exact definitions.
+
+    :param incidents: any iterable, read once (a generator is fine).
+    :param policy: gives the levels to report and their response targets.
+    :param now: judges unacknowledged incidents against their deadline.
+    :param since: keep incidents with ``started_at >= since`` (inclusive).
+    :param until: keep incidents with ``started_at < until`` (exclusive).
+    :param by: ``None``, ``"severity"``, ``"month"`` or ``"component"``: adds ``groups``.
+    :raises InvalidInput: for an unknown ``by`` or a naive datetime.
+    """
+    if by is not None and by not in GROUP_BY:
+        raise InvalidInput(f"cannot group metrics by {by!r}; expected one of {', '.join(GROUP_BY)}")
+    _require_aware(now=now, since=since, until=until)
+
+    selected = [
+        inc
+        for inc in incidents
+        if (since is None or inc.started_at >= since) and (until is None or inc.started_at < until)
+    ]
+    severity_keys = _severity_keys(selected, policy)
+
+    groups: dict[str, GroupSummary] = {}
+    if by is not None:
+        members: dict[str, list[Incident]]
+        if by == "severity":
+            members = {key: [] for key in severity_keys}
+            for inc in selected:
+                members[inc.severity].append(inc)
+        else:
+            members = {}
+            for inc in selected:
+                keys = [_month(inc)] if by == "month" else list(inc.components)
+                for key in keys:
+                    members.setdefault(key, []).append(inc)
+            members = dict(sorted(members.items()))
+        groups = {
+            key: GroupSummary(
+                key=key, durations=_durations(group), counts=_counts(group, severity_keys)
+            )
+            for key, group in members.items()
+        }
+
+    return MetricsReport(
+        now=now,
+        since=since,
+        until=until,
+        durations=_durations(selected),
+        counts=_counts(selected, severity_keys),
+        breaches=_breaches(selected, policy, severity_keys, now),
+        by=by,
+        groups=groups,
+    )
+
+
+def _require_aware(**values: datetime | None) -> None:
+    # Comparing naive and aware datetimes raises a bare TypeError deep inside;
+    # say which argument is wrong instead.
+    for name, value in values.items():
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"metrics {name}= must be timezone-aware (UTC), got {value}")
+
+
+def _severity_keys(incidents: Sequence[Incident], policy: SeverityPolicy) -> list[str]:
+    known = policy.keys
+    dropped = sorted({inc.severity for inc in incidents} - set(known))
+    return known + dropped
+
+
+def _month(incident: Incident) -> str:
+    return incident.started_at.astimezone(UTC).strftime("%Y-%m")
+
+
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    if end is None:
+        return None
+    # Clamp: a started_at back-filled later than the ack is a data-entry
+    # artefact, and the incident should still count (as 0), not vanish.
+    return max(0.0, (end - start).total_seconds())
+
+
+def _stats(incidents: Sequence[Incident], attr: str) -> DurationStats:
+    values = (_seconds(inc.started_at, getattr(inc, attr)) for inc in incidents)
+    return duration_stats(v for v in values if v is not None)
+
+
+def _durations(incidents: Sequence[Incident]) -> Durations:
+    return Durations(
+        mtta=_stats(incidents, "acknowledged_at"),
+        mttm=_stats(incidents, "mitigated_at"),
+        mttr=_stats(incidents, "resolved_at"),
+    )
+
+
+def _counts(incidents: Sequence[Incident], severity_keys: Sequence[str]) -> Counts:
+    severities = Counter(inc.severity for inc in incidents)
+    statuses = Counter(inc.status for inc in incidents)
+    periods = Counter(_month(inc) for inc in incidents)
+    components = Counter(key for inc in incidents for key in inc.components)
+    return Counts(
+        total=len(incidents),
+        by_severity={key: severities.get(key, 0) for key in severity_keys},
+        by_status={status.value: statuses.get(status, 0) for status in Status},
+        by_period=dict(sorted(periods.items())),
+        by_component=dict(sorted(components.items())),
+    )
+
+
+def _breaches(
+    incidents: Sequence[Incident],
+    policy: SeverityPolicy,
+    severity_keys: Sequence[str],
+    now: datetime,
+) -> dict[str, BreachStats]:
+    breached: Counter[str] = Counter()
+    evaluated: Counter[str] = Counter()
+    for inc in incidents:
+        deadline = policy.get(inc.severity).response_deadline(inc.started_at)
+        if inc.acknowledged_at is not None:
+            evaluated[inc.severity] += 1
+            if inc.acknowledged_at > deadline:
+                breached[inc.severity] += 1
+        elif now > deadline:
+            evaluated[inc.severity] += 1
+            breached[inc.severity] += 1
+    return {
+        key: BreachStats(severity=key, breached=breached[key], evaluated=evaluated[key])
+        for key in severity_keys
+    }
+
+
+# --------------------------------------------------------------------------
+# Human output
+# --------------------------------------------------------------------------
+
+
+def format_report(report: MetricsReport) -> str:
+    """Render a report as plain-text tables with units (``12m 30s``) and a definitions footer.
+
+    This is what ``crashbot metrics`` prints.
+    """
+    lines: list[str] = [_heading(report), ""]
+
+    d = report.durations
+    lines += _table(
+        ["", "incidents", "mean", "median", "p90"],
+        [
+            [label, str(s.count), _fmt(s.mean), _fmt(s.median), _fmt(s.p90)]
+            for label, s in (
+                ("MTTA (acknowledge)", d.mtta),
+                ("MTTM (mitigate)", d.mttm),
+                ("MTTR (resolve)", d.mttr),
+            )
+        ],
+    )
+
+    lines += ["", "Response targets"]
+    lines += _table(
+        ["severity", "incidents", "breached", "evaluated", "breach rate"],
+        [
+            [
+                key,
+                str(report.counts.by_severity.get(key, 0)),
+                str(b.breached),
+                str(b.evaluated),
+                "—" if b.rate is None else f"{b.rate:.0%}",
+            ]
+            for key, b in report.breaches.items()
+        ],
+    )
+
+    lines += ["", "By status: " + _inline(report.counts.by_status)]
+    lines += ["By month: " + _inline(report.counts.by_period)]
+    lines += ["By component: " + _inline(report.counts.by_component)]
+
+    if report.by is not None:
+        lines += ["", f"By {report.by}"]
+        if report.groups:
+            lines += _table(
+                [
+                    report.by,
+                    "incidents",
+                    "MTTA mean",
+                    "MTTA p90",
+                    "MTTM mean",
+                    "MTTR mean",
+                    "MTTR p90",
+                ],
+                [
+                    [
+                        key,
+                        str(g.counts.total),
+                        _fmt(g.durations.mtta.mean),
+                        _fmt(g.durations.mtta.p90),
+                        _fmt(g.durations.mttm.mean),
+                        _fmt(g.durations.mttr.mean),
+                        _fmt(g.durations.mttr.p90),
+                    ]
+                    for key, g in report.groups.items()
+                ],
+            )
+        else:
+            lines.append("(no incidents)")
+
+    lines += [
+        "",
+        "Durations run from started_at; a negative one counts as 0.",
+        "Median: the middle value (mean of the two middle ones for an even count).",
+        "p90: nearest rank, the value at rank ceil(0.9 n) of the sorted durations.",
+        "Breached: acknowledged after the response target, or unacknowledged past it;",
+        "evaluated leaves out incidents still within their target.",
+    ]
+    return "\n".join(lines)
+
+
+def _heading(report: MetricsReport) -> str:
+    total = report.counts.total
+    noun = "incident" if total == 1 else "incidents"
+    window = ""
+    if report.since is not None:
+        window += f" since {_day(report.since)}"
+    if report.until is not None:
+        window += f" until {_day(report.until)}"
+    return f"Incident metrics: {total} {noun}{window or ' (all time)'}"
+
+
+def _day(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fmt(seconds: float | None) -> str:
+    return format_duration(seconds)
+
+
+def _inline(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in counts.items()) or "—"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        # First column is a label (left-aligned); the rest are values, right-aligned
+        # so units and digits line up.
+        parts = [cells[0].ljust(widths[0])]
+        parts += [cell.rjust(widths[i]) for i, cell in enumerate(cells) if i]
+        return "  ".join(parts).rstrip()
+
+    return [line(headers), *(line(row) for row in rows)]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None

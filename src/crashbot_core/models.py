@@ -1,0 +1,313 @@
+"""The domain model: frozen attrs classes, changed with :func:`attrs.evolve`.
+
+Serialisation lives elsewhere (:mod:`crashbot_core.serialize`); these classes
+hold invariants only.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+
+class Status(enum.StrEnum):
+    """Where an incident is in its life."""
+
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+    @property
+    def is_open(self) -> bool:
+        """True for every status but ``resolved``."""
+        return self is not Status.RESOLVED
+
+
+OPEN_STATUSES: tuple[Status, ...] = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
+
+
+class Impact(enum.StrEnum):
+    """How badly an incident hurts one component.
+
+    The names are Statuspage's component statuses, so the status site maps
+    them one to one.
+    """
+
+    DEGRADED_PERFORMANCE = "degraded_performance"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+    UNDER_MAINTENANCE = "under_maintenance"
+
+    @classmethod
+    def parse(cls, text: str) -> Impact:
+        """Read an impact from user text: ``major_outage``, ``major``, ``partial``, ``degraded``."""
+        from crashbot_core.errors import InvalidInput
+
+        norm = text.strip().lower().replace("-", "_").replace(" ", "_")
+        aliases = {
+            "degraded": cls.DEGRADED_PERFORMANCE,
+            "degraded_performance": cls.DEGRADED_PERFORMANCE,
+            "partial": cls.PARTIAL_OUTAGE,
+            "partial_outage": cls.PARTIAL_OUTAGE,
+            "major": cls.MAJOR_OUTAGE,
+            "major_outage": cls.MAJOR_OUTAGE,
+            "outage": cls.MAJOR_OUTAGE,
+            "maintenance": cls.UNDER_MAINTENANCE,
+            "under_maintenance": cls.UNDER_MAINTENANCE,
+        }
+        try:
+            return aliases[norm]
+        except KeyError:
+            allowed = ", ".join(i.value for i in cls)
+            raise InvalidInput(f"unknown impact {text!r}; expected one of {allowed}") from None
+
+    @property
+    def rank(self) -> int:
+        """Ordering by badness; maintenance ranks lowest (it is planned)."""
+        return {
+            Impact.UNDER_MAINTENANCE: 0,
+            Impact.DEGRADED_PERFORMANCE: 1,
+            Impact.PARTIAL_OUTAGE: 2,
+            Impact.MAJOR_OUTAGE: 3,
+        }[self]
+
+
+class EventKind(enum.StrEnum):
+    """Every kind of timeline entry."""
+
+    DECLARED = "declared"
+    ACKNOWLEDGED = "acknowledged"
+    STATUS_CHANGED = "status_changed"
+    SEVERITY_CHANGED = "severity_changed"
+    UPDATE_POSTED = "update_posted"
+    ROLE_ASSIGNED = "role_assigned"
+    ROLE_UNASSIGNED = "role_unassigned"
+    COMPONENTS_CHANGED = "components_changed"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    RCA_LINKED = "rca_linked"
+    ALERT_ATTACHED = "alert_attached"
+    FOLLOW_UP_ADDED = "follow_up_added"
+    FOLLOW_UP_DONE = "follow_up_done"
+    REMINDER_SENT = "reminder_sent"
+    POSTMORTEM_EXPORTED = "postmortem_exported"
+
+
+@frozen
+class Actor:
+    """Who did something: a person on a platform, or a system."""
+
+    #: ``slack``, ``discord``, ``cli``, ``api``, ``alert``, ``system`` …
+    platform: str
+    #: The platform's own id (Slack user id, Discord snowflake, login name).
+    id: str
+    #: A human-readable name, for messages and the timeline.
+    name: str = ""
+
+    @property
+    def display(self) -> str:
+        """The name when known, else the id."""
+        return self.name or self.id
+
+    @classmethod
+    def system(cls, name: str = "crashbot") -> Actor:
+        """The actor for changes crashbot makes on its own (reminders, alert routing)."""
+        return cls(platform="system", id=name, name=name)
+
+
+@frozen
+class Component:
+    """A part of the service shown on the status page."""
+
+    #: Stable identifier, e.g. ``api``.
+    key: str
+    #: Display name, e.g. ``Checkout API``.
+    name: str = ""
+    #: Group heading on the status page; empty for ungrouped.
+    group: str = ""
+    description: str = ""
+    #: Order on the status page (lower first).
+    position: int = 0
+
+    @property
+    def display(self) -> str:
+        """The name when set, else the key."""
+        return self.name or self.key
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("datetimes in the model must be timezone-aware (UTC)")
+    return value
+
+
+@frozen
+class Incident:
+    """One incident, as stored. Change it only through :mod:`crashbot_core.lifecycle`."""
+
+    id: int
+    ref: str
+    title: str
+    severity: str
+    status: Status
+    declared_at: datetime = field(converter=_utc)
+    started_at: datetime = field(converter=_utc)
+    description: str = ""
+    public: bool = False
+    components: dict[str, Impact] = field(factory=dict)
+    roles: dict[str, Actor] = field(factory=dict)
+    labels: dict[str, str] = field(factory=dict)
+    acknowledged_at: datetime | None = field(default=None, converter=_utc)
+    mitigated_at: datetime | None = field(default=None, converter=_utc)
+    resolved_at: datetime | None = field(default=None, converter=_utc)
+    last_update_at: datetime | None = field(default=None, converter=_utc)
+    rca_url: str | None = None
+    #: Where it was declared: ``slack``, ``discord``, ``cli``, ``api``, ``alert:NAME``.
+    source: str = "api"
+    #: Opaque per-plugin references (Slack channel id, digest ts, Discord thread id …).
+    refs: dict[str, str] = field(factory=dict)
+    #: Optimistic-concurrency counter: one more on every save.
+    version: int = 0
+    #: Who declared it.
+    declared_by: Actor | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True until resolved."""
+        return self.status is not Status.RESOLVED
+
+    @property
+    def commander(self) -> Actor | None:
+        """The incident commander, if assigned."""
+        return self.roles.get("commander")
+
+    def with_changes(self, **changes: Any) -> Incident:
+        """Shorthand for :func:`attrs.evolve`."""
+        return attrs.evolve(self, **changes)
+
+
+@frozen
+class Event:
+    """One timeline entry. ``id`` and ``incident_id`` are 0 until stored."""
+
+    kind: EventKind
+    at: datetime = field(converter=_utc)
+    actor: Actor
+    data: dict[str, Any] = field(factory=dict)
+    #: A public event is shown on the status page; internal chatter is not.
+    public: bool = False
+    id: int = 0
+    incident_id: int = 0
+
+
+@frozen
+class FollowUp:
+    """An action item that comes out of an incident."""
+
+    incident_id: int
+    title: str
+    created_at: datetime = field(converter=_utc)
+    owner: Actor | None = None
+    due: date | None = None
+    done: bool = False
+    done_at: datetime | None = field(default=None, converter=_utc)
+    #: Where it is tracked outside crashbot (a GitHub issue, a Jira ticket).
+    url: str | None = None
+    id: int = 0
+
+
+class AlertStatus(enum.StrEnum):
+    """Whether the alerting condition holds."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@frozen
+class Alert:
+    """One alert from a monitoring source, parsed by an alert-source plugin."""
+
+    #: Source name: ``alertmanager``, ``grafana``, ``datadog``, ``sentry``, ``github_actions``, ``generic``.
+    source: str
+    #: Stable identity of the alerting thing: the same problem firing again has the same one.
+    fingerprint: str
+    status: AlertStatus
+    title: str
+    #: The source's severity hint (``critical``, ``P1`` …), parsed by the severity policy.
+    severity: str | None = None
+    labels: dict[str, str] = field(factory=dict)
+    started_at: datetime | None = field(default=None, converter=_utc)
+    url: str | None = None
+    description: str = ""
+    #: Set by the store once received.
+    id: int = 0
+    incident_id: int | None = None
+    received_at: datetime | None = field(default=None, converter=_utc)
+
+
+class ReminderKind(enum.StrEnum):
+    """Why a reminder is due."""
+
+    UPDATE_OVERDUE = "update_overdue"
+    UNACKNOWLEDGED = "unacknowledged"
+    STALE = "stale"
+    MISSING_RCA = "missing_rca"
+
+
+@frozen
+class Reminder:
+    """A reminder that is due now, computed by :func:`crashbot_core.schedule.due_reminders`."""
+
+    incident_id: int
+    kind: ReminderKind
+    due_at: datetime = field(converter=_utc)
+    #: Unique per occurrence: the worker fires each key once.
+    key: str
+    message: str
+
+
+class DeliveryState(enum.StrEnum):
+    """State of one (event, plugin) delivery."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    #: Gave up after the retry horizon; needs a human.
+    DEAD = "dead"
+
+
+@frozen
+class Delivery:
+    """The delivery of one event to one plugin's ``crashbot_incident_event``."""
+
+    event_id: int
+    incident_id: int
+    plugin: str
+    state: DeliveryState
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = field(default=None, converter=_utc)
+    updated_at: datetime | None = field(default=None, converter=_utc)
+
+
+class TokenScope(enum.StrEnum):
+    """What an API token may do. ``write`` includes ``read``."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@frozen
+class ApiToken:
+    """An API token as stored: only the hash of the secret is kept."""
+
+    name: str
+    token_hash: str
+    scope: TokenScope
+    created_at: datetime = field(converter=_utc)
+    id: int = 0

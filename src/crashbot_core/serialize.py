@@ -1,0 +1,77 @@
+"""Plain-data (JSON-ready) forms of the models, via one cattrs converter.
+
+Kept out of the domain classes (attrs' "why": serialisation is the caller's
+concern). Datetimes become ISO 8601 strings in UTC with a ``Z``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+import cattrs
+
+from crashbot_core.models import Actor, Alert, Delivery, Event, FollowUp, Incident
+
+
+def iso(value: datetime | None) -> str | None:
+    """``2026-01-01T09:00:00Z`` (UTC, seconds precision kept if present), or None."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """Read an ISO 8601 instant (``Z`` or offset); naive input is taken as UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _make() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(datetime, iso)
+    conv.register_unstructure_hook(date, lambda d: d.isoformat())
+    conv.register_unstructure_hook(enum.Enum, lambda e: e.value)
+    conv.register_structure_hook(datetime, lambda v, _: parse_iso(v))
+    conv.register_structure_hook(date, lambda v, _: date.fromisoformat(v))
+    return conv
+
+
+converter = _make()
+
+
+def actor_dict(actor: Actor | None) -> dict[str, Any] | None:
+    """An actor as plain data."""
+    return None if actor is None else dict(converter.unstructure(actor))
+
+
+def incident_dict(incident: Incident) -> dict[str, Any]:
+    """An incident as plain data (every field, internal refs included)."""
+    data: dict[str, Any] = converter.unstructure(incident)
+    return data
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """A timeline event as plain data."""
+    data: dict[str, Any] = converter.unstructure(event)
+    return data
+
+
+def follow_up_dict(follow_up: FollowUp) -> dict[str, Any]:
+    """A follow-up as plain data."""
+    data: dict[str, Any] = converter.unstructure(follow_up)
+    return data
+
+
+def alert_dict(alert: Alert) -> dict[str, Any]:
+    """An alert as plain data."""
+    data: dict[str, Any] = converter.unstructure(alert)
+    return data
+
+
+def delivery_dict(delivery: Delivery) -> dict[str, Any]:
+    """A delivery as plain data."""
+    data: dict[str, Any] = converter.unstructure(delivery)
+    return data

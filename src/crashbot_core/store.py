@@ -1,0 +1,212 @@
+"""The storage port.
+
+A store is returned by the ``crashbot_open_store`` hook (the built-in one is
+the SQLAlchemy plugin). The service never talks SQL: it hands the store one
+:class:`Change` per command and the store writes it in a single transaction,
+checking the incident's version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from attrs import field, frozen
+
+from crashbot_core.models import (
+    Alert,
+    ApiToken,
+    Component,
+    Delivery,
+    DeliveryState,
+    Event,
+    FollowUp,
+    Incident,
+    Status,
+)
+
+
+@frozen
+class IncidentFilter:
+    """Which incidents to list. Every criterion is optional; all given ones must hold."""
+
+    open: bool | None = None
+    statuses: tuple[Status, ...] = ()
+    severities: tuple[str, ...] = ()
+    #: Incidents that started at or after this instant.
+    since: datetime | None = None
+    #: Incidents that started before this instant.
+    until: datetime | None = None
+    public: bool | None = None
+    component: str | None = None
+    #: ``(key, value)``: incidents whose label ``key`` equals ``value``.
+    label: tuple[str, str] | None = None
+    source: str | None = None
+    limit: int | None = None
+    offset: int = 0
+    #: Newest (by ``started_at``) first when True.
+    newest_first: bool = True
+
+
+@frozen
+class Change:
+    """Everything one command writes, saved atomically by :meth:`Store.commit`.
+
+    ``expected_version`` is None when the incident is new (the store assigns
+    ``id``, ``ref`` and version 1); otherwise the store saves only if the stored
+    version still equals it, and writes version ``expected_version + 1``.
+    """
+
+    incident: Incident
+    expected_version: int | None
+    events: Sequence[Event] = ()
+    #: Follow-ups to insert (``id == 0``) or update.
+    follow_ups: Sequence[FollowUp] = ()
+    #: Ids of already-recorded alerts to attach to this incident.
+    alert_ids: Sequence[int] = ()
+    #: Plugins implementing ``crashbot_incident_event``: one pending delivery
+    #: per (event, plugin) is written in the same transaction (an outbox).
+    subscribers: Sequence[str] = ()
+    #: Prefix for the ref of a new incident (``INC`` gives ``INC-42``).
+    ref_prefix: str = "INC"
+
+
+@frozen
+class Saved:
+    """What :meth:`Store.commit` wrote, with store-assigned ids."""
+
+    incident: Incident
+    events: list[Event] = field(factory=list)
+    follow_ups: list[FollowUp] = field(factory=list)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for incidents, timelines, follow-ups, alerts, deliveries and tokens.
+
+    Every method is safe to call from several threads; each write is its own
+    transaction. Datetimes go in and come out timezone-aware in UTC.
+    """
+
+    # -- incidents and timeline -------------------------------------------------
+
+    def commit(self, change: Change) -> Saved:
+        """Write a command's result in one transaction.
+
+        :raises crashbot_core.errors.ConflictError: the stored version is not
+            ``change.expected_version`` (someone else saved first).
+        :raises crashbot_core.errors.NotFound: the incident does not exist.
+        """
+        ...
+
+    def get_incident(self, incident_id: int) -> Incident | None:
+        """The incident with this id, or None."""
+        ...
+
+    def list_incidents(self, flt: IncidentFilter) -> list[Incident]:
+        """Incidents matching the filter, ordered by ``started_at`` (then id)."""
+        ...
+
+    def count_incidents(self, flt: IncidentFilter) -> int:
+        """How many incidents match the filter (ignores limit and offset)."""
+        ...
+
+    def events(self, incident_id: int, *, public_only: bool = False) -> list[Event]:
+        """The incident's timeline, oldest first."""
+        ...
+
+    def change_token(self) -> str:
+        """An opaque value that changes whenever anything public may have changed.
+
+        The status site uses it for ETags and its render cache; it must be
+        cheap (one indexed read).
+        """
+        ...
+
+    # -- follow-ups ------------------------------------------------------------------
+
+    def follow_ups(self, incident_id: int) -> list[FollowUp]:
+        """The incident's follow-ups, oldest first."""
+        ...
+
+    def get_follow_up(self, follow_up_id: int) -> FollowUp | None:
+        """One follow-up by id, or None."""
+        ...
+
+    # -- alerts ----------------------------------------------------------------------
+
+    def record_alert(self, alert: Alert, raw: bytes | None, received_at: datetime) -> Alert:
+        """Store an alert (and its raw body, already bounded) before routing; returns it with ``id``."""
+        ...
+
+    def open_incident_for_alert(self, source: str, fingerprint: str) -> int | None:
+        """The id of an open incident that an alert with this fingerprint is attached to."""
+        ...
+
+    def alerts(self, incident_id: int) -> list[Alert]:
+        """Alerts attached to the incident, oldest first."""
+        ...
+
+    # -- deliveries (outbox) -----------------------------------------------------------
+
+    def mark_delivery(
+        self,
+        event_id: int,
+        plugin: str,
+        state: DeliveryState,
+        *,
+        at: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        """Record the outcome of one delivery attempt (attempts is incremented)."""
+        ...
+
+    def deliveries(
+        self, *, states: Sequence[DeliveryState] = (), limit: int = 100
+    ) -> list[Delivery]:
+        """Deliveries, newest first, optionally only in the given states."""
+        ...
+
+    def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
+        """Pending or failed deliveries whose next attempt is due, oldest event first."""
+        ...
+
+    def get_event(self, event_id: int) -> Event | None:
+        """One event by id (the worker re-delivers by id)."""
+        ...
+
+    # -- reminders -----------------------------------------------------------------------
+
+    def claim_reminder(self, key: str, incident_id: int, at: datetime) -> bool:
+        """Claim a reminder occurrence; True only for the first caller with this key."""
+        ...
+
+    # -- components -------------------------------------------------------------------------
+
+    def upsert_component(self, component: Component) -> None:
+        """Create or replace a component by key."""
+        ...
+
+    def components(self) -> list[Component]:
+        """Every stored component, by position then key."""
+        ...
+
+    # -- API tokens ------------------------------------------------------------------------------
+
+    def create_token(self, token: ApiToken) -> ApiToken:
+        """Store a token (its hash only); names are unique."""
+        ...
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash, or None."""
+        ...
+
+    def tokens(self) -> list[ApiToken]:
+        """Every token, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
