@@ -105,6 +105,34 @@ incidents = sa.Table(
 # The status site asks "public incidents, newest first" on every render.
 sa.Index("ix_incidents_public_started_at", incidents.c.public, incidents.c.started_at)
 
+# Metrics columns (migration 0002_metrics), derived from the incident on every
+# write by crashbot_sqlalchemy.metrics.derived_columns: durations in seconds as
+# the reference computes them, the UTC month, and the "next business day"
+# response deadline. With them, crashbot_sqlalchemy.metrics answers from
+# covering indexes (medians and p90 are an index seek + OFFSET, counts one
+# index-only scan) instead of date arithmetic and sorts over every row.
+for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+    incidents.append_column(sa.Column(_name, sa.Float, nullable=True))
+incidents.append_column(sa.Column("started_month", sa.String(7), nullable=True))
+incidents.append_column(sa.Column("nbd_deadline", UTCDateTime, nullable=True))
+sa.Index(
+    "ix_incidents_metrics_counts",
+    incidents.c.severity,
+    incidents.c.started_month,
+    incidents.c.status,
+    incidents.c.started_at,
+    incidents.c.tta_seconds,
+    incidents.c.ttm_seconds,
+    incidents.c.ttr_seconds,
+    incidents.c.acknowledged_at,
+    incidents.c.nbd_deadline,
+)
+for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+    _col = incidents.c[_name]
+    sa.Index(f"ix_incidents_{_name}", _col, incidents.c.started_at, incidents.c.severity)
+    sa.Index(f"ix_incidents_severity_{_name}", incidents.c.severity, _col, incidents.c.started_at)
+    sa.Index(f"ix_incidents_month_{_name}", incidents.c.started_month, _col, incidents.c.started_at)
+
 # Components and labels live in JSON on the incident (the source of truth) and
 # are mirrored here so the list filters are plain indexed SQL on every backend
 # instead of dialect-specific JSON operators.
@@ -133,6 +161,39 @@ incident_labels = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 sa.Index("ix_incident_labels_key_value", incident_labels.c.key, incident_labels.c.value)
+
+# The incident's metrics fields mirrored on each component row (migration
+# 0002_metrics), so per-component metrics read one covering index instead of
+# joining a million incidents.
+incident_components.append_column(sa.Column("severity", _ENUM, nullable=True))
+incident_components.append_column(sa.Column("status", _ENUM, nullable=True))
+incident_components.append_column(sa.Column("started_at", UTCDateTime, nullable=True))
+incident_components.append_column(sa.Column("started_month", sa.String(7), nullable=True))
+for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+    incident_components.append_column(sa.Column(_name, sa.Float, nullable=True))
+sa.Index(
+    "ix_incident_components_metrics_counts",
+    *(
+        incident_components.c[_name]
+        for _name in (
+            "component",
+            "severity",
+            "started_month",
+            "status",
+            "started_at",
+            "tta_seconds",
+            "ttm_seconds",
+            "ttr_seconds",
+        )
+    ),
+)
+for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+    sa.Index(
+        f"ix_incident_components_{_name}",
+        incident_components.c.component,
+        incident_components.c[_name],
+        incident_components.c.started_at,
+    )
 
 events = sa.Table(
     "events",
@@ -221,15 +282,31 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=True),
+    # The lease (migration 0002): whoever is calling the plugin right now, and
+    # until when. The inline path and every worker claim a row before calling
+    # the plugin, so an event is never handed to two of them at once; an
+    # expired lease (its holder died) is taken over by the next worker.
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
 )
 # The worker polls "pending or failed, due now" every few seconds.
 sa.Index("ix_deliveries_state_next_attempt_at", deliveries.c.state, deliveries.c.next_attempt_at)
+# Per-incident order: "is an earlier event of this incident still undelivered
+# to this plugin?" is asked for every claim.
+sa.Index(
+    "ix_deliveries_incident_id_plugin_event_id",
+    deliveries.c.incident_id,
+    deliveries.c.plugin,
+    deliveries.c.event_id,
+)
 
 reminders_sent = sa.Table(
     "reminders_sent",
     metadata,
-    # The primary key is the lease: the first INSERT of a key wins, across
-    # threads, processes and replicas.
+    # One row per reminder occurrence. The primary key makes the first claim
+    # of a key win across threads, processes and replicas; the lease columns
+    # (migration 0002) let another worker take over a claim whose holder died
+    # before sending (``sent_at`` still NULL after ``lease_until``).
     sa.Column("key", _KEY, primary_key=True),
     sa.Column(
         "incident_id",
@@ -238,7 +315,12 @@ reminders_sent = sa.Table(
         nullable=False,
         index=True,
     ),
+    #: When the occurrence was first claimed.
     sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    #: When the reminder was delivered; NULL while a worker holds the claim.
+    sa.Column("sent_at", UTCDateTime, nullable=True),
 )
 
 components = sa.Table(

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping
 
 from crashbot_core.errors import ConflictError, InvalidInput, NotFound
+from crashbot_core.metrics import MetricsReport
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -36,9 +37,11 @@ from crashbot_core.models import (
     Status,
     TokenScope,
 )
+from crashbot_core.severity import SeverityPolicy
 from crashbot_core.store import Change, IncidentFilter, Saved
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
+from crashbot_sqlalchemy.metrics import component_columns, compute_sql, derived_columns
 from crashbot_sqlalchemy.migrate import upgrade_engine
 
 _OPEN = tuple(s.value for s in Status if s.is_open)
@@ -195,7 +198,11 @@ class SqlStore:
         if incident.components:
             conn.execute(
                 sa.insert(t.incident_components),
-                [{"incident_id": incident.id, "component": key} for key in incident.components],
+                # component_columns: the incident's metrics fields, mirrored (0002_metrics).
+                [
+                    {"incident_id": incident.id, "component": key, **component_columns(incident)}
+                    for key in incident.components
+                ],
             )
         if incident.labels:
             conn.execute(
@@ -371,18 +378,21 @@ class SqlStore:
         """Store several alerts (with their bounded raw bodies) in one transaction.
 
         All or nothing: an intake request's alerts are either all stored or
-        none is, and a storm costs one commit per request, not one per alert.
+        none is, and a storm costs one INSERT per request, not one per alert.
         """
-        stored: list[Alert] = []
+        if not alerts:
+            return []
+        pending = [attrs.evolve(alert, received_at=received_at) for alert, _ in alerts]
+        rows = []
+        for alert, (_, raw) in zip(pending, alerts, strict=True):
+            values = _alert_row(alert)
+            values.pop("id")
+            values["raw"] = raw
+            rows.append(values)
+        insert = sa.insert(t.alerts).returning(t.alerts.c.id, sort_by_parameter_order=True)
         with self._write() as conn:
-            for alert, raw in alerts:
-                alert = attrs.evolve(alert, received_at=received_at)
-                values = _alert_row(alert)
-                values.pop("id")
-                values["raw"] = raw
-                new_id = _inserted_id(conn.execute(sa.insert(t.alerts).values(values)))
-                stored.append(attrs.evolve(alert, id=new_id))
-        return stored
+            ids = [int(row[0]) for row in conn.execute(insert, rows)]
+        return [attrs.evolve(a, id=i) for a, i in zip(pending, ids, strict=True)]
 
     def commit_for_alert_group(self, change: Change, label: tuple[str, str]) -> Saved | int:
         """Declare ``change.incident`` unless an open incident has label ``label`` already.
@@ -450,35 +460,78 @@ class SqlStore:
             self._bump(conn)
         return Saved(incident=incident, events=saved_events)
 
-    def link_alerts(self, incident_id: int, alert_ids: Sequence[int]) -> None:
-        """Attach recorded alerts to an incident without a timeline event (repeats of a known alert)."""
-        if not alert_ids:
-            return
-        with self._write() as conn:
-            conn.execute(
-                sa.update(t.alerts)
-                .where(t.alerts.c.id.in_(list(alert_ids)))
-                .values(incident_id=incident_id)
-            )
+    def open_incidents_for_groups(self, key: str, values: Sequence[str]) -> dict[str, Incident]:
+        """Open incidents carrying label ``key`` with one of ``values``: ``{value: incident}``.
 
-    def last_alert_status(
-        self, incident_id: int, source: str, fingerprint: str, *, before_id: int
-    ) -> AlertStatus | None:
-        """Status of the newest alert (id below ``before_id``) with this fingerprint on the incident."""
+        One indexed query for a whole intake request; the oldest open incident
+        wins when (against the odds) a group has two.
+        """
+        wanted = sorted(set(values))
+        if not wanted:
+            return {}
         query = (
-            sa.select(t.alerts.c.status)
+            sa.select(t.incident_labels.c.value.label("group_value"), t.incidents)
+            .join(t.incidents, t.incident_labels.c.incident_id == t.incidents.c.id)
             .where(
-                t.alerts.c.incident_id == incident_id,
-                t.alerts.c.source == source,
-                t.alerts.c.fingerprint == fingerprint,
-                t.alerts.c.id < before_id,
+                t.incident_labels.c.key == key,
+                t.incident_labels.c.value.in_(wanted),
+                t.incidents.c.status.in_(_OPEN),
             )
-            .order_by(t.alerts.c.id.desc())
-            .limit(1)
+            .order_by(t.incidents.c.id.desc())
         )
         with self._read() as conn:
-            found = conn.execute(query).scalar_one_or_none()
-        return None if found is None else AlertStatus(found)
+            found = {
+                str(row["group_value"]): _incident_from(row)
+                for row in conn.execute(query).mappings()
+            }
+        return found
+
+    def link_alerts(self, links: Mapping[int, Sequence[int]]) -> None:
+        """Attach recorded alerts to incidents (``{incident id: [alert ids]}``) in one transaction.
+
+        Used for repeats of an alert already on the incident: kept and linked,
+        with no timeline event.
+        """
+        params = [
+            {"alert_id": alert_id, "new_incident_id": incident_id}
+            for incident_id, alert_ids in links.items()
+            for alert_id in alert_ids
+        ]
+        if not params:
+            return
+        update = (
+            sa.update(t.alerts)
+            .where(t.alerts.c.id == sa.bindparam("alert_id"))
+            .values(incident_id=sa.bindparam("new_incident_id"))
+        )
+        with self._write() as conn:
+            conn.execute(update, params)
+
+    def last_alert_statuses(
+        self, keys: Sequence[tuple[int, str, str]], *, before_id: int | None = None
+    ) -> dict[tuple[int, str, str], AlertStatus]:
+        """Newest status per (incident, source, fingerprint), among alerts with id below ``before_id``."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        a = t.alerts.c
+        newest = (
+            sa.select(sa.func.max(a.id).label("id"))
+            .where(
+                a.incident_id.in_(sorted({k[0] for k in wanted})),
+                a.fingerprint.in_(sorted({k[2] for k in wanted})),
+                a.id < before_id if before_id is not None else sa.true(),
+            )
+            .group_by(a.incident_id, a.source, a.fingerprint)
+            .subquery()
+        )
+        query = sa.select(a.incident_id, a.source, a.fingerprint, a.status).join(
+            newest, newest.c.id == a.id
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        found = {(int(r[0]), str(r[1]), str(r[2])): AlertStatus(r[3]) for r in rows}
+        return {k: v for k, v in found.items() if k in wanted}
 
     # -- deliveries (outbox) ------------------------------------------------------------
 
@@ -505,6 +558,8 @@ class SqlStore:
             "last_error": error,
             "next_attempt_at": next_attempt_at,
             "updated_at": at,
+            "claimed_by": None,
+            "lease_until": None,
         }
         key = (t.deliveries.c.event_id == event_id, t.deliveries.c.plugin == plugin)
         with self._write() as conn:
@@ -544,19 +599,135 @@ class SqlStore:
             return [_delivery_from(row) for row in conn.execute(query).mappings()]
 
     def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
-        """Pending or failed deliveries whose next attempt is due, oldest event first."""
-        next_at = t.deliveries.c.next_attempt_at
+        """Pending or failed deliveries whose next attempt is due and not leased, oldest first."""
         query = (
             sa.select(t.deliveries)
-            .where(
-                t.deliveries.c.state.in_(_RETRYABLE),
-                sa.or_(next_at.is_(None), next_at <= now),
-            )
+            .where(*_due(now))
             .order_by(t.deliveries.c.event_id, t.deliveries.c.plugin)
             .limit(limit)
         )
         with self._read() as conn:
             return [_delivery_from(row) for row in conn.execute(query).mappings()]
+
+    def claim_deliveries(
+        self,
+        now: datetime,
+        *,
+        owner: str,
+        lease_until: datetime,
+        limit: int = 100,
+        event_ids: Sequence[int] | None = None,
+    ) -> list[Delivery]:
+        """Lease deliveries that may be attempted now (see :meth:`Store.claim_deliveries`).
+
+        One short write transaction: select the claimable rows (locking them
+        with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent workers
+        split the work instead of queueing; SQLite's ``BEGIN IMMEDIATE``
+        serialises claimers), then stamp them with the lease.
+        """
+        d = t.deliveries
+        earlier = d.alias("earlier")
+        blocking = sa.select(earlier.c.event_id).where(
+            earlier.c.incident_id == d.c.incident_id,
+            earlier.c.plugin == d.c.plugin,
+            earlier.c.event_id < d.c.event_id,
+            earlier.c.state.in_(_RETRYABLE),
+        )
+        where = list(_due(now))
+        if event_ids is not None:
+            ids = list(event_ids)
+            if not ids:
+                return []
+            where.append(d.c.event_id.in_(ids))
+            # Events of one command go out together, in order, by this caller.
+            blocking = blocking.where(earlier.c.event_id.not_in(ids))
+        where.append(~blocking.exists())
+        query = sa.select(d).where(*where).order_by(d.c.event_id, d.c.plugin).limit(limit)
+        # Look before taking the write lock: an idle outbox (the common case
+        # for a polling worker) then costs one read, never a writer's turn.
+        with self._read() as conn:
+            if conn.execute(sa.select(d.c.event_id).where(*where).limit(1)).first() is None:
+                return []
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=d)
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                return []
+            keys = [(row["event_id"], row["plugin"]) for row in rows]
+            conn.execute(
+                sa.update(d)
+                .where(sa.tuple_(d.c.event_id, d.c.plugin).in_(keys))
+                .values(claimed_by=owner, lease_until=lease_until)
+            )
+        return [_delivery_from(row) for row in rows]
+
+    def finish_delivery(
+        self,
+        event_id: int,
+        plugin: str,
+        state: DeliveryState,
+        *,
+        owner: str,
+        at: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record a claimed attempt's outcome and drop the lease (see :meth:`Store.finish_delivery`).
+
+        Success is recorded even if the lease was lost meanwhile (the event
+        did reach the plugin; saying so spares a repeat); a failure only by
+        the lease holder, so a slow loser cannot undo a winner's success.
+        """
+        d = t.deliveries
+        state = DeliveryState(state)
+        where: list[sa.ColumnElement[bool]] = [
+            d.c.event_id == event_id,
+            d.c.plugin == plugin,
+            d.c.state != DeliveryState.DELIVERED.value,
+        ]
+        if state is not DeliveryState.DELIVERED:
+            where.append(sa.or_(d.c.claimed_by == owner, d.c.claimed_by.is_(None)))
+        values: dict[str, Any] = {
+            "state": state.value,
+            "attempts": d.c.attempts + 1,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+            "updated_at": at,
+            "claimed_by": None,
+            "lease_until": None,
+        }
+        with self._write() as conn:
+            return bool(conn.execute(sa.update(d).where(*where).values(values)).rowcount)
+
+    def release_deliveries(self, keys: Sequence[tuple[int, str]], *, owner: str) -> None:
+        """Give back leases that were not used, so the next claimer need not wait them out."""
+        if not keys:
+            return
+        d = t.deliveries
+        with self._write() as conn:
+            conn.execute(
+                sa.update(d)
+                .where(
+                    sa.tuple_(d.c.event_id, d.c.plugin).in_(list(keys)),
+                    d.c.claimed_by == owner,
+                )
+                .values(claimed_by=None, lease_until=None)
+            )
+
+    def count_deliveries(
+        self, *, states: Sequence[DeliveryState] = ()
+    ) -> dict[tuple[str, DeliveryState], int]:
+        """Deliveries per ``(plugin, state)`` in one grouped query (cheap enough for /metrics)."""
+        d = t.deliveries
+        query = sa.select(d.c.plugin, d.c.state, sa.func.count()).group_by(d.c.plugin, d.c.state)
+        if states:
+            query = query.where(d.c.state.in_([DeliveryState(s).value for s in states]))
+        with self._read() as conn:
+            return {
+                (plugin, DeliveryState(state)): int(n)
+                for plugin, state, n in conn.execute(query).all()
+            }
 
     # -- reminders --------------------------------------------------------------------
 
@@ -569,11 +740,84 @@ class SqlStore:
         try:
             with self._write() as conn:
                 conn.execute(
-                    sa.insert(t.reminders_sent).values(key=key, incident_id=incident_id, at=at)
+                    sa.insert(t.reminders_sent).values(
+                        key=key, incident_id=incident_id, at=at, sent_at=at
+                    )
                 )
         except sa.exc.IntegrityError:
             return False
         return True
+
+    def lease_reminder(
+        self, key: str, incident_id: int, *, owner: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Claim a reminder occurrence for sending (see :meth:`Store.lease_reminder`).
+
+        ``INSERT … ON CONFLICT DO NOTHING`` decides the first claim without an
+        error; a row that exists is taken over only by a conditional UPDATE
+        (never sent, lease expired), which PostgreSQL re-checks on the locked
+        row, so two workers cannot both take over the same dead claim.
+        """
+        r = t.reminders_sent
+        values = {
+            "key": key,
+            "incident_id": incident_id,
+            "at": now,
+            "claimed_by": owner,
+            "lease_until": lease_until,
+            "sent_at": None,
+        }
+        # Most due reminders a worker sees each round were sent long ago:
+        # answer those with one read instead of a turn at the write lock.
+        with self._read() as conn:
+            sent = conn.execute(sa.select(r.c.sent_at).where(r.c.key == key)).first()
+        if sent is not None and sent[0] is not None:
+            return False
+        insert: sa.Insert
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                insert = pg_insert(r).values(values).on_conflict_do_nothing()
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                insert = sqlite_insert(r).values(values).on_conflict_do_nothing()
+            # RETURNING, not rowcount: drivers disagree on the rowcount of a
+            # skipped INSERT (psycopg reports -1 there).
+            if conn.execute(insert.returning(r.c.key)).first() is not None:
+                return True
+            taken = conn.execute(
+                sa.update(r)
+                .where(
+                    r.c.key == key,
+                    r.c.sent_at.is_(None),
+                    sa.or_(r.c.lease_until.is_(None), r.c.lease_until < now),
+                )
+                .values(claimed_by=owner, lease_until=lease_until)
+            )
+            return bool(taken.rowcount)
+
+    def finish_reminder(self, key: str, *, owner: str, at: datetime) -> bool:
+        """Mark a leased reminder sent; False if ``owner`` no longer holds it."""
+        r = t.reminders_sent
+        with self._write() as conn:
+            done = conn.execute(
+                sa.update(r)
+                .where(r.c.key == key, r.c.claimed_by == owner, r.c.sent_at.is_(None))
+                .values(sent_at=at, lease_until=None)
+            )
+            return bool(done.rowcount)
+
+    def release_reminder(self, key: str, *, owner: str) -> None:
+        """Give back an unsent reminder's lease so the next round may try again."""
+        r = t.reminders_sent
+        with self._write() as conn:
+            conn.execute(
+                sa.update(r)
+                .where(r.c.key == key, r.c.claimed_by == owner, r.c.sent_at.is_(None))
+                .values(claimed_by=None, lease_until=None)
+            )
 
     # -- components -------------------------------------------------------------------
 
@@ -597,6 +841,27 @@ class SqlStore:
         query = sa.select(t.components).order_by(t.components.c.position, t.components.c.key)
         with self._read() as conn:
             return [_component_from(row) for row in conn.execute(query).mappings()]
+
+    # -- metrics ----------------------------------------------------------------------
+
+    def metrics(
+        self,
+        policy: SeverityPolicy,
+        *,
+        now: datetime,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: str | None = None,
+        **criteria: Any,
+    ) -> MetricsReport:
+        """The :mod:`crashbot_core.metrics` report computed in SQL (``Crashbot.metrics`` calls it).
+
+        ``criteria`` are :class:`IncidentFilter` fields (``severities``,
+        ``component``, ``label``, ``source``, ``public``, …). See
+        :func:`crashbot_sqlalchemy.metrics.compute_sql`.
+        """
+        with self._read() as conn:
+            return compute_sql(conn, policy, now=now, since=since, until=until, by=by, **criteria)
 
     # -- API tokens -------------------------------------------------------------------
 
@@ -640,6 +905,16 @@ def _inserted_id(result: sa.CursorResult[Any]) -> int:
 
 
 # -- filters ------------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """Deliveries that may be attempted at ``now``: retryable, due, and not leased."""
+    d = t.deliveries
+    return (
+        d.c.state.in_(_RETRYABLE),
+        sa.or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
+        sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+    )
 
 
 def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
@@ -720,6 +995,8 @@ def _incident_row(incident: Incident, *, version: int) -> dict[str, Any]:
         "refs": dict(incident.refs),
         "version": version,
         "declared_by": _actor_json(incident.declared_by),
+        # Derived columns the SQL metrics read (migration 0002_metrics).
+        **derived_columns(incident),
     }
 
 

@@ -63,6 +63,7 @@ def env_field(env: str, default: Any = None, **kwargs: Any) -> Any:
 class GeneralSettings:
     """``[crashbot]``: settings of the service itself."""
 
+    #: Where incidents are stored: ``sqlite:///PATH`` or ``postgresql+psycopg://user:pw@host/db``.
     database_url: str = env_field("CRASHBOT_DATABASE_URL", DEFAULT_DATABASE_URL)
     #: A write-scoped bearer token for bootstrapping and alert senders.
     api_token: str | None = env_field("CRASHBOT_API_TOKEN")
@@ -76,6 +77,9 @@ class GeneralSettings:
     stale_after: str = "7d"
     #: Remind about a missing RCA link this long after a resolve (postmortem-required levels).
     rca_due_after: str = "48h"
+    #: Give up retrying a failed event delivery this long after the event
+    #: (it is then ``dead``: shown by ``crashbot deliveries --failed`` and /metrics).
+    delivery_retry_horizon: str = "24h"
     #: Public URL of the status site, used in links from chat and feeds.
     base_url: str = env_field("CRASHBOT_BASE_URL", "http://127.0.0.1:8080")
     #: Name shown on the status page and in messages.
@@ -86,17 +90,27 @@ class GeneralSettings:
 class SeverityTable:
     """``[severity.KEY]``: one severity level. Missing fields keep the built-in level's values."""
 
+    #: Priority alias, such as ``P1``.
     priority: str | None = None
+    #: Human label, such as ``High``.
     label: str | None = None
-    #: ``"5m"``, ``"2h"`` or ``"next business day"``.
+    #: Time to acknowledge before an escalation: ``"5m"``, ``"2h"`` or ``"next business day"``.
     respond_within: str | None = None
+    #: Nudge for an update after this long without one; ``"none"`` turns nudges off.
     first_update: str | None = None
+    #: Later update nudges every this long; ``"none"``: no more nudges.
     update_every: str | None = None
+    #: Whether the level needs a postmortem (and an RCA link reminder).
     postmortem: Postmortem | None = None
+    #: Whether chat adapters open a channel or thread per incident.
     channel: bool | None = None
+    #: Whether new incidents of this level are on the status page unless declared private.
     public: bool | None = None
+    #: Impact given to components named without one.
     impact: Impact | None = None
+    #: More names accepted when parsing (replaces the built-in aliases).
     aliases: list[str] | None = None
+    #: Hex colour for chat embeds and the status site, such as ``"#d1242f"``.
     color: str | None = None
 
 
@@ -104,8 +118,11 @@ class SeverityTable:
 class RoleTable:
     """``[roles.KEY]``: one incident role. Missing fields keep the built-in role's values."""
 
+    #: Display name, such as ``Incident commander``.
     name: str | None = None
+    #: What the role does; sent to whoever takes it.
     description: str | None = None
+    #: Short names accepted in commands (replaces the built-in aliases).
     aliases: list[str] | None = None
 
 
@@ -113,8 +130,11 @@ class RoleTable:
 class ComponentTable:
     """``[components.KEY]``: one component shown on the status page."""
 
+    #: Display name; empty: the key.
     name: str = ""
+    #: Group heading on the status page; empty: ungrouped.
     group: str = ""
+    #: One line shown with the component.
     description: str = ""
 
 
@@ -130,13 +150,17 @@ class AlertRuleTable:
     labels: dict[str, str] = field(factory=dict)
     #: Labels whose values must fully match these regular expressions.
     labels_re: dict[str, str] = field(factory=dict)
+    #: Severity for matching alerts (any name the policy accepts); omitted: the alert's own hint.
     severity: str | None = None
+    #: Components those incidents affect.
     components: list[str] = field(factory=list)
     #: Impact on ``components``; omitted: the severity's default impact.
     impact: Impact | None = None
     #: ``declare``, ``private`` or ``record``.
     action: str | None = None
+    #: Labels whose values identify "the same problem" (one incident); omitted: ``[alerts] group_by``.
     group_by: list[str] | None = None
+    #: Reopen window for this rule; omitted: ``[alerts] window``.
     window: str | None = None
     #: ``record``, ``monitoring`` or ``resolve``.
     on_resolved: str | None = None
@@ -203,6 +227,11 @@ class Config:
         """How long after resolve a missing RCA link is reminded."""
         return parse_duration(self.general.rca_due_after)
 
+    @property
+    def delivery_retry_horizon(self) -> timedelta:
+        """How long failed event deliveries are retried before they are given up."""
+        return parse_duration(self.general.delivery_retry_horizon)
+
     def section(self, name: str) -> Any:
         """A plugin's settings object, or None when no plugin declared that section."""
         return self.sections.get(name)
@@ -235,7 +264,14 @@ def make_converter() -> cattrs.Converter:
             allowed = ", ".join(repr(m.value) for m in cls)
             raise ValueError(f"expected one of {allowed}, found {value!r}") from None
 
+    def _str_list(value: Any, _: type) -> list[str]:
+        # cattrs would happily split the string "ic" into ["i", "c"].
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of strings, found {value!r}")
+        return [_str(v, str) for v in value]
+
     conv.register_structure_hook(str, _str)
+    conv.register_structure_hook_func(lambda t: t == list[str], _str_list)
     # StrEnum precedes str in an enum's MRO, so this wins over the str hook.
     conv.register_structure_hook(enum.StrEnum, _enum)
     conv.register_structure_hook(enum.Enum, _enum)
@@ -269,7 +305,8 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, KeyError):
         return "required key missing"
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}"
+        known = ", ".join(a.name for a in attrs.fields(exc.cl))
+        return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}; expected {known}"
     name = getattr(type_, "__name__", None) or str(type_)
     return f"found an unusable value ({exc}), expected {name}"
 
@@ -350,8 +387,29 @@ def load_config(
     core_raw["crashbot"] = general_raw
     settings: FileSettings = _structure(conv, core_raw, FileSettings, where, "$")
 
+    for name in ("stale_after", "rca_due_after", "delivery_retry_horizon"):
+        if _duration(getattr(settings.crashbot, name), where, f"$.crashbot.{name}") is None:
+            raise ConfigError(
+                f"{where}: $.crashbot.{name}: found {getattr(settings.crashbot, name)!r}, "
+                "expected a duration such as 7d or 48h"
+            )
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", settings.crashbot.ref_prefix):
+        raise ConfigError(
+            f"{where}: $.crashbot.ref_prefix: found {settings.crashbot.ref_prefix!r}, "
+            "expected letters (then letters, digits or '_'), such as INC"
+        )
     policy = _build_policy(settings, where)
-    roles = _build_roles(settings)
+    try:
+        roles = _build_roles(settings)
+    except CrashbotError as exc:
+        raise ConfigError(f"{where}: $.roles: {exc.message}") from None
+    for key in settings.components:
+        # The same rule as for components named on incidents (lifecycle).
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.\-]{0,63}", key):
+            raise ConfigError(
+                f"{where}: $.components.{key}: found the key {key!r}, expected lower-case "
+                "letters, digits, '-', '_' or '.' (such as api or web-app)"
+            )
     alert_policy = _build_alerts(settings.alerts, where, policy)
     components = tuple(
         Component(key=key, name=t.name or key, group=t.group, description=t.description, position=i)
@@ -424,9 +482,19 @@ def _build_policy(settings: FileSettings, where: str) -> SeverityPolicy:
         order = list(settings.crashbot.severity_levels)
     levels = [attrs.evolve(by_key[k], rank=i) for i, k in enumerate(order)]
     try:
-        return SeverityPolicy(levels=tuple(levels), default=settings.crashbot.default_severity)
+        policy = SeverityPolicy(levels=tuple(levels), default=levels[-1].key)
     except CrashbotError as exc:
-        raise ConfigError(f"{where}: $.crashbot.default_severity: {exc.message}") from None
+        raise ConfigError(f"{where}: $.severity: {exc.message}") from None
+    wanted = settings.crashbot.default_severity
+    try:
+        # Any name of a level will do ("P3", "low"); the policy stores its key.
+        default = policy.parse(wanted).key
+    except CrashbotError:
+        raise ConfigError(
+            f"{where}: $.crashbot.default_severity: found {wanted!r}, expected one of "
+            + ", ".join(policy.keys)
+        ) from None
+    return attrs.evolve(policy, default=default)
 
 
 def _build_roles(settings: FileSettings) -> RolePolicy:

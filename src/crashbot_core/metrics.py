@@ -551,3 +551,35 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def filter_criteria(
+    policy: SeverityPolicy,
+    *,
+    severities: Iterable[str] = (),
+    component: str | None = None,
+    label: str | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Turn user-facing filters into ``Crashbot.metrics(**criteria)`` keywords.
+
+    Shared by ``crashbot metrics`` and ``GET /api/metrics`` so both accept the
+    same spellings: any severity name (``P1``, ``high``), ``label`` as
+    ``key=value``.
+
+    :raises InvalidInput: on an unknown severity or a label without ``=``.
+    """
+    criteria: dict[str, Any] = {}
+    levels = tuple(policy.parse(s).key for s in severities)
+    if levels:
+        criteria["severities"] = levels
+    if component:
+        criteria["component"] = component
+    if label is not None:
+        key, sep, value = label.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"label {label!r} is not KEY=VALUE (for example team=payments)")
+        criteria["label"] = (key.strip(), value.strip())
+    if source:
+        criteria["source"] = source
+    return criteria

@@ -30,6 +30,10 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT_NAME)
         self.unavailable: list[Unavailable] = []
+        #: The distribution each entry-point plugin came from, by plugin name.
+        #: (Kept here rather than in pluggy's private ``_plugin_distinfo``,
+        #: whose element type changed in pluggy 1.7.)
+        self.distributions: dict[str, importlib.metadata.Distribution] = {}
 
 
 def get_plugin_manager(
@@ -69,7 +73,7 @@ def _load_entry_points(pm: PluginManager) -> None:
         dist = ep.dist
         pm.register(plugin, name=ep.name)
         if dist is not None:
-            pm._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(dist)))
+            pm.distributions[ep.name] = dist
 
 
 def hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:

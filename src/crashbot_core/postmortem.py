@@ -263,8 +263,13 @@ def describe_event(event: Event, role_names: Mapping[str, str] | None = None) ->
     if kind in (EventKind.ROLE_ASSIGNED, EventKind.ROLE_UNASSIGNED):
         role = str(d.get("role", ""))
         who = _actor_from(d.get("user"))
-        verb = "took" if kind is EventKind.ROLE_ASSIGNED else "left"
-        return f"{who.display if who else '?'} {verb} the {names.get(role, role)} role"
+        name = who.display if who else "?"
+        by_self = who is not None and who.id == event.actor.id
+        if kind is EventKind.ROLE_ASSIGNED:
+            verb = "took" if by_self else "was given"
+        else:
+            verb = "left" if by_self else "was relieved of"
+        return f"{name} {verb} the {names.get(role, role)} role"
     if kind is EventKind.COMPONENTS_CHANGED:
         to = d.get("to") or {}
         listed = ", ".join(f"{k} ({str(v).replace('_', ' ')})" for k, v in to.items())
@@ -543,10 +548,21 @@ def utc(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
 
 
+# At the start of a line these would open a list, or turn into a thematic break.
+_MD_LINE_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")
+
+
 def md_inline(value: object) -> str:
-    """Escape text for inline Markdown: user text can't inject links, HTML or emphasis."""
+    """Escape text for inline Markdown: user text can't inject links, HTML, emphasis or lists.
+
+    Whitespace (newlines included) collapses to single spaces, so the result is
+    safe in a table cell, a list item or a heading.
+    """
     text = " ".join(str(value if value is not None else "").split())
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(
+        lambda m: f"\\{m.group(1)}" if m.group(1) else f"{m.group(2)}\\{m.group(3)}", text
+    )
 
 
 def md_block(value: object) -> str:
@@ -615,4 +631,3 @@ def render(env: jinja2.Environment, name: str, **context: Any) -> str:
         raise ExportError(f"template {where}, line {exc.lineno}: {exc.message}") from None
     except jinja2.TemplateError as exc:
         raise ExportError(f"template {name}: {exc}") from None
-

@@ -41,6 +41,18 @@ class RolePolicy:
 
     roles: tuple[Role, ...] = field(converter=_items)
 
+    def __attrs_post_init__(self) -> None:
+        # A name two roles answer to would silently mean the first one.
+        seen: dict[str, str] = {}
+        for role in self.roles:
+            for name in {role.key, role.name, *role.aliases}:
+                n = _norm(name)
+                if n in seen and seen[n] != role.key:
+                    raise InvalidInput(
+                        f"role name {name!r} is used by both {seen[n]} and {role.key}"
+                    )
+                seen[n] = role.key
+
     def __iter__(self) -> Iterator[Role]:
         return iter(self.roles)
 

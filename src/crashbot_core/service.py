@@ -14,13 +14,17 @@ import builtins
 import hashlib
 import hmac
 import logging
+import os
+import random
 import re
 import secrets
+import socket
 import threading
+import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -34,6 +38,7 @@ from crashbot_core.errors import (
     ConfigError,
     ConflictError,
     CrashbotError,
+    IllegalTransition,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -61,8 +66,19 @@ from crashbot_core.store import Change, IncidentFilter, Saved, Store
 
 log = logging.getLogger("crashbot")
 
-#: How often a command is re-run on fresh state after a version conflict.
-MAX_CONFLICT_RETRIES = 20
+#: How often a command is re-run on fresh state after a version conflict. With
+#: the backoff below this rides out dozens of writers on one incident.
+MAX_CONFLICT_RETRIES = 100
+
+#: Longest pause (seconds) between conflict retries. Retries back off with
+#: full jitter (0, then up to 1, 2, 4 … ms) so that many replicas hammering
+#: one incident interleave instead of colliding again in lockstep.
+MAX_CONFLICT_BACKOFF = 0.05
+
+#: How long a claimed delivery or reminder stays leased to its claimer. It must
+#: outlast the slowest plugin call (chat APIs time out well within it); when a
+#: worker dies, another one takes its claims over after this long.
+DEFAULT_LEASE = timedelta(minutes=2)
 
 #: Prefix of API token secrets, so leaked ones are easy to grep for.
 TOKEN_PREFIX = "cbt_"
@@ -117,7 +133,14 @@ class Crashbot:
         self.store = store
         self.pm = pm
         self.clock: Clock = clock or SystemClock()
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = retry_policy or RetryPolicy(horizon=config.delivery_retry_horizon)
+        #: Lease on claimed deliveries and reminders (see :data:`DEFAULT_LEASE`).
+        self.lease = DEFAULT_LEASE
+        #: Who this service is when it claims outbox rows and reminders.
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        #: Version conflicts met (each one re-ran a command on fresh state).
+        self.conflicts = 0
+        self._conflicts_lock = threading.Lock()
 
     # ------------------------------------------------------------------ building
 
@@ -143,7 +166,16 @@ class Crashbot:
             config = attrs.evolve(
                 config, general=attrs.evolve(config.general, database_url=database_url)
             )
-        store = pm.hook.crashbot_open_store(config=config)
+        try:
+            store = pm.hook.crashbot_open_store(config=config)
+        except CrashbotError:
+            raise
+        except Exception as exc:
+            # An unreachable server or unwritable file is a deployment setting
+            # to fix, not a crash: one line naming the database (no password).
+            where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", config.database_url)
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot open database {where!r}: {reason}") from exc
         if store is None:
             raise ConfigError(
                 f"no installed plugin can open database {config.database_url!r} "
@@ -276,6 +308,8 @@ class Crashbot:
             comps = {}
         elif isinstance(components, Mapping):
             comps = components
+        elif isinstance(components, str):
+            comps = {components: None}  # one key, not its letters
         else:
             comps = {c: None for c in components}
         incident, events = lifecycle.declare(
@@ -459,7 +493,11 @@ class Crashbot:
         done: builtins.list[FollowUp] = []
 
         def transition(inc: Incident, now: datetime) -> lifecycle.Result:
-            done[:] = [attrs.evolve(fu, done=True, done_at=now)]
+            # Re-read on every try: after a conflict, someone may have done it.
+            current = self.store.get_follow_up(follow_up_id)
+            if current is not None and current.done:
+                raise InvalidInput(f"follow-up {follow_up_id} is already done")
+            done[:] = [attrs.evolve(current or fu, done=True, done_at=now)]
             return lifecycle.note(
                 inc,
                 kind=EventKind.FOLLOW_UP_DONE,
@@ -579,10 +617,12 @@ class Crashbot:
     ) -> builtins.list[IngestResult]:
         """Store alerts, then attach each to its group's open incident or declare one.
 
-        Every alert is recorded before anything else (in one transaction when
-        the store offers ``record_alerts``), so nothing is lost if routing or
-        chat delivery fails later. Routing follows ``[alerts]`` in the config
-        (:mod:`crashbot_core.routing`):
+        Every alert is recorded before any incident is touched (in one
+        transaction when the store offers ``record_alerts``), so nothing is
+        lost if routing or chat delivery fails later; only reads (which groups
+        have open incidents, what their alerts last said) come first, so a
+        repeat is stored already linked. Routing follows ``[alerts]`` in the
+        config (:mod:`crashbot_core.routing`):
 
         * an alert whose group (fingerprint, or the rule's ``group_by`` labels)
           has an open incident attaches to it; a repeat of the alert's last
@@ -602,45 +642,102 @@ class Crashbot:
         bodies = list(raws) if raws is not None else [None] * len(alerts)
         if len(bodies) != len(alerts):
             raise ValueError("give one raw body per alert")
-        pairs = list(zip(alerts, bodies, strict=True))
+        routes = [self.config.alerts.route(alert) for alert in alerts]
+        # Reads only: which groups have open incidents, what their alerts last
+        # said. A repeat of a known alert is stored already linked, so a storm
+        # of repeats costs one write per request and no timeline noise.
+        batch = _AlertBatch(self, alerts, routes)
+        repeats = [batch.known_repeat(a, r) for a, r in zip(alerts, routes, strict=True)]
+        pairs = [
+            (attrs.evolve(a, incident_id=iid) if iid is not None else a, raw)
+            for a, raw, iid in zip(alerts, bodies, repeats, strict=True)
+        ]
         record_many = getattr(self.store, "record_alerts", None)
         if record_many is not None:
             stored: builtins.list[Alert] = record_many(pairs, now)
         else:
             stored = [self.store.record_alert(a, r, now) for a, r in pairs]
         results: builtins.list[IngestResult] = []
-        for alert in stored:
-            route = self.config.alerts.route(alert)
-            try:
-                results.append(self._route_alert(alert, route))
-            except CrashbotError as exc:
-                log.warning("alert %s stored but not routed: %s", alert.id, exc.message)
-                results.append(
-                    IngestResult(
-                        alert, "recorded", rule=route.rule, group=route.group_key, error=exc.message
+        try:
+            for alert, route, repeat_of in zip(stored, routes, repeats, strict=True):
+                if repeat_of is not None:
+                    results.append(
+                        IngestResult(
+                            alert,
+                            "grouped",
+                            batch.incident(repeat_of),
+                            rule=route.rule,
+                            group=route.group_key,
+                        )
                     )
-                )
+                    continue
+                try:
+                    results.append(self._route_alert(alert, route, batch))
+                except CrashbotError as exc:
+                    log.warning("alert %s stored but not routed: %s", alert.id, exc.message)
+                    results.append(
+                        IngestResult(
+                            alert,
+                            "recorded",
+                            rule=route.rule,
+                            group=route.group_key,
+                            error=exc.message,
+                        )
+                    )
+        finally:
+            batch.flush()
         return results
 
-    def _route_alert(self, alert: Alert, route: routing.Route) -> IngestResult:
-        incident_id = self._open_group_incident(route.group_id)
+    def _route_alert(self, alert: Alert, route: routing.Route, batch: _AlertBatch) -> IngestResult:
+        incident_id = batch.group_incident(route.group_id)
         if incident_id is None:
             incident_id = self.store.open_incident_for_alert(alert.source, alert.fingerprint)
         if incident_id is not None:
-            return self._attach_alert(alert, route, incident_id)
+            return self._attach_alert(alert, route, incident_id, batch)
         if alert.status is not AlertStatus.FIRING or route.action is routing.Action.RECORD:
             return IngestResult(alert, "recorded", rule=route.rule, group=route.group_key)
         with _group_lock(route.group_id):
             recent = self._recent_group_incident(route)
             if recent is not None:
-                return self._reopen_for_alert(alert, route, recent)
-            return self._declare_for_alert(alert, route)
+                result = self._reopen_for_alert(alert, route, recent)
+            else:
+                result = self._declare_for_alert(alert, route, batch)
+        if result.incident is not None:
+            batch.remember(route.group_id, alert, result.incident)
+        return result
 
-    def _open_group_incident(self, group_id: str) -> int | None:
-        found = self.store.list_incidents(
-            IncidentFilter(open=True, label=(routing.GROUP_LABEL, group_id), limit=1)
-        )
-        return found[0].id if found else None
+    def _open_group_incidents(self, group_ids: Iterable[str]) -> dict[str, Incident]:
+        """Open incidents of these alert groups (one query when the store can)."""
+        wanted = sorted(set(group_ids))
+        bulk = getattr(self.store, "open_incidents_for_groups", None)
+        if bulk is not None:
+            found: dict[str, Incident] = bulk(routing.GROUP_LABEL, wanted)
+            return found
+        out: dict[str, Incident] = {}
+        for gid in wanted:
+            hits = self.store.list_incidents(
+                IncidentFilter(open=True, label=(routing.GROUP_LABEL, gid), limit=1)
+            )
+            if hits:
+                out[gid] = hits[0]
+        return out
+
+    def _previous_statuses(
+        self, keys: Sequence[tuple[int, str, str]], before_id: int | None
+    ) -> dict[tuple[int, str, str], AlertStatus]:
+        """Newest status per (incident, source, fingerprint), among alerts older than ``before_id``."""
+        bulk = getattr(self.store, "last_alert_statuses", None)
+        if bulk is not None:
+            found: dict[tuple[int, str, str], AlertStatus] = bulk(keys, before_id=before_id)
+            return found
+        wanted = set(keys)
+        out: dict[tuple[int, str, str], AlertStatus] = {}
+        for iid in {k[0] for k in wanted}:
+            for a in self.store.alerts(iid):
+                key = (iid, a.source, a.fingerprint)
+                if key in wanted and (before_id is None or a.id < before_id):
+                    out[key] = AlertStatus(a.status)
+        return out
 
     def _recent_group_incident(self, route: routing.Route) -> Incident | None:
         if route.window <= timedelta(0):
@@ -667,30 +764,21 @@ class Crashbot:
             now=t,
         )
 
-    def _attach_alert(self, alert: Alert, route: routing.Route, incident_id: int) -> IngestResult:
-        last_status = getattr(self.store, "last_alert_status", None)
-        if last_status is not None:
-            previous = last_status(incident_id, alert.source, alert.fingerprint, before_id=alert.id)
-        else:
-            earlier = [
-                a
-                for a in self.store.alerts(incident_id)
-                if (a.source, a.fingerprint) == (alert.source, alert.fingerprint)
-                and a.id < alert.id
-            ]
-            previous = earlier[-1].status if earlier else None
-        if previous is not None and AlertStatus(previous) is alert.status:
+    def _attach_alert(
+        self, alert: Alert, route: routing.Route, incident_id: int, batch: _AlertBatch
+    ) -> IngestResult:
+        previous = batch.previous_status(incident_id, alert)
+        if previous is alert.status:
             # The same alert saying the same thing again (Alertmanager repeats
             # every firing alert of a group): kept, linked, not announced.
-            link = getattr(self.store, "link_alerts", None)
-            if link is not None:
-                link(incident_id, [alert.id])
-                incident = self.store.get_incident(incident_id)
-            else:
-                incident = self._run_saved(
-                    incident_id, lambda inc, t: (inc, []), alert_ids=[alert.id]
-                ).incident
-            return IngestResult(alert, "grouped", incident, rule=route.rule, group=route.group_key)
+            batch.link(incident_id, alert)
+            return IngestResult(
+                alert,
+                "grouped",
+                batch.incident(incident_id),
+                rule=route.rule,
+                group=route.group_key,
+            )
         all_resolved = False
         if alert.status is AlertStatus.RESOLVED:
             states = routing.latest_statuses(self.store.alerts(incident_id))
@@ -730,6 +818,7 @@ class Crashbot:
             return new, events + more
 
         saved = self._run_saved(incident_id, transition, alert_ids=[alert.id])
+        batch.remember(route.group_id, alert, saved.incident)
         return IngestResult(
             alert, "attached", saved.incident, rule=route.rule, group=route.group_key
         )
@@ -753,10 +842,13 @@ class Crashbot:
             alert, "reopened", saved.incident, rule=route.rule, group=route.group_key
         )
 
-    def _declare_for_alert(self, alert: Alert, route: routing.Route) -> IngestResult:
-        existing = self._open_group_incident(route.group_id)
+    def _declare_for_alert(
+        self, alert: Alert, route: routing.Route, batch: _AlertBatch
+    ) -> IngestResult:
+        existing = self._open_group_incidents([route.group_id]).get(route.group_id)
         if existing is not None:  # declared by another thread while we waited
-            return self._attach_alert(alert, route, existing)
+            batch.incidents[existing.id] = existing
+            return self._attach_alert(alert, route, existing.id, batch)
         now = self.now()
         level = self.policy.default_level
         if route.severity:
@@ -777,11 +869,29 @@ class Crashbot:
             source=f"alert:{alert.source}",
             started_at=min(alert.started_at, now) if alert.started_at else None,
         )
-        _, attach = self._attach_event(incident, alert, now)
+        # The declaring alert rides on the declared event (one message in chat,
+        # not two); alerts that join later get their own alert_attached event.
+        events = [
+            attrs.evolve(
+                events[0],
+                data={
+                    **events[0].data,
+                    "alert": {
+                        "alert_id": alert.id,
+                        "source": alert.source,
+                        "fingerprint": alert.fingerprint,
+                        "title": alert.title,
+                        "status": alert.status.value,
+                        "url": alert.url,
+                    },
+                },
+            ),
+            *events[1:],
+        ]
         change = Change(
             incident=incident,
             expected_version=None,
-            events=events + attach,
+            events=events,
             alert_ids=[alert.id],
             subscribers=self._subscribers(),
             ref_prefix=self.config.ref_prefix,
@@ -790,7 +900,7 @@ class Crashbot:
         if atomic is not None:
             outcome = atomic(change, (routing.GROUP_LABEL, route.group_id))
             if isinstance(outcome, int):  # another process declared it first
-                return self._attach_alert(alert, route, outcome)
+                return self._attach_alert(alert, route, outcome, batch)
             saved: Saved = outcome
         else:
             saved = self.store.commit(change)
@@ -856,13 +966,36 @@ class Crashbot:
         return [(by_id[r.incident_id], r) for r in due]
 
     def send_reminder(self, incident: Incident, reminder: Reminder) -> bool:
-        """Deliver a reminder once: claim its key, call ``crashbot_reminder``, record it.
+        """Deliver a reminder exactly once across workers; record it on the timeline.
 
-        :returns: False when another worker already claimed it.
+        The key is leased in the store first (for :attr:`lease`), so among any
+        number of workers one sends it; a worker that dies before sending
+        leaves the key unsent and another takes it over once the lease runs
+        out. Each ``crashbot_reminder`` implementation is called on its own: one
+        that raises is logged and does not stop the others, and the reminder
+        still counts as sent (it is not repeated to the plugins that got it).
+
+        :returns: False when another worker holds or already sent it.
         """
-        if not self.store.claim_reminder(reminder.key, incident.id, self.now()):
+        now = self.now()
+        if not self.store.lease_reminder(
+            reminder.key,
+            incident.id,
+            owner=self.instance_id,
+            now=now,
+            lease_until=now + self.lease,
+        ):
             return False
-        self.pm.hook.crashbot_reminder(crashbot=self, incident=incident, reminder=reminder)
+        kwargs = {"crashbot": self, "incident": incident, "reminder": reminder}
+        for impl in self.pm.hook.crashbot_reminder.get_hookimpls():
+            try:
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except Exception:
+                log.exception("reminder %s to %s failed", reminder.key, impl.plugin_name)
+        if not self.store.finish_reminder(reminder.key, owner=self.instance_id, at=self.now()):
+            # Our lease ran out mid-send and another worker took the key over.
+            log.warning("reminder %s: lease lost while sending", reminder.key)
+            return False
         self.record(
             incident.id,
             EventKind.REMINDER_SENT,
@@ -879,21 +1012,51 @@ class Crashbot:
         states = (DeliveryState.FAILED, DeliveryState.DEAD) if failed_only else ()
         return self.store.deliveries(states=states, limit=limit)
 
-    def retry_deliveries(self, *, limit: int = 100) -> int:
-        """Retry due deliveries, oldest first; returns how many succeeded."""
-        ok = 0
-        blocked: set[tuple[int, str]] = set()
-        for d in self.store.due_deliveries(self.now(), limit=limit):
-            if (d.incident_id, d.plugin) in blocked:
-                continue  # keep per-incident order: a later event waits for an earlier one
-            event = self.store.get_event(d.event_id)
-            incident = self.store.get_incident(d.incident_id)
-            if event is None or incident is None:
-                continue
-            if self._deliver_one(d.plugin, incident, event, attempts=d.attempts):
-                ok += 1
-            else:
-                blocked.add((d.incident_id, d.plugin))
+    def retry_deliveries(self, *, limit: int = 100, stop: threading.Event | None = None) -> int:
+        """Deliver what the outbox holds that is due, oldest first; returns how many succeeded.
+
+        Rows are leased from the store in batches
+        (:meth:`~crashbot_core.store.Store.claim_deliveries`): a batch holds at
+        most the oldest undelivered event per (incident, plugin), so a later
+        event never overtakes an earlier one (not even one that failed and is
+        not due yet), and any number of workers can run this at once without
+        delivering anything twice. Batches are claimed until nothing is due or
+        ``limit`` attempts were made, so a backlog drains in order in one call.
+
+        :param stop: when set (SIGTERM), the attempt in progress finishes and
+            the rest of the batch is handed back at once for another worker.
+        """
+        ok = attempts = 0
+        while attempts < limit and not (stop is not None and stop.is_set()):
+            now = self.now()
+            batch = self.store.claim_deliveries(
+                now,
+                owner=self.instance_id,
+                lease_until=now + self.lease,
+                limit=min(limit - attempts, 100),
+            )
+            if not batch:
+                break
+            for i, d in enumerate(batch):
+                if stop is not None and stop.is_set():
+                    rest = [(x.event_id, x.plugin) for x in batch[i:]]
+                    self.store.release_deliveries(rest, owner=self.instance_id)
+                    break
+                attempts += 1
+                event = self.store.get_event(d.event_id)
+                incident = self.store.get_incident(d.incident_id)
+                if event is None or incident is None:  # deleted meanwhile: nothing to say
+                    self.store.finish_delivery(
+                        d.event_id,
+                        d.plugin,
+                        DeliveryState.DEAD,
+                        owner=self.instance_id,
+                        at=now,
+                        error="the event or incident no longer exists",
+                    )
+                    continue
+                if self._deliver_one(d.plugin, incident, event, attempts=d.attempts):
+                    ok += 1
         return ok
 
     def on_event(self, callback: Callable[[Incident, Event], None], name: str | None = None) -> str:
@@ -934,9 +1097,15 @@ class Crashbot:
         # (posting an update) goes through and a conflicting one (a second
         # resolve) fails with the real reason.
         iid = self.parse_id(incident_id)
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
             incident = self.get(iid)
-            new, events = transition(incident, self.now())
+            try:
+                new, events = transition(incident, self.now())
+            except IllegalTransition as exc:
+                if attempt == 0:
+                    raise
+                # We lost a race: say who won, not only what the state is now.
+                raise self._lost_race(incident, exc) from None
             change = Change(
                 incident=new,
                 expected_version=incident.version,
@@ -949,6 +1118,10 @@ class Crashbot:
             try:
                 saved = self.store.commit(change)
             except ConflictError:
+                with self._conflicts_lock:
+                    self.conflicts += 1
+                if attempt:
+                    time.sleep(random.uniform(0, min(0.001 * 2**attempt, MAX_CONFLICT_BACKOFF)))
                 continue
             self._after_commit(saved)
             return saved
@@ -956,14 +1129,55 @@ class Crashbot:
             f"{self.config.ref_prefix}-{iid} kept changing while this command ran; try again"
         )
 
+    def _lost_race(self, incident: Incident, exc: IllegalTransition) -> IllegalTransition:
+        """``exc`` (raised on fresh state after a conflict), led by who changed the incident."""
+        moves = {
+            EventKind.RESOLVED: "resolved",
+            EventKind.REOPENED: "reopened",
+            EventKind.ACKNOWLEDGED: "acknowledged",
+            EventKind.STATUS_CHANGED: "moved to " + incident.status.value,
+            EventKind.RCA_LINKED: "given an RCA link",
+        }
+        last = next((e for e in reversed(self.store.events(incident.id)) if e.kind in moves), None)
+        if last is None:
+            return exc
+        who = last.actor.name or last.actor.id
+        lead = (
+            f"{incident.ref} was already {moves[last.kind]} by {who} "
+            f"at {last.at.astimezone(UTC):%H:%M} UTC"
+        )
+        err = IllegalTransition(exc.asked, exc.current, exc.allowed)
+        err.message = f"{lead}; {exc.message}"
+        err.args = (err.message,)
+        return err
+
     def _after_commit(self, saved: Saved) -> None:
+        # Deliver this command's events now, in order per plugin. The rows are
+        # leased first, so a worker polling the outbox at this moment cannot
+        # deliver them too. A plugin with an earlier event of this incident
+        # still undelivered (failed, waiting for a retry) gets nothing here:
+        # the claim skips it and the worker delivers in order later.
+        if not saved.events or not self._subscribers():
+            return
+        now = self.now()
+        claimed = self.store.claim_deliveries(
+            now,
+            owner=self.instance_id,
+            lease_until=now + self.lease,
+            limit=10_000,
+            event_ids=[e.id for e in saved.events],
+        )
+        events = {e.id: e for e in saved.events}
         failed: set[str] = set()
-        for event in saved.events:
-            for impl in self.pm.hook.crashbot_incident_event.get_hookimpls():
-                if impl.plugin_name in failed:
-                    continue  # keep per-incident order; the worker delivers the rest
-                if not self._deliver_one(impl.plugin_name, saved.incident, event, attempts=0):
-                    failed.add(impl.plugin_name)
+        unused: builtins.list[tuple[int, str]] = []
+        for d in claimed:  # oldest event first
+            if d.plugin in failed:
+                unused.append((d.event_id, d.plugin))  # waits behind the failed one
+                continue
+            if not self._deliver_one(d.plugin, saved.incident, events[d.event_id], attempts=0):
+                failed.add(d.plugin)
+        if unused:
+            self.store.release_deliveries(unused, owner=self.instance_id)
 
     def _deliver_one(self, plugin: str, incident: Incident, event: Event, *, attempts: int) -> bool:
         impls = [
@@ -973,10 +1187,11 @@ class Crashbot:
         ]
         now = self.now()
         if not impls:
-            self.store.mark_delivery(
+            self.store.finish_delivery(
                 event.id,
                 plugin,
                 DeliveryState.DEAD,
+                owner=self.instance_id,
                 at=now,
                 error="plugin is no longer installed",
             )
@@ -993,11 +1208,19 @@ class Crashbot:
             state = DeliveryState.FAILED if nxt is not None else DeliveryState.DEAD
             error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
             log.warning("delivery of event %s to %s failed: %s", event.id, plugin, error)
-            self.store.mark_delivery(
-                event.id, plugin, state, at=now, error=error, next_attempt_at=nxt
+            self.store.finish_delivery(
+                event.id,
+                plugin,
+                state,
+                owner=self.instance_id,
+                at=now,
+                error=error,
+                next_attempt_at=nxt,
             )
             return False
-        self.store.mark_delivery(event.id, plugin, DeliveryState.DELIVERED, at=now)
+        self.store.finish_delivery(
+            event.id, plugin, DeliveryState.DELIVERED, owner=self.instance_id, at=now
+        )
         return True
 
 
@@ -1022,3 +1245,96 @@ def collect_sections(pm: pluggy.PluginManager) -> dict[str, type[Any]]:
     for result in pm.hook.crashbot_config_sections():
         sections.update(result or {})
     return sections
+
+
+class _AlertBatch:
+    """Per-request state of :meth:`Crashbot.ingest_alerts`: a storm costs a few queries per request.
+
+    It prefetches the open incident of every group in the request and the
+    last status of every alert already on them, remembers what this request
+    changed, and links silent repeats in one transaction at the end.
+    """
+
+    def __init__(
+        self, bot: Crashbot, alerts: Sequence[Alert], routes: Sequence[routing.Route]
+    ) -> None:
+        self.bot = bot
+        open_incidents = bot._open_group_incidents(r.group_id for r in routes)
+        self.groups: dict[str, int] = {gid: inc.id for gid, inc in open_incidents.items()}
+        self.incidents: dict[int, Incident] = {inc.id: inc for inc in open_incidents.values()}
+        self.statuses: dict[tuple[int, str, str], AlertStatus] = {}
+        self.fetched: set[tuple[int, str, str]] = set()
+        self.links: dict[int, list[int]] = {}
+        keys = [
+            (self.groups[r.group_id], a.source, a.fingerprint)
+            for a, r in zip(alerts, routes, strict=True)
+            if r.group_id in self.groups
+        ]
+        if keys:
+            # Called before this request's alerts are stored: every stored alert is older.
+            self.statuses.update(bot._previous_statuses(keys, None))
+            self.fetched.update(keys)
+        # What each prefetched alert says as the request goes, for known_repeat only.
+        self.simulated = dict(self.statuses)
+
+    def known_repeat(self, alert: Alert, route: routing.Route) -> int | None:
+        """The incident id when ``alert`` repeats what it last said on its group's open incident.
+
+        Decided from prefetched state, in request order, before anything is
+        stored; anything else (new alerts, status changes) is routed after.
+        """
+        incident_id = self.groups.get(route.group_id)
+        if incident_id is None:
+            return None
+        key = (incident_id, alert.source, alert.fingerprint)
+        previous = self.simulated.get(key)
+        self.simulated[key] = AlertStatus(alert.status)
+        return incident_id if previous is AlertStatus(alert.status) else None
+
+    def group_incident(self, group_id: str) -> int | None:
+        """The group's open incident, as prefetched or as this request left it."""
+        return self.groups.get(group_id)
+
+    def previous_status(self, incident_id: int, alert: Alert) -> AlertStatus | None:
+        """What this alert last said on this incident (None: it is new there)."""
+        key = (incident_id, alert.source, alert.fingerprint)
+        if key not in self.fetched and key not in self.statuses:
+            # Linked alerts only (this one is not yet): its id may be older than
+            # one a concurrent request linked first, so ids do not order them.
+            self.statuses.update(self.bot._previous_statuses([key], None))
+            self.fetched.add(key)
+        previous = self.statuses.get(key)
+        self.statuses[key] = AlertStatus(alert.status)
+        return previous
+
+    def remember(self, group_id: str, alert: Alert, incident: Incident) -> None:
+        """Record that ``alert`` now sits on ``incident`` (declared, attached or reopened)."""
+        if incident.is_open:
+            self.groups[group_id] = incident.id
+        self.statuses[(incident.id, alert.source, alert.fingerprint)] = AlertStatus(alert.status)
+        self.incidents[incident.id] = incident
+
+    def link(self, incident_id: int, alert: Alert) -> None:
+        """Queue a silent link of a repeated alert."""
+        self.links.setdefault(incident_id, []).append(alert.id)
+
+    def incident(self, incident_id: int) -> Incident | None:
+        """The incident for a reply, read once per request."""
+        if incident_id not in self.incidents:
+            found = self.bot.store.get_incident(incident_id)
+            if found is None:
+                return None
+            self.incidents[incident_id] = found
+        return self.incidents[incident_id]
+
+    def flush(self) -> None:
+        """Link the queued repeats (one transaction when the store can)."""
+        if not self.links:
+            return
+        links, self.links = self.links, {}
+        link = getattr(self.bot.store, "link_alerts", None)
+        if link is not None:
+            link(links)
+            return
+        for incident_id, ids in links.items():
+            self.bot._run_saved(incident_id, lambda inc, t: (inc, []), alert_ids=ids)

@@ -177,10 +177,84 @@ class Store(Protocol):
         """One event by id (the worker re-delivers by id)."""
         ...
 
+    def claim_deliveries(
+        self,
+        now: datetime,
+        *,
+        owner: str,
+        lease_until: datetime,
+        limit: int = 100,
+        event_ids: Sequence[int] | None = None,
+    ) -> list[Delivery]:
+        """Lease deliveries that may be attempted now; oldest event first.
+
+        A row is claimable when it is pending or failed, due (no
+        ``next_attempt_at`` or one at or before ``now``), not leased (or its
+        lease ran out: its holder died) and no earlier event of the same
+        incident is still undelivered to the same plugin (per-incident order).
+        Claimed rows get ``owner`` and ``lease_until`` atomically, so two
+        callers never get the same row; on PostgreSQL rows being claimed by
+        another transaction are skipped (``FOR UPDATE SKIP LOCKED``).
+
+        :param event_ids: only these events (the inline path after a commit);
+            they do not wait for each other, only for earlier events.
+        """
+        ...
+
+    def finish_delivery(
+        self,
+        event_id: int,
+        plugin: str,
+        state: DeliveryState,
+        *,
+        owner: str,
+        at: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record the outcome of a claimed attempt (attempts + 1) and drop the lease.
+
+        :returns: False when nothing was recorded: the row is already
+            delivered, or (for a failure) another caller holds its lease now.
+        """
+        ...
+
+    def release_deliveries(self, keys: Sequence[tuple[int, str]], *, owner: str) -> None:
+        """Give back leases on ``(event_id, plugin)`` rows not attempted (shutdown, order)."""
+        ...
+
+    def count_deliveries(
+        self, *, states: Sequence[DeliveryState] = ()
+    ) -> dict[tuple[str, DeliveryState], int]:
+        """How many deliveries there are per ``(plugin, state)``: one grouped query, for /metrics."""
+        ...
+
     # -- reminders -----------------------------------------------------------------------
 
     def claim_reminder(self, key: str, incident_id: int, at: datetime) -> bool:
-        """Claim a reminder occurrence; True only for the first caller with this key."""
+        """Claim a reminder occurrence and count it as sent; True only for the first caller.
+
+        At most once: a caller that dies before sending loses the reminder.
+        :meth:`lease_reminder` and :meth:`finish_reminder` are exactly once.
+        """
+        ...
+
+    def lease_reminder(
+        self, key: str, incident_id: int, *, owner: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Claim a reminder occurrence for sending; True for exactly one caller at a time.
+
+        True when the key is new, or was claimed but never sent and its lease
+        ran out before ``now`` (the holder died): the caller takes it over.
+        """
+        ...
+
+    def finish_reminder(self, key: str, *, owner: str, at: datetime) -> bool:
+        """Mark a leased reminder sent; False if ``owner`` lost the lease or it was sent."""
+        ...
+
+    def release_reminder(self, key: str, *, owner: str) -> None:
+        """Give back a lease without sending (the hook failed): the next round retries it."""
         ...
 
     # -- components -------------------------------------------------------------------------

@@ -1,4 +1,14 @@
-"""The worker loop: due reminders and delivery retries, round after round."""
+"""The worker: due reminders and delivery retries, round after round.
+
+``crashbot worker`` runs it as a process; ``crashbot serve`` runs one as a
+thread. Any number may run against one database: reminders and outbox rows
+are leased in the store before anything is sent (see
+:meth:`crashbot_core.service.Crashbot.send_reminder` and
+:meth:`~crashbot_core.service.Crashbot.retry_deliveries`), so each reminder
+fires once and each (event, plugin) delivery succeeds once, in per-incident
+order; a worker killed mid-way leaves leases that another worker takes over
+when they run out.
+"""
 
 from __future__ import annotations
 
@@ -17,38 +27,54 @@ log = logging.getLogger("crashbot.worker")
 class RoundResult:
     """What one round did."""
 
+    #: Reminders this worker sent.
     reminders: int
+    #: Deliveries this worker completed (successful attempts).
     deliveries: int
 
 
 class Worker:
     """Runs :meth:`run_once` every ``interval`` seconds until stopped.
 
-    Safe to run several at once: reminders are claimed by key in the store,
-    so each fires once.
+    :param batch: most delivery attempts per round; a round that used them all
+        is followed by the next one at once (a backlog drains without waiting
+        for the interval).
     """
 
-    def __init__(self, crashbot: Crashbot, *, interval: float = 15.0) -> None:
+    def __init__(self, crashbot: Crashbot, *, interval: float = 15.0, batch: int = 100) -> None:
         self.crashbot = crashbot
         self.interval = interval
+        self.batch = batch
 
-    def run_once(self) -> RoundResult:
-        """Send every due reminder and retry due deliveries."""
+    def run_once(self, stop: threading.Event | None = None) -> RoundResult:
+        """Send every due reminder and deliver due outbox rows.
+
+        :param stop: checked between items: once set, the item in progress
+            finishes and nothing new is started (claimed-but-unstarted
+            deliveries are handed back for another worker).
+        """
         sent = 0
         for incident, reminder in self.crashbot.due_reminders():
+            if stop is not None and stop.is_set():
+                break
             try:
                 if self.crashbot.send_reminder(incident, reminder):
                     sent += 1
             except CrashbotError as exc:
                 log.warning("reminder %s not sent: %s", reminder.key, exc)
-        retried = self.crashbot.retry_deliveries()
+        retried = 0
+        if stop is None or not stop.is_set():
+            retried = self.crashbot.retry_deliveries(limit=self.batch, stop=stop)
         return RoundResult(reminders=sent, deliveries=retried)
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until ``stop`` is set; a round in progress always finishes."""
+        """Loop until ``stop`` is set; the item in progress always finishes."""
         while not stop.is_set():
+            busy = False
             try:
-                self.run_once()
+                result = self.run_once(stop)
+                busy = result.deliveries >= self.batch
             except Exception:
                 log.exception("worker round failed")
-            stop.wait(self.interval)
+            if not busy:
+                stop.wait(self.interval)

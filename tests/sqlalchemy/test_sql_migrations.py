@@ -30,7 +30,7 @@ def test_upgrade_creates_every_table_and_records_the_head(db_url: str) -> None:
     assert _table_names(db_url) == {*metadata.tables, VERSION_TABLE}
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        assert current_revision(conn) == head_revision() == "0001"
+        assert current_revision(conn) == head_revision() is not None
     engine.dispose()
 
 

@@ -27,6 +27,7 @@ CONFIG_TEMPLATE = """\
 # base_url = "https://status.example.com"
 # stale_after = "7d"                     # remind about incidents open this long
 # rca_due_after = "48h"                  # remind about a missing RCA link
+# delivery_retry_horizon = "24h"         # then a failing chat delivery is given up (dead)
 
 # Severity levels: override fields of the built-in SEV1..SEV4, or add levels.
 # [severity.SEV1]
@@ -88,15 +89,19 @@ def upgrade(state: CliState) -> None:
 def plugins(state: CliState, as_json: bool) -> None:
     """List plugins, their versions and the hooks they implement."""
     pm = state.pm
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    dists = getattr(pm, "distributions", {})
     rows = []
+    disabled: list[str] = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda np: np[0]):
-        dist = dists.get(id(plugin))
-        version = f"{dist.project_name} {dist.version}" if dist else "—"
+        if plugin is None:  # pluggy keeps blocked names with no plugin
+            disabled.append(name)
+            continue
+        dist = dists.get(name)
+        version = f"{dist.metadata['Name']} {dist.version}" if dist else "—"
         rows.append({"name": name, "distribution": version, "hooks": hook_names(pm, plugin)})
     unavailable = [{"name": u.name, "reason": u.reason} for u in getattr(pm, "unavailable", [])]
     if as_json:
-        echo_json({"plugins": rows, "unavailable": unavailable})
+        echo_json({"plugins": rows, "unavailable": unavailable, "disabled": disabled})
         return
     click.echo(
         table(
@@ -106,6 +111,8 @@ def plugins(state: CliState, as_json: bool) -> None:
     )
     for u in unavailable:
         click.echo(f"not loaded: {u['name']} ({u['reason']})")
+    for name in disabled:
+        click.echo(f"disabled: {name} (CRASHBOT_DISABLED_PLUGINS)")
 
 
 @click.command()
@@ -150,26 +157,46 @@ def deliveries(state: CliState, failed: bool, limit: int, as_json: bool) -> None
     help="Seconds between rounds.",
 )
 @click.option("--once", is_flag=True, help="Run one round and exit.")
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds a claimed delivery or reminder stays ours (default 120); "
+    "a dead worker's claims are taken over after this long.",
+)
 @pass_state
-def worker(state: CliState, interval: float, once: bool) -> None:
-    """Send due reminders and retry failed deliveries."""
+def worker(state: CliState, interval: float, once: bool, lease: float | None) -> None:
+    """Send due reminders and deliver or retry outbox events.
+
+    Run as many as you like against one PostgreSQL database: each reminder
+    fires once and each delivery succeeds once. SIGTERM lets the item in
+    progress finish and hands the rest back for another worker.
+    """
+    from datetime import timedelta
+
     from crashbot_core.worker import Worker
 
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        click.echo("stopping after the current round", err=True)
+        click.echo("stopping: finishing the delivery in progress", err=True)
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    w = Worker(state.crashbot(), interval=interval)
-    if once:
-        result = w.run_once()
-        click.echo(f"reminders sent: {result.reminders}, deliveries retried: {result.deliveries}")
-        return
-    click.echo(f"worker running every {interval:g}s (Ctrl-C to stop)", err=True)
-    w.run(stop)
+    bot = state.crashbot()
+    if lease is not None:
+        bot.lease = timedelta(seconds=lease)
+    w = Worker(bot, interval=interval)
+    try:
+        if once:
+            result = w.run_once(stop)
+            click.echo(f"reminders sent: {result.reminders}, deliveries made: {result.deliveries}")
+            return
+        click.echo(f"worker {bot.instance_id} running every {interval:g}s", err=True)
+        w.run(stop)
+    finally:
+        bot.close()
 
 
 def register(group: click.Group) -> None:

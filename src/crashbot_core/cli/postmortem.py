@@ -23,9 +23,7 @@ from crashbot_core.cli import CliState, echo_json, json_option, pass_state
 )
 @json_option
 @pass_state
-def postmortem(
-    state: CliState, incident_id: str, to: str, out: str | None, as_json: bool
-) -> None:
+def postmortem(state: CliState, incident_id: str, to: str, out: str | None, as_json: bool) -> None:
     """Publish an incident's postmortem and print where it now lives.
 
     A resolved incident without an RCA link gets the published URL as its RCA.
@@ -34,8 +32,14 @@ def postmortem(
     location = bot.export_postmortem(incident_id, to, actor=state.actor(), out=out)
     incident = bot.get(incident_id)
     if as_json:
-        echo_json({"incident": incident.ref, "exporter": to, "location": location,
-                   "rca_url": incident.rca_url})
+        echo_json(
+            {
+                "incident": incident.ref,
+                "exporter": to,
+                "location": location,
+                "rca_url": incident.rca_url,
+            }
+        )
     else:
         click.echo(f"{incident.ref} postmortem exported to {to}: {location}")
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
+from typing import Any
 
 import click
 
 from crashbot_core.cli import CliState, echo_json, json_option, pass_state, table
 from crashbot_core.durations import format_duration, parse_since
 from crashbot_core.errors import InvalidInput
+from crashbot_core.metrics import Durations, MetricsReport
 from crashbot_core.models import Incident, Status
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict, parse_iso
 from crashbot_core.store import IncidentFilter
@@ -182,20 +186,108 @@ def _describe(i: Incident, label: str) -> str:
 @click.option(
     "--by", type=click.Choice(["severity", "month", "component"]), help="Break down by group."
 )
+@click.option("--severity", "-s", multiple=True, help="Only these severities; repeatable.")
+@click.option("--component", metavar="KEY", help="Only incidents affecting this component.")
+@click.option("--label", metavar="KEY=VALUE", help="Only incidents with this label.")
+@click.option(
+    "--source", metavar="SOURCE", help="Only incidents from this source (slack, alert:NAME …)."
+)
 @json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row overall, one per group).")
 @pass_state
-def metrics(state: CliState, since: str, until: str | None, by: str | None, as_json: bool) -> None:
-    """MTTA, MTTM, MTTR and counts over a window."""
-    from crashbot_core.metrics import format_report
+def metrics(
+    state: CliState,
+    since: str,
+    until: str | None,
+    by: str | None,
+    severity: tuple[str, ...],
+    component: str | None,
+    label: str | None,
+    source: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """MTTA, MTTM, MTTR, counts and response-target breaches over a window."""
+    from crashbot_core.metrics import filter_criteria, format_report
 
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
     bot = state.crashbot()
+    criteria = filter_criteria(
+        bot.policy, severities=severity, component=component, label=label, source=source
+    )
     report = bot.metrics(
-        since=parse_since(since), until=_instant(until, "--until") if until else None, by=by
+        since=parse_since(since),
+        until=_instant(until, "--until") if until else None,
+        by=by,
+        **criteria,
     )
     if as_json:
         echo_json(report.to_dict())
+    elif as_csv:
+        click.echo(metrics_csv(report), nl=False)
     else:
         click.echo(format_report(report))
+
+
+#: Columns of ``crashbot metrics --csv``; durations in seconds, empty when unknown.
+CSV_COLUMNS = (
+    "group",
+    "key",
+    "incidents",
+    *(
+        f"{m}_{stat}"
+        for m in ("mtta", "mttm", "mttr")
+        for stat in ("count", "mean_seconds", "median_seconds", "p90_seconds")
+    ),
+    "breached",
+    "evaluated",
+    "breach_rate",
+)
+
+
+def metrics_csv(report: MetricsReport) -> str:
+    """The report as CSV: an ``all`` row, then one row per group.
+
+    Breach columns are filled on the ``all`` row (totals) and on severity rows.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+
+    def row(
+        group: str, key: str, durations: Durations, total: int, breach: tuple[int, int] | None
+    ) -> list[Any]:
+        cells: list[Any] = [group, key, total]
+        for stats in (durations.mtta, durations.mttm, durations.mttr):
+            cells += [
+                stats.count,
+                *("" if v is None else f"{v:.3f}" for v in (stats.mean, stats.median, stats.p90)),
+            ]
+        if breach is None:
+            cells += ["", "", ""]
+        else:
+            breached, evaluated = breach
+            cells += [breached, evaluated, f"{breached / evaluated:.4f}" if evaluated else ""]
+        return cells
+
+    totals = (
+        sum(b.breached for b in report.breaches.values()),
+        sum(b.evaluated for b in report.breaches.values()),
+    )
+    writer.writerow(row("all", "all", report.durations, report.counts.total, totals))
+    for key, g in report.groups.items():
+        b = report.breaches.get(key) if report.by == "severity" else None
+        writer.writerow(
+            row(
+                report.by or "",
+                key,
+                g.durations,
+                g.counts.total,
+                (b.breached, b.evaluated) if b is not None else None,
+            )
+        )
+    return out.getvalue()
 
 
 def register(group: click.Group) -> None:

@@ -1,0 +1,289 @@
+"""Status site under load: gunicorn (multi-process) vs nginx serving the static export.
+
+Seeds 20 components and 2,000 past incidents into a fresh SQLite store, runs
+``gunicorn 'crashbot_status:create_app()'`` and nginx (serving
+``crashbot status export``'s files) on loopback, and loads each with ``wrk``:
+
+* ``/`` (rendered page, from the in-process render cache),
+* ``/api/v2/summary.json``,
+* ``/`` revalidated with ``If-None-Match`` (the 304 path).
+
+Prints req/s and p99 per case and the ratio to nginx. Run by hand::
+
+    python benchmarks/status_site.py [--duration 10] [--connections 64] [--workers N]
+
+Needs ``wrk`` and ``nginx`` (``apt-get install -y wrk nginx``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from crashbot_core import Component, Crashbot, FixedClock, Impact
+from crashbot_core.plugins import get_plugin_manager
+
+NGINX_CONF = """
+worker_processes {workers};
+pid {root}/nginx.pid;
+error_log {root}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path {root}/tmp;
+  proxy_temp_path {root}/tmp;
+  fastcgi_temp_path {root}/tmp;
+  uwsgi_temp_path {root}/tmp;
+  scgi_temp_path {root}/tmp;
+  server {{
+    listen 127.0.0.1:{port};
+    root {site};
+    location / {{ try_files $uri $uri/index.html =404; }}
+    location = /api/list {{ default_type application/json; }}
+  }}
+}}
+"""
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def seed(url: str, *, components: int = 20, incidents: int = 2000) -> Crashbot:
+    """A store with ``components`` components in 4 groups and ``incidents`` resolved incidents."""
+    pm = get_plugin_manager(entry_points=True, disabled=())
+    end = datetime.now(UTC)
+    clock = FixedClock(end - timedelta(days=730))
+    bot = Crashbot.from_config(None, pm=pm, database_url=url, clock=clock)
+    # No notifier plugins while seeding: a bare plugin manager sharing the store.
+    quiet = Crashbot(
+        bot.config, bot.store, get_plugin_manager(entry_points=False, disabled=()), clock=clock
+    )
+    keys = [f"c{i:02d}" for i in range(components)]
+    for i, key in enumerate(keys):
+        bot.store.upsert_component(Component(key, f"Component {i}", f"Group {i % 4}", "", i))
+    rng = random.Random(1)
+    step = timedelta(days=729) / incidents
+    for n in range(incidents):
+        clock.set(end - timedelta(days=730) + step * n)
+        sev = rng.choice(["SEV1", "SEV2", "SEV3", "SEV4"])
+        comps = {k: rng.choice(list(Impact)[:3]) for k in rng.sample(keys, rng.randint(1, 3))}
+        inc = quiet.declare(
+            f"Incident {n}", severity=sev, public=rng.random() < 0.8, components=comps
+        )
+        clock.advance(minutes=rng.randint(10, 300))
+        quiet.resolve(inc.id, message="Resolved.")
+    clock.set(end)
+    quiet.declare(
+        "Ongoing trouble", severity="SEV2", public=True, components={keys[0]: Impact.PARTIAL_OUTAGE}
+    )
+    return bot
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    """Wait until ``url`` answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def etag_of(url: str) -> str:
+    """The ETag header of a GET."""
+    with urllib.request.urlopen(url) as r:
+        return str(r.headers["ETag"])
+
+
+def wrk(
+    url: str, *, duration: int, connections: int, threads: int, header: str | None = None
+) -> tuple[float, float]:
+    """Run wrk; returns (requests/s, p99 in ms)."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if header:
+        cmd += ["-H", header]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert m, out
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        print(f"  warning: {non2xx.group(1)} non-2xx/3xx responses for {url}", file=sys.stderr)
+    return rps, p99
+
+
+def cpu_per_request(url: str, n: int = 5000) -> list[tuple[str, float]]:
+    """In-process CPU microseconds per request (WSGI call, no sockets): robust on a busy machine."""
+    from crashbot_core import Crashbot as Service
+    from crashbot_status import create_app
+
+    bot = Service.from_config(None, database_url=url)
+    app = create_app(bot)
+    client = app.test_client()
+    etag = client.get("/").headers["ETag"]
+    out = []
+    for name, path, headers in (
+        ("GET / (cached)", "/", {}),
+        ("GET /api/v2/summary.json (cached)", "/api/v2/summary.json", {}),
+        ("GET / If-None-Match (304)", "/", {"If-None-Match": etag}),
+    ):
+        client.get(path, headers=headers)
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "x",
+            "SERVER_PORT": "80",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": None,
+            **({"HTTP_IF_NONE_MATCH": etag} if headers else {}),
+        }
+
+        def start_response(status: str, hdrs: list[tuple[str, str]]) -> None:
+            return None
+
+        t0 = time.process_time()
+        for _ in range(n):
+            b"".join(app.wsgi_app(dict(environ), start_response))
+        out.append((name, (time.process_time() - t0) / n * 1e6))
+    bot.close()
+    return out
+
+
+def main() -> None:
+    """Seed, export, serve with gunicorn and nginx, load both with wrk, print a table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument(
+        "--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn processes"
+    )
+    ap.add_argument("--gthreads", type=int, default=4, help="threads per gunicorn worker")
+    ap.add_argument("--incidents", type=int, default=2000)
+    ap.add_argument(
+        "--workdir", type=Path, help="keep the seeded store and export here; reused when present"
+    )
+    args = ap.parse_args()
+    for tool in ("wrk", "nginx", "gunicorn"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            raise SystemExit(f"{tool} is missing (apt-get install -y wrk nginx)")
+
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="crashbot-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    # nginx started as root runs its workers as nobody: they must read the export.
+    root.chmod(0o755)
+    (root / "tmp").mkdir(exist_ok=True)
+    url = f"sqlite:///{root / 'crashbot.db'}"
+    if not (root / "site" / "index.html").exists():
+        t0 = time.perf_counter()
+        bot = seed(url, incidents=args.incidents)
+        print(
+            f"seeded 20 components, {args.incidents} incidents in {time.perf_counter() - t0:.1f}s"
+        )
+
+        from crashbot_status import create_app
+        from crashbot_status.export import export_site
+
+        t0 = time.perf_counter()
+        files = export_site(create_app(bot, {"CHANGE_TOKEN_TTL": 0}), root / "site")
+        print(f"exported {len(files)} files in {time.perf_counter() - t0:.1f}s")
+        bot.close()
+
+    env = {**os.environ, "CRASHBOT_DATABASE_URL": url, "CRASHBOT_DISABLED_PLUGINS": ""}
+    gport, nport = free_port(), free_port()
+    gunicorn = subprocess.Popen(
+        [
+            "gunicorn",
+            "-w",
+            str(args.workers),
+            "-k",
+            "gthread",
+            "--threads",
+            "8",
+            "-b",
+            f"127.0.0.1:{gport}",
+            "--log-level",
+            "warning",
+            "crashbot_status:create_app()",
+        ],
+        cwd=root,
+        env=env,
+    )
+    (root / "nginx.conf").write_text(
+        NGINX_CONF.format(workers=args.workers, root=root, port=nport, site=root / "site")
+    )
+    nginx = subprocess.Popen(["nginx", "-c", str(root / "nginx.conf"), "-g", "daemon off;"])
+    try:
+        g, n = f"http://127.0.0.1:{gport}", f"http://127.0.0.1:{nport}"
+        wait_http(g + "/health")
+        wait_http(n + "/")
+        for base in (g, n):  # warm the render caches and the page cache
+            for path in ("/", "/api/v2/summary.json"):
+                urllib.request.urlopen(base + path).read()
+        common = {
+            "duration": args.duration,
+            "connections": args.connections,
+            "threads": args.threads,
+        }
+        cases = [
+            ("GET /", "/", None),
+            ("GET /api/v2/summary.json", "/api/v2/summary.json", None),
+            ("GET / If-None-Match (304)", "/", "etag"),
+        ]
+        rows = []
+        for name, path, cond in cases:
+            results = []
+            for base in (g, n):
+                header = f"If-None-Match: {etag_of(base + path)}" if cond else None
+                # Warm every process's render cache first: steady state is what we measure.
+                wrk(base + path, header=header, **{**common, "duration": 5})
+                results.append(wrk(base + path, header=header, **common))
+            (grps, gp99), (nrps, np99) = results
+            rows.append((name, grps, gp99, nrps, np99, grps / nrps))
+        print(
+            f"\n{args.workers} gunicorn gthread workers x {args.gthreads} threads vs nginx ({args.workers} workers); "
+            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s on loopback, {os.cpu_count()} CPUs\n"
+        )
+        print(
+            f"{'case':32} {'gunicorn req/s':>15} {'p99 ms':>8} {'nginx req/s':>12} {'p99 ms':>8} {'ratio':>6}"
+        )
+        for name, grps, gp99, nrps, np99, ratio in rows:
+            print(f"{name:32} {grps:15.0f} {gp99:8.2f} {nrps:12.0f} {np99:8.2f} {ratio:6.2f}")
+        print(f"\nload average after the run: {os.getloadavg()}")
+        print("in-process CPU per request (WSGI call, no sockets or HTTP parsing):")
+        for name, us in cpu_per_request(url):
+            print(f"  {name:36} {us:8.1f} us  (= {1e6 / us:8.0f} req/s per core)")
+    finally:
+        gunicorn.terminate()
+        nginx.terminate()
+        gunicorn.wait(10)
+        nginx.wait(10)
+        if args.workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""``crashbot slack run [--socket]`` and ``crashbot slack manifest``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import click
+
+from crashbot_core.errors import ConfigError
+from crashbot_slack.manifest import build_manifest
+from crashbot_slack.runtime import runtime_for, settings_of
+from crashbot_slack.settings import SlackSettings
+
+
+@click.group("slack")
+def slack_group() -> None:
+    """Run the Slack bot or print its app manifest."""
+
+
+@slack_group.command("manifest")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Where Slack reaches this server (default: [crashbot] base_url).",
+)
+@click.option("--socket", is_flag=True, help="A Socket Mode app (no request URLs).")
+@click.pass_context
+def manifest_command(ctx: click.Context, base_url: str | None, socket: bool) -> None:
+    """Print the Slack app manifest (JSON): paste it at api.slack.com/apps."""
+    from crashbot_core.cli import CliState
+    from crashbot_core.config import load_config
+    from crashbot_core.service import collect_sections
+
+    state = ctx.find_object(CliState)
+    # The manifest needs settings only, not a database.
+    cfg = load_config(
+        state.config_path if state else None,
+        sections=collect_sections(state.pm) if state else {"slack": SlackSettings},
+    )
+    settings = cfg.section("slack") or SlackSettings()
+    url = base_url or cfg.general.base_url
+    click.echo(
+        json.dumps(
+            build_manifest(settings, url, socket_mode=socket, name=cfg.general.name), indent=2
+        )
+    )
+
+
+@slack_group.command("run")
+@click.option("--socket", is_flag=True, help="Use Socket Mode (SLACK_APP_TOKEN) instead of HTTP.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP: interface to bind.")
+@click.option("--port", default=3000, show_default=True, type=int, help="HTTP: port.")
+@click.option(
+    "--worker/--no-worker", default=True, show_default=True, help="Also run reminders and retries."
+)
+@click.pass_context
+def run_command(ctx: click.Context, socket: bool, host: str, port: int, worker: bool) -> None:
+    """Run the Slack bot alone (HTTP on /slack/events, or Socket Mode)."""
+    from crashbot_core.cli import CliState
+
+    state = ctx.find_object(CliState)
+    assert state is not None
+    bot = state.crashbot()
+    settings = settings_of(bot)
+    runtime = runtime_for(bot)
+    if runtime is None or settings is None:
+        raise ConfigError("slack: SLACK_BOT_TOKEN is not set; the Slack bot has nothing to run as")
+    if socket and not settings.app_token:
+        raise ConfigError("slack: --socket needs SLACK_APP_TOKEN (an xapp- app-level token)")
+    if not socket and not settings.signing_secret:
+        raise ConfigError("slack: HTTP mode needs SLACK_SIGNING_SECRET (or use --socket)")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+    if worker:
+        from crashbot_core.worker import Worker
+
+        threading.Thread(
+            target=Worker(bot).run, args=(stop,), name="crashbot-worker", daemon=True
+        ).start()
+    try:
+        if socket:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(runtime.app(verify_requests=False), settings.app_token)
+            handler.start()  # type: ignore[no-untyped-call]
+        else:
+            from crashbot_slack.web import status_app_or_own
+
+            status_app_or_own(bot).run(host=host, port=port, threaded=True)
+    finally:
+        stop.set()

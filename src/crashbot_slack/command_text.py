@@ -1,0 +1,216 @@
+"""Parse the text after ``/incident`` (pure; no Slack, no store).
+
+Slack sends the text as typed, with users, channels and links escaped when
+the command has ``should_escape`` on (our manifest sets it): ``<@U123|alice>``,
+``<#C123|name>``, ``<https://x|label>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from attrs import frozen
+
+#: Subcommands and one line of help for each, in help order.
+SUBCOMMANDS: dict[str, str] = {
+    "declare": "`declare [title] [severity]` — declare an incident (no title: a form)",
+    "update": "`update [message]` — post an internal update (no message: a form)",
+    "ack": "`ack` — acknowledge: someone is on it",
+    "severity": "`severity SEV` — change the severity (SEV1, P1, high …)",
+    "status": "`status STATUS` — investigating, identified, monitoring or resolved",
+    "role": "`role ROLE @user` — commander (ic), communications (cl), technical-lead (tl), scribe",
+    "resolve": "`resolve [message]` — resolve the incident",
+    "rca": "`rca URL` — link the RCA of a resolved incident",
+    "follow-up": "`follow-up TITLE` — add an action item",
+    "help": "`help` — this list",
+}
+
+#: Other spellings users type.
+SYNONYMS = {
+    "create": "declare",
+    "new": "declare",
+    "open": "declare",
+    "acknowledge": "ack",
+    "sev": "severity",
+    "close": "resolve",
+    "followup": "follow-up",
+    "follow_up": "follow-up",
+    "fu": "follow-up",
+    "postmortem": "rca",
+    "assign": "role",
+    "?": "help",
+}
+
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_LINK = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
+_EXPLICIT_REF = re.compile(r"^(?:[A-Za-z]+-\d{1,18}|#\d{1,18})$")
+_BARE_REF = re.compile(r"^\d{1,18}$")
+_PUBLIC_FLAGS = {"--public": True, "public:": True, "--private": False, "--internal": False}
+
+
+class CommandError(ValueError):
+    """The text cannot be understood; ``str(exc)`` is a reply for the user."""
+
+
+@frozen
+class ParsedCommand:
+    """What the user asked for. ``action`` is a key of :data:`SUBCOMMANDS` or ``modal``."""
+
+    action: str
+    #: Incident id or ref given in the text (``INC-4``, ``#4``, ``4``), if any.
+    ref: str | None = None
+    title: str = ""
+    severity: str | None = None
+    status: str | None = None
+    role: str | None = None
+    #: Slack user id for ``role``.
+    user_id: str | None = None
+    message: str = ""
+    url: str | None = None
+    #: ``--public`` / ``--private`` on update and resolve; None: the default.
+    public: bool | None = None
+    #: For ``modal``: which form (``declare`` or ``update``).
+    form: str | None = None
+
+
+def help_text(command: str = "/incident") -> str:
+    """The help reply, one subcommand per line."""
+    lines = [f"*{command}* subcommands:"]
+    lines += [f"• {line}" for line in SUBCOMMANDS.values()]
+    lines.append(
+        "Inside an incident channel the incident is implied; elsewhere put its id or ref "
+        "first, e.g. `update INC-4 rolled back`."
+    )
+    return "\n".join(lines)
+
+
+def parse(
+    text: str,
+    *,
+    implied: bool = False,
+    is_severity: Callable[[str], bool] = lambda _: False,
+    alias: str | None = None,
+    command: str = "/incident",
+) -> ParsedCommand:
+    """Parse ``/incident`` text into a :class:`ParsedCommand`.
+
+    :param implied: the command ran in an incident channel, so a bare number is
+        text, not an incident id (``update 5 pods restarted``). ``INC-5`` and
+        ``#5`` are always ids.
+    :param is_severity: tells whether a token names a severity level (the policy's).
+    :param alias: the subcommand an alias command stands for (``/close`` → ``resolve``).
+    :raises CommandError: with a message fit to show the user.
+    """
+    body = " ".join(text.split()) if alias is None else text.strip()
+    if alias is not None:
+        sub, rest = alias, " ".join(body.split())
+    else:
+        if not body:
+            return ParsedCommand(action="modal", form="declare")
+        sub_raw, _, rest = body.partition(" ")
+        sub = sub_raw.lower()
+        sub = SYNONYMS.get(sub, sub)
+    if sub not in SUBCOMMANDS:
+        raise CommandError(
+            f"I don't know `{_shorten(sub)}`. Try `{command} help`.\n" + help_text(command)
+        )
+    tokens = rest.split()
+    if sub == "help":
+        return ParsedCommand(action="help")
+    if sub == "declare":
+        return _declare(tokens, is_severity)
+
+    ref, tokens = _take_ref(tokens, sub, implied)
+    if sub == "ack":
+        if tokens:
+            raise CommandError(f"`ack` takes no text; found `{_shorten(' '.join(tokens))}`")
+        return ParsedCommand(action="ack", ref=ref)
+    if sub in {"severity", "status"}:
+        if len(tokens) != 1:
+            raise CommandError(f"Usage: {SUBCOMMANDS[sub]}")
+        value = tokens[0]
+        return ParsedCommand(
+            action=sub,
+            ref=ref,
+            severity=value if sub == "severity" else None,
+            status=value.lower() if sub == "status" else None,
+        )
+    if sub == "role":
+        if len(tokens) != 2:
+            raise CommandError(f"Usage: {SUBCOMMANDS['role']}")
+        m = _USER.match(tokens[1])
+        if not m:
+            raise CommandError(
+                f"`{_shorten(tokens[1])}` is not a Slack user; mention them, e.g. `role ic @alice`"
+            )
+        return ParsedCommand(action="role", ref=ref, role=tokens[0], user_id=m.group(1))
+    if sub == "rca":
+        if len(tokens) != 1:
+            raise CommandError(f"Usage: {SUBCOMMANDS['rca']}")
+        url = _unlink(tokens[0])
+        if not re.match(r"^https?://\S+$", url):
+            raise CommandError(f"`{_shorten(url)}` is not an http(s) URL")
+        return ParsedCommand(action="rca", ref=ref, url=url)
+    if sub == "follow-up":
+        title = " ".join(_unlink(t) for t in tokens)
+        if not title:
+            raise CommandError(f"Usage: {SUBCOMMANDS['follow-up']}")
+        return ParsedCommand(action="follow-up", ref=ref, title=title)
+    # update and resolve: optional visibility flag, then free text
+    public: bool | None = None
+    while tokens and tokens[0].lower() in _PUBLIC_FLAGS:
+        public = _PUBLIC_FLAGS[tokens.pop(0).lower()]
+    message = " ".join(tokens)
+    if sub == "update" and not message:
+        return ParsedCommand(action="modal", form="update", ref=ref)
+    return ParsedCommand(action=sub, ref=ref, message=message, public=public)
+
+
+def _declare(tokens: list[str], is_severity: Callable[[str], bool]) -> ParsedCommand:
+    severity: str | None = None
+    if tokens and is_severity(tokens[-1]):
+        severity = tokens.pop()
+    title = " ".join(tokens)
+    if len(title) >= 2 and title[0] == title[-1] and title[0] in "\"'“”":
+        title = title[1:-1].strip()
+    if not title:
+        return ParsedCommand(action="modal", form="declare", severity=severity)
+    return ParsedCommand(action="declare", title=title, severity=severity)
+
+
+def _take_ref(tokens: list[str], sub: str, implied: bool) -> tuple[str | None, list[str]]:
+    if not tokens:
+        return None, tokens
+    first = tokens[0]
+    fixed = {"ack": 0, "severity": 1, "status": 1, "role": 2, "rca": 1}
+    if _EXPLICIT_REF.match(first) and not _is_severity_like(first, sub):
+        return first, tokens[1:]
+    if sub in fixed:
+        # Commands with a fixed number of arguments: one extra leading token is the incident.
+        if len(tokens) == fixed[sub] + 1:
+            return first, tokens[1:]
+        return None, tokens
+    if not implied and _BARE_REF.match(first):
+        return first, tokens[1:]
+    return None, tokens
+
+
+def _is_severity_like(token: str, sub: str) -> bool:
+    # "severity sev-2" must not take "sev-2" for an incident ref.
+    return sub == "severity" and bool(re.match(r"^(?:sev|p)-?\d+$", token, re.IGNORECASE))
+
+
+def _unlink(token: str) -> str:
+    m = _LINK.match(token)
+    return m.group(1) if m else token
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def resolve_alias(command: str, aliases: Mapping[str, str]) -> str | None:
+    """The subcommand an alias slash command stands for, or None for the main command."""
+    return aliases.get(command)

@@ -1,0 +1,106 @@
+"""What listeners share: finding the incident a request is about, and error replies."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
+
+from crashbot_core.errors import CrashbotError, InvalidInput
+from crashbot_core.models import Incident
+from crashbot_core.store import IncidentFilter
+from crashbot_slack.notifier import REF_CHANNEL, REF_RCA_CHANNEL
+
+if TYPE_CHECKING:
+    from crashbot_slack.runtime import SlackRuntime
+
+log = logging.getLogger("crashbot.slack")
+
+#: What a user sees when something unexpected broke (details go to the log).
+OOPS = ":warning: Something went wrong on crashbot's side; nothing was lost. Try again in a moment."
+
+
+def incident_in_channel(
+    runtime: SlackRuntime, channel_id: str, channel_name: str = ""
+) -> Incident | None:
+    """The incident whose channel (or RCA channel) this is, or None.
+
+    The channel name carries the id (``inc-20260302-42-…``), so the usual case
+    is one lookup; the refs must still match, so a look-alike name is ignored.
+    """
+    if not channel_id:
+        return None
+    prefix = re.escape(runtime.settings.channel_prefix)
+    m = re.match(rf"^{prefix}-\d{{8}}-(\d+)(?:-|$)", channel_name or "")
+    if m:
+        found = runtime.crashbot.store.get_incident(int(m.group(1)))
+        if found is not None and channel_id in (
+            found.refs.get(REF_CHANNEL),
+            found.refs.get(REF_RCA_CHANNEL),
+        ):
+            return found
+        return None
+    # A renamed channel, or a private one (Slack sends "privategroup" for its
+    # name): look through the open incidents' refs. RCA channels of resolved
+    # incidents keep their "…-rca" name and are found above.
+    for inc in runtime.crashbot.list(IncidentFilter(open=True, limit=500)):
+        if channel_id in (inc.refs.get(REF_CHANNEL), inc.refs.get(REF_RCA_CHANNEL)):
+            return inc
+    return None
+
+
+def target_incident(
+    runtime: SlackRuntime, ref: str | None, implied: Incident | None, command: str
+) -> Incident:
+    """The incident a command is about: the ref given, else the channel's incident.
+
+    :raises CrashbotError: naming what to do instead.
+    """
+    if ref:
+        return runtime.crashbot.get(ref)
+    if implied is not None:
+        return implied
+    raise InvalidInput(
+        "which incident? Run this in the incident's channel, or give its ref first, "
+        f"e.g. `{command} update {runtime.crashbot.config.ref_prefix}-4 rolled back`"
+    )
+
+
+#: Runs a piece of work after the ack (see :func:`after_ack`).
+Later = Callable[[Callable[[], None]], None]
+
+
+def after_ack(executor: Executor) -> Later:
+    """Submit work to ``executor`` once Slack has its answer.
+
+    bolt's lazy listeners do the same, but deep-copy the whole request for
+    each one — a third of the ack path's CPU; the closures here hold only
+    what the work needs.
+    """
+
+    def later(work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("Slack work after the ack failed")
+
+        executor.submit(run)
+
+    return later
+
+
+def guarded(reply: Callable[[str], Any], work: Callable[[], Any]) -> None:
+    """Run ``work``; domain errors and surprises become an ephemeral reply, never a 500."""
+    try:
+        work()
+    except CrashbotError as exc:
+        reply(f":warning: {exc.message}")
+    except Exception:
+        log.exception("Slack listener failed")
+        try:
+            reply(OOPS)
+        except Exception:
+            log.exception("could not tell the user about the failure")

@@ -1,0 +1,283 @@
+"""The admin API (bearer tokens, scoped): one request → one service call.
+
+``Authorization: Bearer TOKEN``; tokens come from ``crashbot token create
+NAME --scope read|write`` or ``CRASHBOT_API_TOKEN``. A missing or unknown
+token is 401, a read token on a write route 403. Domain errors map through
+their ``http_status`` and ``code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from crashbot_core.durations import parse_since
+from crashbot_core.errors import InvalidInput, PermissionDenied
+from crashbot_core.models import Actor, ApiToken, TokenScope
+from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict, parse_iso
+from crashbot_core.service import Crashbot
+
+bp = Blueprint("admin", __name__, url_prefix="/api")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Unauthorized(PermissionDenied):
+    """No token, or one crashbot does not know."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+def crashbot() -> Crashbot:
+    """The service this app serves."""
+    return current_app.extensions["crashbot"]  # type: ignore[no-any-return]
+
+
+def requires(scope: TokenScope) -> Callable[[F], F]:
+    """Require a bearer token granting ``scope`` (``write`` implies ``read``)."""
+
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise Unauthorized("an API token is required (Authorization: Bearer TOKEN)")
+            bot = crashbot()
+            try:
+                token = bot.authenticate(secret.strip(), TokenScope.READ)
+            except PermissionDenied as exc:
+                raise Unauthorized(exc.message) from None
+            if scope is TokenScope.WRITE:
+                token = bot.authenticate(secret.strip(), TokenScope.WRITE)
+            g.api_token = token
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def actor() -> Actor:
+    """The caller: the token's name on platform ``api``."""
+    token: ApiToken = g.api_token
+    return Actor(platform="api", id=token.name, name=token.name)
+
+
+def body() -> dict[str, Any]:
+    """The JSON object body; 422 for anything else."""
+    if not request.data:
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return data
+
+
+_TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}
+
+
+def _field(data: Mapping[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    value = data.get(name)
+    if value is None:
+        return default
+    # bool is an int subclass; JSON true must not pass where a string is wanted and vice versa.
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise InvalidInput(f"{name!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}")
+    return value
+
+
+def _reject_unknown(data: Mapping[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise InvalidInput(
+            f"unknown field(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _components(value: Any) -> dict[str, str | None] | list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+    ):
+        return dict(value)
+    raise InvalidInput(
+        "'components' must be a list of keys or an object of key → impact "
+        "(degraded_performance, partial_outage, major_outage, under_maintenance)"
+    )
+
+
+def incident_response(incident_id: int | str, status: int = 200) -> Response:
+    """The incident with its full timeline and follow-ups (admin view: internal data included)."""
+    bot = crashbot()
+    inc = bot.get(incident_id)
+    data = incident_dict(inc)
+    data["timeline"] = [event_dict(e) for e in bot.timeline(inc.id)]
+    data["follow_ups"] = [follow_up_dict(f) for f in bot.follow_ups(inc.id)]
+    resp = jsonify(data)
+    resp.status_code = status
+    return resp
+
+
+def _changed() -> None:
+    current_app.extensions["crashbot_status"].cache.invalidate()
+
+
+@bp.post("/incidents")
+@requires(TokenScope.WRITE)
+def create_incident() -> Response:
+    """Declare an incident."""
+    data = body()
+    allowed = {"title", "severity", "description", "public", "components", "labels", "started_at"}
+    _reject_unknown(data, allowed)
+    title = _field(data, "title", str)
+    if title is None:
+        raise InvalidInput("'title' is required")
+    labels = _field(data, "labels", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise InvalidInput("'labels' must be an object of strings")
+    started = _field(data, "started_at", str)
+    try:
+        started_at = parse_iso(started) if started else None
+    except ValueError:
+        raise InvalidInput(f"'started_at' {started!r} is not an ISO 8601 instant") from None
+    inc = crashbot().declare(
+        title,
+        actor=actor(),
+        severity=_field(data, "severity", str),
+        description=_field(data, "description", str, ""),
+        public=_field(data, "public", bool),
+        components=_components(data.get("components")),
+        labels=labels,
+        source="api",
+        started_at=started_at,
+    )
+    _changed()
+    resp = incident_response(inc.id, 201)
+    resp.headers["Location"] = f"/api/incidents/{inc.id}"
+    return resp
+
+
+@bp.get("/incidents/<incident_id>")
+@requires(TokenScope.READ)
+def get_incident(incident_id: str) -> Response:
+    """One incident, timeline and follow-ups."""
+    return incident_response(incident_id)
+
+
+@bp.patch("/incidents/<incident_id>")
+@requires(TokenScope.WRITE)
+def patch_incident(incident_id: str) -> Response:
+    """Change status, severity and/or components."""
+    data = body()
+    _reject_unknown(data, {"status", "severity", "components"})
+    status = _field(data, "status", str)
+    severity = _field(data, "severity", str)
+    comps = data.get("components")
+    if status is None and severity is None and comps is None:
+        raise InvalidInput("nothing to change: give status, severity or components")
+    bot = crashbot()
+    inc = bot.get(incident_id)
+    if status is not None or severity is not None:
+        inc = bot.update(inc.id, actor=actor(), status=status, severity=severity)
+    if comps is not None:
+        parsed = _components(comps)
+        mapping: dict[str, Any] = (
+            {k: bot.policy.get(inc.severity).impact for k in parsed}
+            if isinstance(parsed, list)
+            else {k: v or bot.policy.get(inc.severity).impact for k, v in (parsed or {}).items()}
+        )
+        inc = bot.set_components(inc.id, mapping, actor=actor())
+    _changed()
+    return incident_response(inc.id)
+
+
+@bp.post("/incidents/<incident_id>/updates")
+@requires(TokenScope.WRITE)
+def post_update(incident_id: str) -> Response:
+    """Post an update: a message (public or internal) with an optional status/severity change."""
+    data = body()
+    _reject_unknown(data, {"message", "status", "severity", "public"})
+    inc = crashbot().update(
+        incident_id,
+        actor=actor(),
+        message=_field(data, "message", str),
+        status=_field(data, "status", str),
+        severity=_field(data, "severity", str),
+        public=_field(data, "public", bool, False),
+    )
+    _changed()
+    return incident_response(inc.id, 201)
+
+
+@bp.post("/incidents/<incident_id>/resolve")
+@requires(TokenScope.WRITE)
+def resolve(incident_id: str) -> Response:
+    """Resolve the incident."""
+    data = body()
+    _reject_unknown(data, {"message", "public"})
+    inc = crashbot().resolve(
+        incident_id,
+        actor=actor(),
+        message=_field(data, "message", str),
+        public=_field(data, "public", bool),
+    )
+    _changed()
+    return incident_response(inc.id)
+
+
+@bp.post("/incidents/<incident_id>/rca")
+@requires(TokenScope.WRITE)
+def rca(incident_id: str) -> Response:
+    """Link the RCA of a resolved incident."""
+    data = body()
+    _reject_unknown(data, {"url"})
+    url = _field(data, "url", str)
+    if not url:
+        raise InvalidInput("'url' is required")
+    inc = crashbot().link_rca(incident_id, url, actor=actor())
+    _changed()
+    return incident_response(inc.id)
+
+
+@bp.get("/metrics")
+@requires(TokenScope.READ)
+def metrics() -> Response:
+    """Incident metrics over a window, grouped and filtered like ``crashbot metrics``.
+
+    ``?since=90d`` (default), ``until=ISO``, ``by=severity|month|component``,
+    ``severity=`` (repeatable), ``component=``, ``label=key=value``, ``source=``.
+    """
+    from crashbot_core.metrics import filter_criteria
+
+    bot = crashbot()
+    criteria = filter_criteria(
+        bot.policy,
+        severities=request.args.getlist("severity"),
+        component=request.args.get("component") or None,
+        label=request.args.get("label"),
+        source=request.args.get("source") or None,
+    )
+    until_text = request.args.get("until")
+    try:
+        until = parse_iso(until_text) if until_text else None
+    except ValueError:
+        raise InvalidInput(f"'until' {until_text!r} is not an ISO 8601 date or time") from None
+    since_text = request.args.get("since", "90d")
+    by = request.args.get("by") or None
+    if by not in (None, "severity", "month", "component"):
+        raise InvalidInput(f"unknown grouping {by!r}; expected severity, month or component")
+    try:
+        since: timedelta = parse_since(since_text)
+    except (ValueError, InvalidInput) as exc:
+        raise InvalidInput(f"'since' {since_text!r}: {exc}") from None
+    report = bot.metrics(since=since, until=until, by=by, **criteria)
+    return jsonify(report.to_dict())

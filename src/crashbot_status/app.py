@@ -1,0 +1,202 @@
+"""The Flask app factory: public site, JSON APIs, admin API, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
+
+from crashbot_core.errors import CrashbotError
+from crashbot_core.service import Crashbot
+from crashbot_status import admin, insights, openapi, views
+from crashbot_status.cache import FastPath, RenderCache
+from crashbot_status.prom import Metrics
+from crashbot_status.site import Site
+
+log = logging.getLogger("crashbot.status")
+
+HERE = Path(__file__).parent
+
+#: Settings a deployment (or a test) may override through ``test_config``.
+DEFAULTS: dict[str, Any] = {
+    # Request bodies above this are refused with 413 (JSON).
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Browsers and CDNs may reuse a public page this long, then revalidate.
+    "STATUS_MAX_AGE": 10,
+    "STATUS_STALE_WHILE_REVALIDATE": 60,
+    # How long the store's change token is trusted before being re-read (seconds).
+    "CHANGE_TOKEN_TTL": 1.0,
+    "SEND_FILE_MAX_AGE_DEFAULT": 3600,
+    # Answer revalidations and cached pages below Flask (see cache.FastPath).
+    "STATUS_FAST_PATH": True,
+    "JSON_SORT_KEYS": False,
+}
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+#: Sent on every response.
+SECURITY_HEADERS = [
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+]
+
+
+class StatusState:
+    """What the app keeps beside the service: the public reader, render cache and metrics."""
+
+    def __init__(self, crashbot: Crashbot, ttl: float) -> None:
+        self.site = Site(crashbot)
+        self.cache = RenderCache(crashbot, ttl=ttl, salt=crashbot.config.general.name)
+        self.metrics = Metrics(crashbot)
+
+
+def create_app(
+    crashbot: Crashbot | None = None, test_config: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build the status app.
+
+    :param crashbot: the service to serve; None builds ``Crashbot.from_config()``
+        (so ``flask --app crashbot_status run`` works).
+    :param test_config: Flask settings overriding :data:`DEFAULTS`.
+    """
+    app = Flask(
+        "crashbot_status",
+        template_folder=str(HERE / "templates"),
+        static_folder=str(HERE / "static"),
+    )
+    app.config.update(DEFAULTS)
+    if test_config:
+        app.config.update(test_config)
+    bot = crashbot or Crashbot.from_config()
+    app.extensions["crashbot"] = bot
+    state = StatusState(bot, float(app.config["CHANGE_TOKEN_TTL"]))
+    app.extensions["crashbot_status"] = state
+    app.jinja_env.autoescape = True
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(insights.bp)
+    _operations(app, state)
+    _errors(app)
+    _instrument(app, state)
+    bot.pm.hook.crashbot_web(app=app, crashbot=bot)
+    if app.config["STATUS_FAST_PATH"]:
+        app.wsgi_app = FastPath(  # type: ignore[method-assign]
+            app.wsgi_app,
+            state.cache,
+            max_age=int(app.config["STATUS_MAX_AGE"]),
+            swr=int(app.config["STATUS_STALE_WHILE_REVALIDATE"]),
+            security=SECURITY_HEADERS,
+            observe=state.metrics.observe,
+        )
+    return app
+
+
+def _operations(app: Flask, state: StatusState) -> None:
+    @app.get("/api/openapi.json")
+    def openapi_json() -> Response:
+        """The OpenAPI 3.1 document of the JSON API."""
+        resp = jsonify(openapi.document())
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        return resp
+
+    @app.get("/health")
+    def health() -> tuple[Response, int]:
+        """200 when the store answers, 503 when it cannot be read."""
+        try:
+            token = state.site.crashbot.store.change_token()
+        except Exception as exc:  # any store failure means unhealthy
+            log.warning("health check failed: %s", exc)
+            return jsonify({"status": "unavailable", "store": "unreadable"}), 503
+        return jsonify({"status": "ok", "store": "ok", "change_token": token}), 200
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus text exposition of this app's registry."""
+        return Response(generate_latest(state.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def _wants_json() -> bool:
+    path = request.path
+    return (
+        path.startswith("/api/")
+        or path in ("/health", "/metrics")
+        or not request.accept_mimetypes.accept_html
+    )
+
+
+def _error(status: int, code: str, reason: str) -> Response:
+    if _wants_json():
+        resp = jsonify({"error": code, "reason": reason})
+    else:
+        resp = Response(
+            render_template("error.html", status=status, reason=reason, page_name=_name()),
+            content_type="text/html; charset=utf-8",
+        )
+    resp.status_code = status
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="crashbot"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _name() -> str:
+    from flask import current_app
+
+    bot: Crashbot = current_app.extensions["crashbot"]
+    return bot.config.general.name
+
+
+def _errors(app: Flask) -> None:
+    @app.errorhandler(CrashbotError)
+    def domain_error(exc: CrashbotError) -> Response:
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_")
+        if status == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            return _error(413, "payload_too_large", f"request body over {limit} bytes")
+        resp = _error(status, code, exc.description or exc.name)
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            resp.headers["Allow"] = exc.get_response().headers["Allow"]
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, "internal_error", "something went wrong on our side; it was logged")
+
+
+def _instrument(app: Flask, state: StatusState) -> None:
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(resp: Response) -> Response:
+        h = resp.headers
+        for name, value in SECURITY_HEADERS:
+            h.setdefault(name, value)
+        if request.path.startswith("/api/") and "Cache-Control" not in h:
+            h["Cache-Control"] = "no-store"
+        started = g.get("started")
+        if started is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            state.metrics.observe(
+                request.method, rule, resp.status_code, time.perf_counter() - started
+            )
+        return resp

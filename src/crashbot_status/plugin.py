@@ -1,0 +1,118 @@
+"""The status plugin: ``crashbot serve``, ``crashbot status export``, ``crashbot token create``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from attrs import define
+
+from crashbot_core.cli import CliState, pass_state
+from crashbot_core.config import env_field
+from crashbot_core.hookspecs import hookimpl
+from crashbot_core.worker import Worker
+
+log = logging.getLogger("crashbot.status")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--demo", is_flag=True, help="Seed a demo history into the store first (once).")
+@click.option("--no-worker", is_flag=True, help="Do not run the reminder/delivery worker thread.")
+@pass_state
+def serve(state: CliState, host: str, port: int, demo: bool, no_worker: bool) -> None:
+    """Serve the status site and APIs (threaded WSGI server) with the worker thread."""
+    from werkzeug.serving import make_server
+
+    from crashbot_status import create_app
+    from crashbot_status import demo as demo_mod
+
+    bot = state.crashbot()
+    if demo:
+        click.echo(demo_mod.seed(bot))
+    app = create_app(bot)
+    server = make_server(host, port, app, threaded=True)
+    stop = threading.Event()
+    if not no_worker:
+        worker = threading.Thread(
+            target=Worker(bot).run, args=(stop,), name="crashbot-worker", daemon=True
+        )
+        worker.start()
+
+    def _shutdown(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _shutdown)
+    click.echo(f"crashbot status site on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+
+
+@click.group()
+def status() -> None:
+    """The public status site."""
+
+
+@status.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@pass_state
+def export(state: CliState, directory: Path) -> None:
+    """Write the whole public site (pages, feeds, badge, JSON) as static files into DIRECTORY."""
+    from crashbot_status import create_app
+    from crashbot_status.export import export_site
+
+    app = create_app(state.crashbot(), {"CHANGE_TOKEN_TTL": 0})
+    files = export_site(app, directory)
+    click.echo(f"wrote {len(files)} files to {directory}")
+
+
+@click.group()
+def token() -> None:
+    """API tokens for the admin API."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True)
+@pass_state
+def token_create(state: CliState, name: str, scope: str) -> None:
+    """Create a bearer token; the secret is printed once and never stored."""
+    secret, tok = state.crashbot().create_token(name, scope)
+    click.echo(secret)
+    click.echo(f"token {tok.name!r} ({tok.scope.value}) created; store the secret now", err=True)
+
+
+@hookimpl
+def crashbot_cli(group: click.Group) -> None:
+    """Add ``serve``, ``status export`` and ``token create``."""
+    group.add_command(serve)
+    group.add_command(status)
+    group.add_command(token)
+
+
+@define
+class StatusSettings:
+    """``[status]`` in ``crashbot.toml``: settings of the status site."""
+
+    #: Who may see ``/insights``: ``public`` (public incidents only), ``token``
+    #: (a read-scoped bearer token; every incident) or ``off``
+    #: (``CRASHBOT_STATUS_INSIGHTS``). See docs/metrics.md.
+    insights: str = env_field("CRASHBOT_STATUS_INSIGHTS", "public")
+
+
+@hookimpl
+def crashbot_config_sections() -> dict[str, type[Any]]:
+    """Declare ``[status]``."""
+    return {"status": StatusSettings}

@@ -1,0 +1,96 @@
+"""Prometheus metrics on a per-app :class:`CollectorRegistry` (never the global one).
+
+HTTP request counts and latencies are counted as requests pass; incident
+figures (open by severity, MTTA/MTTR, failed deliveries) are read from the
+store at scrape time by a custom collector, so several processes report the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from crashbot_core.models import DeliveryState
+from crashbot_core.service import Crashbot
+from crashbot_core.store import IncidentFilter
+from crashbot_status.insights import metric_families
+
+log = logging.getLogger("crashbot.status")
+
+#: Window of the MTTA/MTTR gauges.
+METRICS_WINDOW = timedelta(days=90)
+
+
+class IncidentCollector(Collector):
+    """Reads incident figures from the store at each scrape."""
+
+    def __init__(self, crashbot: Crashbot) -> None:
+        self.crashbot = crashbot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Open incidents by severity, MTTA/MTTR over 90 days, failed deliveries."""
+        bot = self.crashbot
+        open_g = GaugeMetricFamily(
+            "crashbot_incidents_open", "Open incidents by severity.", labels=["severity"]
+        )
+        counts = {key: 0 for key in bot.policy.keys}
+        for inc in bot.store.list_incidents(IncidentFilter(open=True)):
+            counts[inc.severity] = counts.get(inc.severity, 0) + 1
+        for key, n in counts.items():
+            open_g.add_metric([key], n)
+        yield open_g
+
+        report = bot.metrics(since=METRICS_WINDOW)
+        durations = report.to_dict().get("durations", {})
+        for name, help_text in (
+            ("mtta", "Mean time to acknowledge over the last 90 days, in seconds."),
+            ("mttm", "Mean time to mitigate over the last 90 days, in seconds."),
+            ("mttr", "Mean time to resolve over the last 90 days, in seconds."),
+        ):
+            gauge = GaugeMetricFamily(f"crashbot_{name}_seconds", help_text)
+            value = (durations.get(name) or {}).get("mean_seconds")
+            gauge.add_metric([], float("nan") if value is None else float(value))
+            yield gauge
+        yield from metric_families(report)
+
+        failed = GaugeMetricFamily(
+            "crashbot_delivery_failures",
+            "Event deliveries currently failed (retrying) or dead (gave up), by plugin.",
+            labels=["plugin", "state"],
+        )
+        counts = bot.store.count_deliveries(states=(DeliveryState.FAILED, DeliveryState.DEAD))
+        for (plugin, state), n in sorted(counts.items()):
+            failed.add_metric([plugin, state.value], n)
+        yield failed
+
+
+class Metrics:
+    """The app's registry with its HTTP instruments."""
+
+    def __init__(self, crashbot: Crashbot) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "crashbot_http_requests",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "crashbot_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.registry.register(IncidentCollector(crashbot))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)

@@ -1,0 +1,437 @@
+"""The public view of incidents: pure functions, no Flask, no store.
+
+Everything the status site shows is derived here from incidents and their
+*public* events, so the privacy rule lives in one place: :func:`is_public`
+and :func:`public_updates` are the only gates, and every renderer (HTML,
+JSON, feeds, badge, export) is fed from their output.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+from attrs import field, frozen
+
+from crashbot_core.models import Component, Event, EventKind, Impact, Incident, Status
+from crashbot_core.severity import SeverityPolicy
+
+#: Days shown in each component's uptime bar.
+UPTIME_DAYS = 90
+
+#: Share of a partial outage counted as downtime (Statuspage weighs it 30 %).
+PARTIAL_WEIGHT = 0.3
+
+OPERATIONAL = "operational"
+
+
+class Overall(enum.StrEnum):
+    """The page's overall status, worst first in :attr:`rank`."""
+
+    OPERATIONAL = "operational"
+    MAINTENANCE = "maintenance"
+    DEGRADED = "degraded"
+    PARTIAL_OUTAGE = "partial outage"
+    MAJOR_OUTAGE = "major outage"
+
+    @property
+    def rank(self) -> int:
+        """Ordering by badness."""
+        return list(Overall).index(self)
+
+    @property
+    def headline(self) -> str:
+        """The banner sentence (Statuspage's ``status.description``)."""
+        return _HEADLINES[self]
+
+    @property
+    def indicator(self) -> str:
+        """Statuspage's ``status.indicator`` for a page in this state."""
+        return _INDICATORS[self]
+
+    @property
+    def css(self) -> str:
+        """A CSS class suffix."""
+        return self.value.replace(" ", "-")
+
+
+_HEADLINES = {
+    Overall.OPERATIONAL: "All Systems Operational",
+    Overall.MAINTENANCE: "Service Under Maintenance",
+    Overall.DEGRADED: "Partially Degraded Service",
+    Overall.PARTIAL_OUTAGE: "Partial System Outage",
+    Overall.MAJOR_OUTAGE: "Major Service Outage",
+}
+_INDICATORS = {
+    Overall.OPERATIONAL: "none",
+    Overall.MAINTENANCE: "maintenance",
+    Overall.DEGRADED: "minor",
+    Overall.PARTIAL_OUTAGE: "major",
+    Overall.MAJOR_OUTAGE: "critical",
+}
+_FROM_IMPACT = {
+    Impact.UNDER_MAINTENANCE: Overall.MAINTENANCE,
+    Impact.DEGRADED_PERFORMANCE: Overall.DEGRADED,
+    Impact.PARTIAL_OUTAGE: Overall.PARTIAL_OUTAGE,
+    Impact.MAJOR_OUTAGE: Overall.MAJOR_OUTAGE,
+}
+
+#: Statuspage incident impact by severity rank (0 = most severe level of the policy).
+IMPACT_BY_RANK = ("critical", "major", "minor")
+
+#: What a public update says when its event carries no text.
+DEFAULT_BODIES = {
+    Status.INVESTIGATING: "We are investigating this issue.",
+    Status.IDENTIFIED: "The issue has been identified and a fix is being implemented.",
+    Status.MONITORING: "A fix has been implemented and we are monitoring the results.",
+    Status.RESOLVED: "This incident has been resolved.",
+}
+
+
+@frozen
+class PublicUpdate:
+    """One update as the public sees it."""
+
+    id: int
+    incident_id: int
+    at: datetime
+    #: The incident's status after this update (``investigating`` … ``resolved``).
+    status: str
+    body: str
+    kind: str
+
+
+def _updates(values: Iterable[PublicUpdate]) -> tuple[PublicUpdate, ...]:
+    return tuple(values)
+
+
+@frozen
+class PublicIncident:
+    """A public incident with its public updates, newest first."""
+
+    incident: Incident
+    updates: tuple[PublicUpdate, ...] = field(converter=_updates, default=())
+
+    @property
+    def id(self) -> int:
+        """The incident id."""
+        return self.incident.id
+
+
+@frozen
+class UptimeDay:
+    """One day of one component's uptime bar."""
+
+    day: date
+    #: Worst impact seen that day, or None for a clean day.
+    worst: Impact | None
+    #: ``(ref, title, impact)`` of the public incidents touching the component that day.
+    incidents: tuple[tuple[str, str, str], ...] = ()
+    #: Weighted downtime in minutes (major 100 %, partial 30 %).
+    down_minutes: float = 0.0
+
+    @property
+    def css(self) -> str:
+        """CSS class suffix of the bar."""
+        return "ok" if self.worst is None else self.worst.value.replace("_", "-")
+
+    @property
+    def title(self) -> str:
+        """Hover text: the date and the day's incidents."""
+        head = self.day.isoformat()
+        if not self.incidents:
+            return f"{head}: no incidents"
+        items = "; ".join(
+            f"{ref} {title} ({impact.replace('_', ' ')})" for ref, title, impact in self.incidents
+        )
+        return f"{head}: {items}"
+
+
+@frozen
+class ComponentView:
+    """A component with its current status and uptime history."""
+
+    component: Component
+    status: str
+    days: tuple[UptimeDay, ...] = ()
+    uptime: float = 100.0
+
+    @property
+    def key(self) -> str:
+        """The component key."""
+        return self.component.key
+
+
+@frozen
+class ComponentGroup:
+    """Components under one heading; ``name`` is empty for ungrouped ones."""
+
+    name: str
+    components: tuple[ComponentView, ...]
+
+    @property
+    def status(self) -> str:
+        """The worst status of its members."""
+        return worst_status(c.status for c in self.components)
+
+
+def is_public(incident: Incident) -> bool:
+    """The single rule for incidents: shown only when marked public."""
+    return bool(incident.public)
+
+
+def public_updates(incident: Incident, events: Iterable[Event]) -> list[PublicUpdate]:
+    """The public updates of a public incident, newest first.
+
+    Only events flagged public become updates (internal chatter never does),
+    and a private incident has none at all.
+    """
+    if not is_public(incident):
+        return []
+    out: list[PublicUpdate] = []
+    for e in events:
+        if not e.public:
+            continue
+        update = _update_from(incident, e)
+        if update is not None:
+            out.append(update)
+    out.sort(key=lambda u: (u.at, u.id), reverse=True)
+    return out
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _update_from(incident: Incident, e: Event) -> PublicUpdate | None:
+    d = e.data
+    status: str
+    body: str
+    if e.kind is EventKind.DECLARED:
+        status = _text(d.get("status")) or Status.INVESTIGATING.value
+        body = _text(d.get("description")) or DEFAULT_BODIES[Status.INVESTIGATING]
+    elif e.kind is EventKind.UPDATE_POSTED:
+        status = _text(d.get("status")) or incident.status.value
+        body = _text(d.get("message"))
+    elif e.kind is EventKind.STATUS_CHANGED:
+        status = _text(d.get("to")) or incident.status.value
+        body = DEFAULT_BODIES.get(_status(status), f"Status changed to {status}.")
+    elif e.kind is EventKind.RESOLVED:
+        status = Status.RESOLVED.value
+        body = _text(d.get("message")) or DEFAULT_BODIES[Status.RESOLVED]
+    elif e.kind is EventKind.REOPENED:
+        status = Status.INVESTIGATING.value
+        body = _text(d.get("message")) or "This incident has been reopened; we are investigating."
+    elif e.kind is EventKind.RCA_LINKED:
+        status = Status.RESOLVED.value
+        body = f"The root cause analysis has been published: {_text(d.get('url'))}"
+    else:
+        # Severity and component changes show in the incident header and the
+        # component list; role, alert and follow-up events are internal.
+        return None
+    if not body:
+        return None
+    return PublicUpdate(
+        id=e.id, incident_id=incident.id, at=e.at, status=status, body=body, kind=e.kind.value
+    )
+
+
+def _status(text: str) -> Status:
+    try:
+        return Status(text)
+    except ValueError:
+        return Status.INVESTIGATING
+
+
+def incident_impact(incident: Incident, policy: SeverityPolicy) -> str:
+    """Statuspage impact of an incident: by severity rank, ``none`` for the lower levels.
+
+    With the default policy SEV1 → critical, SEV2 → major, SEV3 → minor,
+    SEV4 → none.
+    """
+    rank = policy.get(incident.severity).rank
+    return IMPACT_BY_RANK[rank] if rank < len(IMPACT_BY_RANK) else "none"
+
+
+def effective_impacts(incident: Incident, policy: SeverityPolicy) -> dict[str, Impact]:
+    """Components an incident hurts; with none named, nothing specific is marked."""
+    del policy  # the impact per component is explicit on the incident
+    return dict(incident.components)
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    """The worst of several component statuses (``operational`` when empty)."""
+    best = OPERATIONAL
+    rank = -1
+    for s in statuses:
+        r = -1 if s == OPERATIONAL else Impact(s).rank
+        if r > rank:
+            best, rank = s, r
+    return best
+
+
+def component_statuses(
+    components: Sequence[Component], open_incidents: Iterable[Incident]
+) -> dict[str, str]:
+    """Current status of every component: the worst impact among open public incidents."""
+    worst: dict[str, Impact] = {}
+    for inc in open_incidents:
+        if not is_public(inc) or not inc.is_open:
+            continue
+        for key, impact in inc.components.items():
+            if key not in worst or impact.rank > worst[key].rank:
+                worst[key] = impact
+    return {c.key: worst[c.key].value if c.key in worst else OPERATIONAL for c in components}
+
+
+def overall_status(open_incidents: Iterable[Incident], policy: SeverityPolicy) -> Overall:
+    """The banner: the worst component impact of open public incidents.
+
+    An open incident naming no component counts at its severity's default
+    impact (a SEV1 with no component is still a major outage).
+    """
+    result = Overall.OPERATIONAL
+    for inc in open_incidents:
+        if not is_public(inc) or not inc.is_open:
+            continue
+        impacts = list(inc.components.values()) or [policy.get(inc.severity).impact]
+        for impact in impacts:
+            candidate = _FROM_IMPACT[impact]
+            if candidate.rank > result.rank:
+                result = candidate
+    return result
+
+
+def all_components(
+    configured: Sequence[Component], incidents: Iterable[Incident]
+) -> list[Component]:
+    """The configured/stored components, plus any key public incidents name that is not declared."""
+    known = {c.key for c in configured}
+    extra: dict[str, Component] = {}
+    base = max((c.position for c in configured), default=-1) + 1
+    for inc in incidents:
+        if not is_public(inc):
+            continue
+        for key in inc.components:
+            if key not in known and key not in extra:
+                extra[key] = Component(key=key, position=base + len(extra))
+    return list(configured) + sorted(extra.values(), key=lambda c: c.key)
+
+
+def group_components(views: Sequence[ComponentView]) -> list[ComponentGroup]:
+    """Group components by their ``group``, keeping first-seen order; ungrouped ones first."""
+    order: list[str] = []
+    members: dict[str, list[ComponentView]] = {}
+    for v in sorted(views, key=lambda v: (v.component.position, v.key)):
+        g = v.component.group
+        if g not in members:
+            members[g] = []
+            order.append(g)
+        members[g].append(v)
+    order.sort(key=lambda g: g != "")
+    return [ComponentGroup(name=g, components=tuple(members[g])) for g in order]
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def uptime_days(
+    key: str, incidents: Iterable[Incident], *, now: datetime, days: int = UPTIME_DAYS
+) -> tuple[list[UptimeDay], float]:
+    """One component's bar: ``days`` days ending today (UTC), and its uptime percentage.
+
+    An incident counts on every day between its start and its resolve (now,
+    while open). Downtime is weighted: major outage 100 %, partial outage
+    30 %, degraded performance and maintenance 0 %.
+    """
+    today = now.astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    window_start, _ = _day_bounds(first)
+    touching = [
+        i
+        for i in incidents
+        if is_public(i)
+        and key in i.components
+        and (i.resolved_at or now) >= window_start
+        and i.started_at <= now
+    ]
+    out: list[UptimeDay] = []
+    total_down = 0.0
+    total_minutes = 0.0
+    for n in range(days):
+        day = first + timedelta(days=n)
+        start, end = _day_bounds(day)
+        end = min(end, now)
+        if end <= start:
+            out.append(UptimeDay(day=day, worst=None))
+            continue
+        total_minutes += (end - start).total_seconds() / 60
+        worst: Impact | None = None
+        listed: list[tuple[str, str, str]] = []
+        down = 0.0
+        for inc in touching:
+            s = max(inc.started_at, start)
+            e = min(inc.resolved_at or now, end)
+            if e < s or (e == s and inc.started_at != s):
+                continue
+            impact = inc.components[key]
+            listed.append((inc.ref, inc.title, impact.value))
+            if worst is None or impact.rank > worst.rank:
+                worst = impact
+            minutes = (e - s).total_seconds() / 60
+            if impact is Impact.MAJOR_OUTAGE:
+                down += minutes
+            elif impact is Impact.PARTIAL_OUTAGE:
+                down += minutes * PARTIAL_WEIGHT
+        down = min(down, (end - start).total_seconds() / 60)
+        total_down += down
+        out.append(UptimeDay(day=day, worst=worst, incidents=tuple(listed), down_minutes=down))
+    uptime = 100.0 if total_minutes == 0 else max(0.0, 100.0 * (1 - total_down / total_minutes))
+    return out, uptime
+
+
+def component_views(
+    components: Sequence[Component],
+    incidents: Sequence[Incident],
+    *,
+    now: datetime,
+    days: int = UPTIME_DAYS,
+) -> list[ComponentView]:
+    """Every component with its status and uptime bar."""
+    statuses = component_statuses(components, [i for i in incidents if i.is_open])
+    views = []
+    for c in components:
+        bar, uptime = uptime_days(c.key, incidents, now=now, days=days)
+        views.append(
+            ComponentView(component=c, status=statuses[c.key], days=tuple(bar), uptime=uptime)
+        )
+    return views
+
+
+def incidents_by_day(
+    incidents: Iterable[PublicIncident], *, now: datetime, days: int
+) -> list[tuple[date, list[PublicIncident]]]:
+    """Past incidents grouped by the day they started, newest day first, empty days included."""
+    today = now.astimezone(UTC).date()
+    buckets: dict[date, list[PublicIncident]] = {today - timedelta(days=n): [] for n in range(days)}
+    for p in incidents:
+        d = p.incident.started_at.astimezone(UTC).date()
+        if d in buckets:
+            buckets[d].append(p)
+    for items in buckets.values():
+        items.sort(key=lambda p: (p.incident.started_at, p.id), reverse=True)
+    return sorted(buckets.items(), key=lambda kv: kv[0], reverse=True)
+
+
+def label(value: str) -> str:
+    """``partial_outage`` → ``Partial outage``."""
+    text = value.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def severity_labels(policy: SeverityPolicy) -> Mapping[str, str]:
+    """Severity key → human label (``SEV1`` → ``Critical``)."""
+    return {lv.key: lv.label for lv in policy.levels}

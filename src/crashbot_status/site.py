@@ -1,0 +1,163 @@
+"""Reading what the public site shows from the service, through the public gates only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from attrs import frozen
+
+from crashbot_core.models import Component, Incident
+from crashbot_core.service import Crashbot
+from crashbot_core.severity import SeverityPolicy
+from crashbot_core.store import IncidentFilter
+from crashbot_status import public
+from crashbot_status.public import ComponentView, Overall, PublicIncident
+
+#: Days of past incidents listed on the front page.
+PAST_DAYS = 7
+#: Incidents per page of ``/history``.
+HISTORY_PAGE_SIZE = 25
+#: Incidents in the feeds and in Statuspage's ``incidents.json``.
+FEED_SIZE = 50
+
+
+@frozen
+class Page:
+    """Page-level facts: name, URL, last change."""
+
+    id: str
+    name: str
+    url: str
+    updated_at: datetime
+    time_zone: str = "Etc/UTC"
+
+
+@frozen
+class Overview:
+    """Everything the front page and ``summary.json`` need."""
+
+    page: Page
+    now: datetime
+    overall: Overall
+    components: tuple[ComponentView, ...]
+    open: tuple[PublicIncident, ...]
+    recent: tuple[PublicIncident, ...]
+
+
+def _slug(text: str) -> str:
+    out = "".join(ch.lower() if ch.isalnum() else "-" for ch in text).strip("-")
+    return "-".join(p for p in out.split("-") if p) or "status"
+
+
+class Site:
+    """Public reads over one :class:`Crashbot`. Never returns private data."""
+
+    def __init__(self, crashbot: Crashbot) -> None:
+        self.crashbot = crashbot
+
+    @property
+    def policy(self) -> SeverityPolicy:
+        """The severity policy."""
+        policy: SeverityPolicy = self.crashbot.policy
+        return policy
+
+    def now(self) -> datetime:
+        """The service's clock."""
+        return self.crashbot.now()
+
+    def _list(self, **criteria: object) -> list[Incident]:
+        found = self.crashbot.store.list_incidents(IncidentFilter(public=True, **criteria))  # type: ignore[arg-type]
+        # The store filter is the first gate; this is the second, so a store
+        # bug can never leak a private incident.
+        return [i for i in found if public.is_public(i)]
+
+    def with_updates(self, incidents: Sequence[Incident]) -> list[PublicIncident]:
+        """Attach each incident's public updates (newest first)."""
+        out = []
+        for inc in incidents:
+            events = self.crashbot.store.events(inc.id, public_only=True)
+            out.append(PublicIncident(inc, public.public_updates(inc, events)))
+        return out
+
+    def page(self, incidents: Sequence[Incident] = ()) -> Page:
+        """Page facts; ``updated_at`` is the latest change among ``incidents`` (else now, to the day)."""
+        general = self.crashbot.config.general
+        stamps = [i.last_update_at or i.declared_at for i in incidents]
+        if stamps:
+            updated = max(stamps)
+        else:
+            n = self.now().astimezone(UTC)
+            updated = n.replace(hour=0, minute=0, second=0, microsecond=0)
+        return Page(
+            id=_slug(general.name),
+            name=general.name,
+            url=general.base_url.rstrip("/"),
+            updated_at=updated,
+        )
+
+    def components(self, incidents: Sequence[Incident]) -> list[Component]:
+        """Declared components plus any a public incident names."""
+        return public.all_components(self.crashbot.components(), incidents)
+
+    def overview(self, *, past_days: int = PAST_DAYS) -> Overview:
+        """Front page data: open incidents, the last ``past_days`` days, 90-day uptime."""
+        now = self.now()
+        window = now - timedelta(days=public.UPTIME_DAYS + 1)
+        open_ = self._list(open=True, newest_first=True)
+        history = self._list(since=window, newest_first=True)
+        # An incident that started before the window but is still open (or
+        # resolved inside it) still colours the bars.
+        seen = {i.id for i in history}
+        older = [
+            i
+            for i in self._list(until=window, open=False, since=now - timedelta(days=365))
+            if i.resolved_at and i.resolved_at >= window and i.id not in seen
+        ]
+        all_recent = history + [i for i in open_ if i.id not in seen] + older
+        comps = self.components(all_recent)
+        views = public.component_views(comps, all_recent, now=now)
+        cutoff = (now.astimezone(UTC) - timedelta(days=past_days - 1)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        past = [i for i in history if not i.is_open and i.started_at >= cutoff]
+        return Overview(
+            page=self.page(all_recent),
+            now=now,
+            overall=public.overall_status(open_, self.policy),
+            components=tuple(views),
+            open=tuple(self.with_updates(open_)),
+            recent=tuple(self.with_updates(past)),
+        )
+
+    def open_incidents(self) -> list[Incident]:
+        """Open public incidents, newest first."""
+        return self._list(open=True, newest_first=True)
+
+    def incident(self, incident_id: int) -> PublicIncident | None:
+        """One public incident with its updates; None when missing or private."""
+        inc = self.crashbot.store.get_incident(incident_id)
+        if inc is None or not public.is_public(inc):
+            return None
+        return self.with_updates([inc])[0]
+
+    def history(self, page: int, *, size: int = HISTORY_PAGE_SIZE) -> tuple[list[Incident], int]:
+        """One page (1-based) of public incidents, newest first, and the number of pages."""
+        total = self.crashbot.store.count_incidents(IncidentFilter(public=True))
+        pages = max(1, -(-total // size))
+        items = self._list(limit=size, offset=(page - 1) * size, newest_first=True)
+        return items, pages
+
+    def latest(self, limit: int = FEED_SIZE) -> list[PublicIncident]:
+        """The newest public incidents with updates (feeds, ``incidents.json``)."""
+        return self.with_updates(self._list(limit=limit, newest_first=True))
+
+    def everything(self) -> tuple[list[PublicIncident], list[PublicIncident]]:
+        """All public incidents with updates: (open, closed), newest first (``/api/list``)."""
+        open_ = self._list(open=True, newest_first=True)
+        closed = self._list(open=False, newest_first=True)
+        return self.with_updates(open_), self.with_updates(closed)
+
+    def all_ids(self) -> list[int]:
+        """Ids of every public incident (for the static export)."""
+        return [i.id for i in self._list(newest_first=True)]

@@ -1,0 +1,309 @@
+"""Public routes: HTML pages, feeds, badge, ``/api/list`` and the Statuspage v2 API.
+
+Every handler goes through :func:`public_response`: ETag from the store's
+change token, 304 on a matching ``If-None-Match`` before any rendering, the
+rendered body cached in process until the next change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from crashbot_core.durations import format_duration
+from crashbot_status import feeds, listing, public, statuspage
+from crashbot_status.cache import RenderCache, etag_matches, public_headers
+from crashbot_status.site import Site
+
+bp = Blueprint("public", __name__)
+
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+ATOM = "application/atom+xml; charset=utf-8"
+RSS = "application/rss+xml; charset=utf-8"
+SVG = "image/svg+xml"
+
+
+def _state() -> Any:
+    return current_app.extensions["crashbot_status"]
+
+
+def site() -> Site:
+    """The public reader of this app."""
+    return _state().site  # type: ignore[no-any-return]
+
+
+def cache() -> RenderCache:
+    """The render cache of this app."""
+    return _state().cache  # type: ignore[no-any-return]
+
+
+def dumps(data: Any) -> bytes:
+    """Compact, stable JSON."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def public_response(
+    render: Callable[[], tuple[bytes | str, str]], key: str | None = None
+) -> Response:
+    """Serve a public resource with ETag, Cache-Control and CORS; 304 without rendering.
+
+    ``key`` names the rendered body in the cache; by default the path alone,
+    so arbitrary query strings cannot fill the cache.
+    """
+    c = cache()
+    etag = c.etag()
+    cfg = current_app.config
+    if etag_matches(request.headers.get("If-None-Match", ""), etag):
+        resp = Response(status=304)
+    else:
+        # Same form as the fast path's lookup (PATH_INFO?QUERY_STRING, no query).
+        key = key or f"{request.path}?"
+
+        def _render() -> tuple[bytes, str]:
+            body, mimetype = render()
+            return (body.encode() if isinstance(body, str) else body), mimetype
+
+        rule = request.url_rule.rule if request.url_rule is not None else request.path
+        body, mimetype = c.get_or_render(key, etag, _render, rule)
+        resp = Response(body, content_type=mimetype)
+    for name, value in public_headers(
+        etag, cfg["STATUS_MAX_AGE"], cfg["STATUS_STALE_WHILE_REVALIDATE"]
+    ):
+        resp.headers[name] = value
+    return resp
+
+
+def _html(template: str, **context: Any) -> tuple[str, str]:
+    s = site()
+    general = s.crashbot.config.general
+    return (
+        render_template(
+            template,
+            page_name=general.name,
+            severities=public.severity_labels(s.policy),
+            label=public.label,
+            fmt_time=fmt_time,
+            duration=format_duration,
+            **context,
+        ),
+        HTML,
+    )
+
+
+def fmt_time(value: datetime | None) -> str:
+    """``Mar 02, 09:00 UTC``."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%b %d, %Y %H:%M UTC")
+
+
+# ---------------------------------------------------------------------------- HTML
+
+
+@bp.get("/")
+def index() -> Response:
+    """The status page."""
+
+    def render() -> tuple[str, str]:
+        ov = site().overview()
+        groups = public.group_components(ov.components)
+        days = public.incidents_by_day(ov.recent, now=ov.now, days=7)
+        names = {c.key: c.component.display for c in ov.components}
+        return _html("index.html", ov=ov, groups=groups, days=days, names=names)
+
+    return public_response(render)
+
+
+@bp.get("/incidents/<int:incident_id>")
+def incident(incident_id: int) -> Response:
+    """One public incident with its public timeline; 404 for missing or private ones."""
+    found = site().incident(incident_id) if incident_id < 2**63 else None
+    if found is None:
+        abort(404, description=f"no public incident {incident_id}")
+
+    def render() -> tuple[str, str]:
+        s = site()
+        comps = {c.key: c for c in s.components([found.incident])}
+        return _html("incident.html", p=found, components=comps)
+
+    return public_response(render)
+
+
+@bp.get("/history")
+@bp.get("/history/page/<int:page>")
+def history(page: int | None = None) -> Response:
+    """Every public incident, newest first, paginated (``/history/page/N`` or ``?page=N``)."""
+    number = page if page is not None else request.args.get("page", 1, type=int)
+    if number is None or number < 1:
+        abort(404, description="no such page")
+
+    def render() -> tuple[str, str]:
+        items, pages = site().history(number)
+        if number > pages:
+            abort(404, description=f"there are {pages} pages of history")
+        return _html("history.html", items=items, number=number, pages=pages)
+
+    return public_response(render, key="/history?" if number == 1 else f"/history/page/{number}?")
+
+
+# ---------------------------------------------------------------------------- feeds, badge
+
+
+def _feed(kind: str) -> Response:
+    def render() -> tuple[str, str]:
+        s = site()
+        items = s.latest()
+        page = s.page([p.incident for p in items])
+        return (feeds.atom(page, items), ATOM) if kind == "atom" else (feeds.rss(page, items), RSS)
+
+    return public_response(render)
+
+
+@bp.get("/feed.atom")
+@bp.get("/history.atom")
+@bp.get("/api/v2/history.atom")
+def feed_atom() -> Response:
+    """Atom feed of public incidents."""
+    return _feed("atom")
+
+
+@bp.get("/feed.rss")
+@bp.get("/history.rss")
+@bp.get("/api/v2/history.rss")
+def feed_rss() -> Response:
+    """RSS feed of public incidents."""
+    return _feed("rss")
+
+
+@bp.get("/badge.svg")
+def badge() -> Response:
+    """A shields-style badge with the current overall status."""
+
+    def render() -> tuple[str, str]:
+        s = site()
+        return feeds.badge(public.overall_status(s.open_incidents(), s.policy)), SVG
+
+    return public_response(render)
+
+
+# ---------------------------------------------------------------------------- JSON
+
+
+@bp.get("/api/list")
+def api_list() -> Response:
+    """Public incidents as ``{"open": [...], "closed": [...]}``."""
+
+    def render() -> tuple[bytes, str]:
+        s = site()
+        open_, closed = s.everything()
+        base = s.crashbot.config.general.base_url
+        return dumps(listing.listing(open_, closed, s.policy, base)), JSON
+
+    return public_response(render)
+
+
+def _v2(build: Callable[[Site], dict[str, Any]]) -> Response:
+    return public_response(lambda: (dumps(build(site())), JSON))
+
+
+def _summary(s: Site) -> dict[str, Any]:
+    ov = s.overview(past_days=1)
+    return statuspage.summary(ov.page, ov.overall, ov.components, ov.open, s.policy)
+
+
+@bp.get("/api/v2/summary.json")
+def v2_summary() -> Response:
+    """Statuspage ``summary.json``."""
+    return _v2(_summary)
+
+
+@bp.get("/api/v2/status.json")
+def v2_status() -> Response:
+    """Statuspage ``status.json``."""
+
+    def build(s: Site) -> dict[str, Any]:
+        ov = s.overview(past_days=1)
+        return statuspage.status_doc(ov.page, ov.overall)
+
+    return _v2(build)
+
+
+@bp.get("/api/v2/components.json")
+def v2_components() -> Response:
+    """Statuspage ``components.json``."""
+
+    def build(s: Site) -> dict[str, Any]:
+        ov = s.overview(past_days=1)
+        return statuspage.components_doc(ov.page, ov.components)
+
+    return _v2(build)
+
+
+@bp.get("/api/v2/incidents.json")
+def v2_incidents() -> Response:
+    """Statuspage ``incidents.json``: the 50 newest public incidents."""
+
+    def build(s: Site) -> dict[str, Any]:
+        ov = s.overview(past_days=1)
+        return statuspage.incidents_doc(ov.page, s.latest(), s.policy, ov.components)
+
+    return _v2(build)
+
+
+@bp.get("/api/v2/incidents/unresolved.json")
+def v2_unresolved() -> Response:
+    """Statuspage ``incidents/unresolved.json``."""
+
+    def build(s: Site) -> dict[str, Any]:
+        ov = s.overview(past_days=1)
+        return statuspage.incidents_doc(ov.page, ov.open, s.policy, ov.components)
+
+    return _v2(build)
+
+
+@bp.get("/api/v2/scheduled-maintenances.json")
+@bp.get("/api/v2/scheduled-maintenances/upcoming.json")
+@bp.get("/api/v2/scheduled-maintenances/active.json")
+def v2_maintenances() -> Response:
+    """Statuspage scheduled maintenances: crashbot has none yet, so the empty shape."""
+
+    def build(s: Site) -> dict[str, Any]:
+        ov = s.overview(past_days=1)
+        return statuspage.maintenances_doc(ov.page)
+
+    return _v2(build)
+
+
+#: Public paths with no parameter, written by ``crashbot status export``.
+STATIC_PATHS = (
+    "/",
+    "/history",
+    "/feed.atom",
+    "/feed.rss",
+    "/badge.svg",
+    "/api/list",
+    "/api/v2/summary.json",
+    "/api/v2/status.json",
+    "/api/v2/components.json",
+    "/api/v2/incidents.json",
+    "/api/v2/incidents/unresolved.json",
+    "/api/v2/scheduled-maintenances.json",
+    "/api/v2/scheduled-maintenances/upcoming.json",
+    "/api/v2/scheduled-maintenances/active.json",
+    "/api/v2/history.atom",
+    "/api/v2/history.rss",
+)
+
+
+def static_paths(ids: list[int], pages: int) -> list[str]:
+    """Every public URL path, for the static export."""
+    return (
+        list(STATIC_PATHS)
+        + [f"/incidents/{i}" for i in ids]
+        + [f"/history/page/{n}" for n in range(2, pages + 1)]
+    )

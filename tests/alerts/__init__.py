@@ -1,0 +1,1 @@
+"""Tests of the alert intake (plugins/crashbot_alerts) and alert routing."""

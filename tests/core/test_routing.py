@@ -1,0 +1,340 @@
+"""Alert routing: rules from crashbot.toml, grouping, and what ingest_alert does with them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from support import T0
+
+from crashbot_core import Crashbot, FixedClock
+from crashbot_core.config import load_config
+from crashbot_core.errors import ConfigError
+from crashbot_core.models import Alert, AlertStatus, EventKind, Impact, Status
+from crashbot_core.routing import (
+    GROUP_LABEL,
+    Action,
+    AlertPolicy,
+    AlertRule,
+    FollowUp,
+    OnResolved,
+    after_alert,
+    group_id,
+    group_key,
+)
+from crashbot_core.testing import make_crashbot
+
+
+def alert(
+    fingerprint: str = "fp-1",
+    status: AlertStatus = AlertStatus.FIRING,
+    source: str = "alertmanager",
+    severity: str | None = None,
+    **labels: str,
+) -> Alert:
+    return Alert(
+        source=source,
+        fingerprint=fingerprint,
+        status=status,
+        title=f"alert {fingerprint}",
+        severity=severity,
+        labels=labels,
+    )
+
+
+# -- pure routing -----------------------------------------------------------------------------
+
+
+def test_without_rules_an_alert_groups_by_source_and_fingerprint_and_declares_privately() -> None:
+    route = AlertPolicy().route(alert(severity="critical"))
+
+    assert route.rule is None
+    assert route.action is Action.PRIVATE
+    assert route.severity == "critical"
+    assert route.group_key == "alertmanager/fp-1"
+    assert route.group_id == group_id("alertmanager/fp-1")
+    assert route.on_resolved is OnResolved.MONITORING
+
+
+def test_first_matching_rule_wins_on_source_labels_and_regexes() -> None:
+    policy = AlertPolicy(
+        rules=(
+            AlertRule(name="grafana only", source="grafana"),
+            AlertRule(
+                name="payments page",
+                labels={"team": "payments"},
+                labels_re={"severity": re.compile("critical|page")},
+                severity="SEV1",
+                components=("checkout",),
+                impact=Impact.MAJOR_OUTAGE,
+                action=Action.DECLARE,
+            ),
+            AlertRule(name="payments rest", labels={"team": "payments"}, action=Action.RECORD),
+        )
+    )
+
+    paging = policy.route(alert(team="payments", severity="page"))
+    quiet = policy.route(alert(team="payments", severity="warning"))
+
+    assert (paging.rule, paging.severity, paging.action) == (
+        "payments page",
+        "SEV1",
+        Action.DECLARE,
+    )
+    assert paging.components == {"checkout": Impact.MAJOR_OUTAGE}
+    assert (quiet.rule, quiet.action) == ("payments rest", Action.RECORD)
+    assert policy.route(alert(source="grafana")).rule == "grafana only"
+
+
+def test_severity_key_matches_the_severity_hint_when_no_label_has_it() -> None:
+    rule = AlertRule(name="p1", labels={"severity": "P1"})
+
+    assert rule.matches(alert(source="datadog", severity="P1"))
+    assert not rule.matches(alert(source="datadog", severity="P3"))
+
+
+def test_group_by_labels_spans_fingerprints_and_sources() -> None:
+    a = alert("fp-1", source="alertmanager", service="api", instance="a")
+    b = alert("fp-2", source="sentry", service="api", instance="b")
+
+    assert (
+        group_key(a, ("service",), "svc") == group_key(b, ("service",), "svc") == "svc|service=api"
+    )
+    assert group_key(a, ("service",), "svc") != group_key(alert(service="db"), ("service",), "svc")
+    assert group_key(a, (), None) != group_key(b, (), None)
+
+
+def test_resolutions_move_to_monitoring_or_resolve_but_never_resolve_the_top_level() -> None:
+    def decide(
+        severity: str, status: Status, on: OnResolved, all_resolved: bool = True
+    ) -> FollowUp:
+        from crashbot_core.models import Incident
+
+        incident = Incident(
+            id=1, ref="INC-1", title="t", severity=severity, status=status,
+            declared_at=T0, started_at=T0,
+        )  # fmt: skip
+        return after_alert(
+            incident, AlertStatus.RESOLVED, all_resolved=all_resolved, on_resolved=on,
+            most_severe="SEV1",
+        )  # fmt: skip
+
+    assert decide("SEV2", Status.INVESTIGATING, OnResolved.MONITORING) is FollowUp.MONITORING
+    assert decide("SEV2", Status.INVESTIGATING, OnResolved.RESOLVE) is FollowUp.RESOLVE
+    assert decide("SEV1", Status.INVESTIGATING, OnResolved.RESOLVE) is FollowUp.MONITORING
+    assert decide("SEV1", Status.MONITORING, OnResolved.RESOLVE) is FollowUp.NONE
+    assert decide("SEV2", Status.INVESTIGATING, OnResolved.RECORD) is FollowUp.NONE
+    assert decide("SEV2", Status.INVESTIGATING, OnResolved.RESOLVE, False) is FollowUp.NONE
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def test_alerts_table_loads_into_the_policy() -> None:
+    config = load_config(
+        data={
+            "alerts": {
+                "action": "record",
+                "window": "10m",
+                "on_resolved": "resolve",
+                "rules": [
+                    {
+                        "name": "delivery",
+                        "source": "alertmanager",
+                        "labels": {"alertname": "DeliveryRateLow"},
+                        "labels_re": {"env": "prod|live"},
+                        "severity": "critical",
+                        "components": ["Mail"],
+                        "impact": "partial_outage",
+                        "action": "declare",
+                        "group_by": ["alertname"],
+                        "window": "0",
+                    }
+                ],
+            }
+        },
+        env={},
+    )
+
+    policy = config.alerts
+    assert (policy.action, policy.window, policy.on_resolved) == (
+        Action.RECORD,
+        timedelta(minutes=10),
+        OnResolved.RESOLVE,
+    )
+    [rule] = policy.rules
+    assert rule.severity == "SEV1"  # "critical" is stored as the level it names
+    assert rule.components == ("mail",)
+    assert rule.impact is Impact.PARTIAL_OUTAGE
+    assert rule.window == timedelta(0)
+    assert rule.labels_re["env"].fullmatch("live")
+
+
+@pytest.mark.parametrize(
+    ("alerts", "message"),
+    [
+        ({"action": "page"}, "$.alerts.action: found 'page'"),
+        ({"rules": [{"severity": "SEV9"}]}, "$.alerts.rules[0].severity: found 'SEV9'"),
+        ({"rules": [{"labels_re": {"env": "("}}]}, "$.alerts.rules[0].labels_re.env"),
+        ({"rules": [{"window": "soon"}]}, "$.alerts.rules[0].window"),
+        ({"rules": [{"on_resolved": "close"}]}, "$.alerts.rules[0].on_resolved"),
+        ({"rules": [{"matchers": ["a=b"]}]}, "unknown key(s) matchers"),
+    ],
+)
+def test_bad_alert_rules_fail_at_load_naming_the_key(alerts: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"alerts": alerts}, env={})
+
+    assert message in err.value.message
+
+
+# -- the service ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def routed(database_url: str, clock: FixedClock) -> Iterator[Crashbot]:
+    """A service with a few routing rules."""
+    service = make_crashbot(
+        database_url=database_url,
+        clock=clock,
+        config={
+            "alerts": {
+                "window": "30m",
+                "rules": [
+                    {
+                        "name": "ci",
+                        "source": "github_actions",
+                        "action": "record",
+                    },
+                    {
+                        "name": "payments",
+                        "labels": {"team": "payments"},
+                        "severity": "SEV2",
+                        "components": ["checkout"],
+                        "action": "declare",
+                        "group_by": ["team", "env"],
+                        "on_resolved": "resolve",
+                    },
+                    {
+                        "name": "core",
+                        "labels": {"team": "core"},
+                        "severity": "SEV1",
+                        "on_resolved": "resolve",
+                    },
+                ],
+            }
+        },
+    )
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def test_a_declare_rule_sets_severity_components_and_public_default(routed: Crashbot) -> None:
+    result = routed.ingest_alert(alert("a", team="payments", env="prod"))
+
+    assert result.action == "declared" and result.rule == "payments"
+    incident = routed.get(1)
+    assert incident.severity == "SEV2"
+    assert incident.public is True  # SEV2 is public by default; "declare" follows the level
+    assert incident.components == {"checkout": Impact.PARTIAL_OUTAGE}
+    assert result.group == "payments|team=payments,env=prod"
+    assert incident.labels[GROUP_LABEL] == group_id("payments|team=payments,env=prod")
+
+
+def test_alerts_of_one_group_attach_to_one_incident(routed: Crashbot) -> None:
+    results = [
+        routed.ingest_alert(alert(fp, team="payments", env="prod"))
+        for fp in ("db-down", "api-5xx", "queue-lag")
+    ]
+
+    assert [r.action for r in results] == ["declared", "attached", "attached"]
+    assert len(routed.list()) == 1
+    declared, *attached = routed.timeline(1)
+    assert declared.data["alert"]["fingerprint"] == "db-down"
+    assert [e.kind for e in attached] == [EventKind.ALERT_ATTACHED] * 2
+    assert [e.data["fingerprint"] for e in attached] == ["api-5xx", "queue-lag"]
+
+
+def test_resolve_waits_for_every_alert_of_the_incident(routed: Crashbot) -> None:
+    for fp in ("db-down", "api-5xx"):
+        routed.ingest_alert(alert(fp, team="payments", env="prod"))
+
+    routed.ingest_alert(alert("db-down", AlertStatus.RESOLVED, team="payments", env="prod"))
+    assert routed.get(1).status is Status.INVESTIGATING
+
+    routed.ingest_alert(alert("api-5xx", AlertStatus.RESOLVED, team="payments", env="prod"))
+    assert routed.get(1).status is Status.RESOLVED
+
+
+def test_an_alert_never_resolves_a_sev1(routed: Crashbot) -> None:
+    routed.ingest_alert(alert("core-1", team="core"))
+
+    routed.ingest_alert(alert("core-1", AlertStatus.RESOLVED, team="core"))
+
+    incident = routed.get(1)
+    assert incident.severity == "SEV1"
+    assert incident.status is Status.MONITORING
+
+
+def test_firing_again_while_monitoring_goes_back_to_investigating(routed: Crashbot) -> None:
+    routed.ingest_alert(alert("core-1", team="core"))
+    routed.ingest_alert(alert("core-1", AlertStatus.RESOLVED, team="core"))
+
+    routed.ingest_alert(alert("core-1", team="core"))
+
+    assert routed.get(1).status is Status.INVESTIGATING
+
+
+def test_record_rule_stores_without_an_incident(routed: Crashbot) -> None:
+    result = routed.ingest_alert(alert("ci-1", source="github_actions"))
+
+    assert (result.action, result.incident, result.alert.id) == ("recorded", None, 1)
+    assert routed.list() == []
+
+
+def test_a_resolved_alert_without_an_incident_is_only_recorded(routed: Crashbot) -> None:
+    result = routed.ingest_alert(alert("nothing", AlertStatus.RESOLVED))
+
+    assert result.action == "recorded"
+    assert routed.list() == []
+
+
+def test_flapping_within_the_window_reopens_and_after_it_declares_anew(
+    routed: Crashbot, clock: FixedClock
+) -> None:
+    routed.ingest_alert(alert("flappy", team="payments", env="prod"))
+    routed.ingest_alert(alert("flappy", AlertStatus.RESOLVED, team="payments", env="prod"))
+    assert routed.get(1).status is Status.RESOLVED
+
+    clock.advance(timedelta(minutes=10))
+    reopened = routed.ingest_alert(alert("flappy", team="payments", env="prod"))
+    routed.resolve(1)
+    clock.advance(timedelta(minutes=45))
+    fresh = routed.ingest_alert(alert("flappy", team="payments", env="prod"))
+
+    assert (reopened.action, reopened.incident and reopened.incident.id) == ("reopened", 1)
+    assert EventKind.REOPENED in [e.kind for e in routed.timeline(1)]
+    assert (fresh.action, fresh.incident and fresh.incident.id) == ("declared", 2)
+
+
+def test_a_routing_error_keeps_the_alert_and_reports_it(
+    database_url: str, clock: FixedClock
+) -> None:
+    bot = make_crashbot(
+        database_url=database_url,
+        clock=clock,
+        config={"alerts": {"rules": [{"components": ["not a valid key!"]}]}},
+    )
+    try:
+        result = bot.ingest_alert(alert("x"))
+    finally:
+        bot.close()
+
+    assert result.action == "recorded"
+    assert result.alert.id == 1
+    assert result.error is not None and "component key" in result.error

@@ -1,0 +1,153 @@
+"""The /incident text parser: subcommands, refs, mentions, links, and garbage."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crashbot_core.errors import InvalidInput
+from crashbot_core.severity import DEFAULT_POLICY
+from crashbot_slack.command_text import SUBCOMMANDS, CommandError, ParsedCommand, help_text, parse
+
+
+def is_severity(token: str) -> bool:
+    try:
+        DEFAULT_POLICY.parse(token)
+    except InvalidInput:
+        return False
+    return True
+
+
+def p(text: str, **kw: object) -> ParsedCommand:
+    return parse(text, is_severity=is_severity, **kw)  # type: ignore[arg-type]
+
+
+def test_no_text_opens_the_declare_form() -> None:
+    assert p("") == ParsedCommand(action="modal", form="declare")
+    assert p("   ") == ParsedCommand(action="modal", form="declare")
+
+
+def test_declare_takes_a_trailing_severity_off_the_title() -> None:
+    assert p("declare Checkout API returns 500s SEV1") == ParsedCommand(
+        action="declare", title="Checkout API returns 500s", severity="SEV1"
+    )
+    assert p("declare DB down p1").severity == "p1"
+    assert p("declare DB down").severity is None
+
+
+def test_declare_strips_quotes_around_the_title() -> None:
+    assert p('declare "Login broken" high').title == "Login broken"
+
+
+def test_declare_with_only_a_severity_opens_the_form_preset() -> None:
+    assert p("declare sev2") == ParsedCommand(action="modal", form="declare", severity="sev2")
+
+
+def test_synonyms_and_case_are_accepted() -> None:
+    assert p("CREATE db down").action == "declare"
+    assert p("close all good").action == "resolve"
+    assert p("Acknowledge").action == "ack"
+    assert p("followup write runbook").action == "follow-up"
+
+
+def test_update_message_and_visibility_flag() -> None:
+    assert p("update rolled back the deploy", implied=True) == ParsedCommand(
+        action="update", message="rolled back the deploy"
+    )
+    assert p("update --public we are on it", implied=True).public is True
+    assert p("update", implied=True) == ParsedCommand(action="modal", form="update")
+
+
+def test_a_bare_number_is_text_inside_an_incident_channel_and_an_id_outside() -> None:
+    assert p("update 5 pods restarted", implied=True).ref is None
+    assert p("update 5 pods restarted", implied=True).message == "5 pods restarted"
+    assert p("update 5 pods restarted").ref == "5"
+    assert p("update INC-5 pods restarted", implied=True).ref == "INC-5"
+    assert p("update #5 pods restarted", implied=True).ref == "#5"
+
+
+def test_fixed_argument_commands_take_an_optional_leading_incident() -> None:
+    assert p("severity SEV1") == ParsedCommand(action="severity", severity="SEV1")
+    assert p("severity 4 SEV1") == ParsedCommand(action="severity", ref="4", severity="SEV1")
+    assert p("severity sev-2") == ParsedCommand(action="severity", severity="sev-2")
+    assert p("status INC-3 Monitoring") == ParsedCommand(
+        action="status", ref="INC-3", status="monitoring"
+    )
+    assert p("ack INC-9") == ParsedCommand(action="ack", ref="INC-9")
+
+
+def test_role_reads_an_escaped_user_mention() -> None:
+    assert p("role ic <@U024BE7LH|bob>") == ParsedCommand(
+        action="role", role="ic", user_id="U024BE7LH"
+    )
+    assert p("role INC-2 tl <@W123ABC>") == ParsedCommand(
+        action="role", ref="INC-2", role="tl", user_id="W123ABC"
+    )
+
+
+def test_role_without_a_mention_says_how() -> None:
+    with pytest.raises(CommandError, match="mention them"):
+        p("role ic bob")
+
+
+def test_rca_unwraps_slack_links() -> None:
+    assert p("rca <https://docs.example.com/rca/1|RCA>").url == "https://docs.example.com/rca/1"
+    assert p("rca https://x.example/a").url == "https://x.example/a"
+    with pytest.raises(CommandError, match="not an http"):
+        p("rca ftp://nope")
+
+
+def test_alias_commands_run_their_subcommand() -> None:
+    assert p("DB down sev1", alias="declare") == ParsedCommand(
+        action="declare", title="DB down", severity="sev1"
+    )
+    assert p("", alias="declare") == ParsedCommand(action="modal", form="declare")
+    assert p("all good", alias="resolve") == ParsedCommand(action="resolve", message="all good")
+
+
+def test_unknown_subcommand_lists_what_exists() -> None:
+    with pytest.raises(CommandError) as info:
+        p("explode now")
+    assert "`explode`" in str(info.value)
+    for sub in SUBCOMMANDS:
+        assert sub in str(info.value)
+
+
+def test_usage_errors_name_the_usage() -> None:
+    with pytest.raises(CommandError, match="severity SEV"):
+        p("severity")
+    with pytest.raises(CommandError, match="takes no text"):
+        p("ack now please")
+    with pytest.raises(CommandError, match="follow-up TITLE"):
+        p("follow-up")
+
+
+def test_help_mentions_every_subcommand() -> None:
+    text = help_text("/incident")
+    for sub in SUBCOMMANDS:
+        assert f"`{sub}" in text
+
+
+@given(st.text(max_size=300), st.booleans())
+def test_any_text_parses_or_gives_a_readable_error(text: str, implied: bool) -> None:
+    try:
+        cmd = p(text, implied=implied)
+    except CommandError as exc:
+        assert str(exc).strip()
+        assert "Traceback" not in str(exc)
+    else:
+        assert cmd.action in {*SUBCOMMANDS, "modal"}
+
+
+@given(
+    st.sampled_from(sorted(SUBCOMMANDS)),
+    st.lists(st.text(min_size=1, max_size=20).filter(lambda s: s.strip()), max_size=5),
+)
+def test_known_subcommands_with_random_arguments_never_crash(sub: str, args: list[str]) -> None:
+    try:
+        cmd = p(" ".join([sub, *args]))
+    except CommandError as exc:
+        assert str(exc).strip()
+    else:
+        assert cmd.action in {sub, "modal"}

@@ -1,0 +1,250 @@
+"""Block Kit rendering, tested as pure functions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from crashbot_core.models import (
+    Actor,
+    Component,
+    Event,
+    EventKind,
+    Incident,
+    Reminder,
+    ReminderKind,
+    Status,
+)
+from crashbot_core.roles import DEFAULT_ROLES
+from crashbot_core.severity import DEFAULT_POLICY
+from crashbot_slack import render
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ALICE = Actor("slack", "UALICE", "alice")
+
+
+def incident(**changes: object) -> Incident:
+    base = Incident(
+        id=42,
+        ref="INC-42",
+        title="Checkout API returns 500s",
+        severity="SEV1",
+        status=Status.INVESTIGATING,
+        declared_at=T0,
+        started_at=T0,
+        public=True,
+        declared_by=ALICE,
+    )
+    return attrs.evolve(base, **changes)
+
+
+def texts(blocks: list[dict]) -> str:
+    return json.dumps(blocks)
+
+
+def buttons(blocks: list[dict]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_channel_name_has_date_id_and_slug() -> None:
+    assert render.channel_name(incident()) == "inc-20260302-42-checkout-api-returns-500s"
+    assert (
+        render.channel_name(incident(title="Ünïcode & <stuff>!!"))
+        == "inc-20260302-42-unicode-stuff"
+    )
+    assert render.channel_name(incident(title="!!!")) == "inc-20260302-42"
+
+
+def test_channel_names_stay_within_slacks_80_characters() -> None:
+    long = incident(title="word " * 60)
+    name = render.channel_name(long, prefix="incident")
+    assert len(name) <= 80 and not name.endswith("-")
+    assert len(render.rca_channel_name(name)) <= 80
+    assert render.rca_channel_name(name).endswith("-rca")
+    assert render.suffixed(name, 12).endswith("-12") and len(render.suffixed(name, 12)) <= 80
+
+
+def test_topic_shows_status_severity_and_commander() -> None:
+    inc = incident(roles={"commander": Actor("slack", "UBOB", "bob")})
+    topic = render.topic(inc, DEFAULT_POLICY)
+    assert "Investigating" in topic and "SEV1" in topic and "Commander: bob" in topic
+    assert "unassigned" in render.topic(incident(), DEFAULT_POLICY)
+
+
+def test_open_digest_has_join_ack_and_update_buttons() -> None:
+    text, blocks = render.digest(incident(), DEFAULT_POLICY, channel_id="C1")
+    assert buttons(blocks) == [render.ACTION_JOIN, render.ACTION_ACK, render.ACTION_UPDATE]
+    assert "<#C1>" in texts(blocks)
+    assert "INC-42" in text
+
+
+def test_acknowledged_digest_drops_the_ack_button() -> None:
+    _, blocks = render.digest(incident(acknowledged_at=T0), DEFAULT_POLICY, channel_id="C1")
+    assert render.ACTION_ACK not in buttons(blocks)
+
+
+def test_resolved_digest_is_marked_and_has_no_buttons() -> None:
+    done = incident(
+        status=Status.RESOLVED, resolved_at=T0 + timedelta(hours=1), rca_url="https://x.example/rca"
+    )
+    _, blocks = render.digest(done, DEFAULT_POLICY, channel_id="C1")
+    assert buttons(blocks) == []
+    assert "Resolved" in texts(blocks)
+    assert "https://x.example/rca" in texts(blocks)
+
+
+def test_user_text_is_escaped_so_it_cannot_ping() -> None:
+    inc = incident(title="<!channel> & <@U1> down", description="<!here>")
+    _, blocks = render.digest(inc, DEFAULT_POLICY)
+    dumped = texts(blocks)
+    assert "<!channel>" not in dumped and "<!here>" not in dumped
+    assert "&lt;!channel&gt; &amp; &lt;@U1&gt;" in dumped
+
+
+def test_private_incident_digest_links_no_status_page() -> None:
+    _, blocks = render.digest(
+        incident(public=False), DEFAULT_POLICY, status_url="https://status.example/incidents/42"
+    )
+    assert "status.example" not in texts(blocks)
+    assert "Private incident" in texts(blocks)
+
+
+def ev(kind: EventKind, public: bool = False, **data: object) -> Event:
+    return Event(kind=kind, at=T0, actor=ALICE, data=data, public=public)
+
+
+def test_every_event_kind_renders_or_is_skipped_on_purpose() -> None:
+    inc = incident()
+    samples = {
+        EventKind.ACKNOWLEDGED: ev(EventKind.ACKNOWLEDGED),
+        EventKind.STATUS_CHANGED: ev(
+            EventKind.STATUS_CHANGED, **{"from": "investigating", "to": "identified"}
+        ),
+        EventKind.SEVERITY_CHANGED: ev(
+            EventKind.SEVERITY_CHANGED, **{"from": "SEV3", "to": "SEV1"}
+        ),
+        EventKind.UPDATE_POSTED: ev(
+            EventKind.UPDATE_POSTED, True, message="rolled back", status="identified"
+        ),
+        EventKind.ROLE_ASSIGNED: ev(
+            EventKind.ROLE_ASSIGNED, role="commander", user=attrs.asdict(ALICE), previous=None
+        ),
+        EventKind.ROLE_UNASSIGNED: ev(
+            EventKind.ROLE_UNASSIGNED, role="scribe", user=attrs.asdict(ALICE)
+        ),
+        EventKind.COMPONENTS_CHANGED: ev(
+            EventKind.COMPONENTS_CHANGED, **{"from": {}, "to": {"api": "major_outage"}}
+        ),
+        EventKind.RESOLVED: ev(EventKind.RESOLVED, message="fixed", previous_status="monitoring"),
+        EventKind.REOPENED: ev(EventKind.REOPENED, message="back"),
+        EventKind.RCA_LINKED: ev(EventKind.RCA_LINKED, url="https://x.example/rca", previous=None),
+        EventKind.ALERT_ATTACHED: ev(
+            EventKind.ALERT_ATTACHED, source="grafana", title="CPU", status="firing"
+        ),
+        EventKind.FOLLOW_UP_ADDED: ev(EventKind.FOLLOW_UP_ADDED, title="add alert"),
+        EventKind.FOLLOW_UP_DONE: ev(EventKind.FOLLOW_UP_DONE, title="add alert", follow_up_id=1),
+        EventKind.POSTMORTEM_EXPORTED: ev(EventKind.POSTMORTEM_EXPORTED, url="https://wiki/x"),
+    }
+    for kind, event in samples.items():
+        out = render.event_message(inc, event, DEFAULT_POLICY, DEFAULT_ROLES)
+        assert out is not None, kind
+        text, blocks = out
+        assert text and blocks[0]["type"] == "section", kind
+    assert render.event_message(inc, ev(EventKind.DECLARED), DEFAULT_POLICY, DEFAULT_ROLES) is None
+    assert (
+        render.event_message(inc, ev(EventKind.REMINDER_SENT), DEFAULT_POLICY, DEFAULT_ROLES)
+        is None
+    )
+
+
+def test_update_message_says_public_or_internal_and_quotes_the_text() -> None:
+    public = render.event_message(
+        incident(),
+        ev(EventKind.UPDATE_POSTED, True, message="a <b>", status="identified"),
+        DEFAULT_POLICY,
+        DEFAULT_ROLES,
+    )
+    internal = render.event_message(
+        incident(),
+        ev(EventKind.UPDATE_POSTED, False, message="x", status="identified"),
+        DEFAULT_POLICY,
+        DEFAULT_ROLES,
+    )
+    assert (
+        public
+        and "Public update" in texts(public[1])
+        and "&gt;" not in public[1][0]["text"]["text"][:1]
+    )
+    assert ">a &lt;b&gt;" in public[1][0]["text"]["text"]
+    assert internal and "Public" not in texts(internal[1])
+
+
+def test_resolve_of_a_postmortem_level_asks_for_the_rca() -> None:
+    out = render.event_message(
+        incident(), ev(EventKind.RESOLVED, message=""), DEFAULT_POLICY, DEFAULT_ROLES
+    )
+    assert out and "/incident rca URL" in texts(out[1])
+    out4 = render.event_message(
+        incident(severity="SEV4"), ev(EventKind.RESOLVED, message=""), DEFAULT_POLICY, DEFAULT_ROLES
+    )
+    assert out4 and "rca" not in texts(out4[1]).lower().replace("crashbot", "")
+
+
+def test_role_dm_carries_the_role_description() -> None:
+    role = DEFAULT_ROLES.get("technical-lead")
+    _, blocks = render.role_dm(incident(), role, "C1")
+    assert role.description[:40] in texts(blocks) and "<#C1>" in texts(blocks)
+
+
+def test_escalation_reminder_pings_the_configured_mention() -> None:
+    r = Reminder(
+        incident_id=42,
+        kind=ReminderKind.UNACKNOWLEDGED,
+        due_at=T0,
+        key="k",
+        message="INC-42 unacked",
+    )
+    _, blocks = render.reminder_message(incident(), r, escalation_mention="<!subteam^S1>")
+    assert blocks[0]["text"]["text"].startswith("<!subteam^S1>")
+    r2 = attrs.evolve(r, kind=ReminderKind.UPDATE_OVERDUE)
+    assert "<!" not in render.reminder_message(incident(), r2)[1][0]["text"]["text"]
+
+
+def test_declare_modal_has_the_five_fields_and_preset_severity() -> None:
+    view = render.declare_modal(DEFAULT_POLICY, [Component("api", "API")], severity="SEV2")
+    ids = [b["block_id"] for b in view["blocks"]]
+    assert ids == ["title", "description", "severity", "public", "components"]
+    sev = view["blocks"][2]["element"]
+    assert sev["initial_option"]["value"] == "SEV2"
+    assert [o["value"] for o in sev["options"]] == ["SEV1", "SEV2", "SEV3", "SEV4"]
+    assert view["callback_id"] == render.VIEW_DECLARE
+    no_components = render.declare_modal(DEFAULT_POLICY, [])
+    assert "components" not in [b["block_id"] for b in no_components["blocks"]]
+
+
+def test_update_modal_carries_the_incident_and_current_values() -> None:
+    view = render.update_modal(incident(status=Status.IDENTIFIED), DEFAULT_POLICY)
+    assert view["private_metadata"] == "42" and view["callback_id"] == render.VIEW_UPDATE
+    by_id = {b.get("block_id"): b for b in view["blocks"]}
+    assert by_id["status"]["element"]["initial_option"]["value"] == "identified"
+    assert by_id["severity"]["element"]["initial_option"]["value"] == "SEV1"
+    assert len(view["title"]["text"]) <= 24
+
+
+def test_read_view_flattens_state_values() -> None:
+    values = {
+        "title": {"value": {"type": "plain_text_input", "value": "DB down"}},
+        "severity": {"value": {"type": "static_select", "selected_option": {"value": "SEV2"}}},
+        "public": {"value": {"type": "checkboxes", "selected_options": [{"value": "public"}]}},
+        "components": {"value": {"type": "multi_static_select", "selected_options": []}},
+        "description": {"value": {"type": "plain_text_input", "value": None}},
+    }
+    assert render.read_view(values) == {
+        "title": "DB down",
+        "severity": "SEV2",
+        "public": ["public"],
+        "components": [],
+        "description": None,
+    }
