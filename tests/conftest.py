@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import T0
+from support import POSTGRES_URL, T0, postgres_schema
 
 from crashbot_core import Crashbot, FixedClock
 from crashbot_core.testing import make_crashbot
-
-POSTGRES_URL = os.environ.get("CRASHBOT_TEST_POSTGRES_URL", "")
 
 
 @pytest.fixture(autouse=True)
@@ -34,14 +31,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             "INCIDENTS_DIGEST_CHANNEL",
         }:
             monkeypatch.delenv(name, raising=False)
-
-
-def postgres_schema_url(schema: str) -> str:
-    """The test PostgreSQL URL with ``search_path`` set to ``schema``."""
-    import sqlalchemy as sa
-
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -70,18 +59,8 @@ def database_url(tmp_path: Path, _sqlite_template: Path) -> Iterator[str]:
         shutil.copyfile(_sqlite_template, target)
         yield f"sqlite:///{target}"
         return
-    import sqlalchemy as sa
-
-    schema = f"crashbot_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield postgres_schema_url(schema)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

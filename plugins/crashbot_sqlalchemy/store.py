@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
@@ -120,34 +120,58 @@ class SqlStore:
     def commit(self, change: Change) -> Saved:
         """Write a command's result in one transaction (see :meth:`Store.commit`)."""
         with self._write() as conn:
-            incident = self._save_incident(conn, change)
-            saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
-            saved_follow_ups = [
-                self._save_follow_up(conn, incident.id, f) for f in change.follow_ups
-            ]
-            if change.alert_ids:
+            return self._write_change(conn, change)
+
+    def commit_locked(self, incident_id: int, build: Callable[[Incident], Change]) -> Saved:
+        """Read the incident, build its change and write it, holding the row lock throughout.
+
+        The service falls back to this after repeated version conflicts: a hot
+        incident (everyone posting updates at once) could otherwise starve a
+        writer. ``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the
+        transaction's write lock already serialises writers.
+
+        :raises NotFound: when the incident does not exist.
+        """
+        with self._write() as conn:
+            row = (
                 conn.execute(
-                    sa.update(t.alerts)
-                    .where(t.alerts.c.id.in_(list(change.alert_ids)))
-                    .values(incident_id=incident.id)
+                    sa.select(t.incidents).where(t.incidents.c.id == incident_id).with_for_update()
                 )
-            outbox = [
-                {
-                    "event_id": event.id,
-                    "plugin": plugin,
-                    "incident_id": incident.id,
-                    "state": DeliveryState.PENDING.value,
-                    "attempts": 0,
-                    "last_error": None,
-                    "next_attempt_at": None,
-                    "updated_at": event.at,
-                }
-                for event in saved_events
-                for plugin in dict.fromkeys(change.subscribers)
-            ]
-            if outbox:
-                conn.execute(sa.insert(t.deliveries), outbox)
-            self._bump(conn)
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"no incident with id {incident_id}")
+            return self._write_change(conn, build(_incident_from(row)))
+
+    def _write_change(self, conn: Connection, change: Change) -> Saved:
+        """Every write of one change, inside the caller's transaction."""
+        incident = self._save_incident(conn, change)
+        saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
+        saved_follow_ups = [self._save_follow_up(conn, incident.id, f) for f in change.follow_ups]
+        if change.alert_ids:
+            conn.execute(
+                sa.update(t.alerts)
+                .where(t.alerts.c.id.in_(list(change.alert_ids)))
+                .values(incident_id=incident.id)
+            )
+        outbox = [
+            {
+                "event_id": event.id,
+                "plugin": plugin,
+                "incident_id": incident.id,
+                "state": DeliveryState.PENDING.value,
+                "attempts": 0,
+                "last_error": None,
+                "next_attempt_at": None,
+                "updated_at": event.at,
+            }
+            for event in saved_events
+            for plugin in dict.fromkeys(change.subscribers)
+        ]
+        if outbox:
+            conn.execute(sa.insert(t.deliveries), outbox)
+        self._bump(conn)
         return Saved(incident=incident, events=saved_events, follow_ups=saved_follow_ups)
 
     def _save_incident(self, conn: Connection, change: Change) -> Incident:
@@ -432,33 +456,7 @@ class SqlStore:
             ).scalar_one_or_none()
             if existing is not None:
                 return int(existing)
-            # The same writes as commit() for a new incident, inside this transaction.
-            incident = self._save_incident(conn, change)
-            saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
-            if change.alert_ids:
-                conn.execute(
-                    sa.update(t.alerts)
-                    .where(t.alerts.c.id.in_(list(change.alert_ids)))
-                    .values(incident_id=incident.id)
-                )
-            outbox = [
-                {
-                    "event_id": event.id,
-                    "plugin": plugin,
-                    "incident_id": incident.id,
-                    "state": DeliveryState.PENDING.value,
-                    "attempts": 0,
-                    "last_error": None,
-                    "next_attempt_at": None,
-                    "updated_at": event.at,
-                }
-                for event in saved_events
-                for plugin in dict.fromkeys(change.subscribers)
-            ]
-            if outbox:
-                conn.execute(sa.insert(t.deliveries), outbox)
-            self._bump(conn)
-        return Saved(incident=incident, events=saved_events)
+            return self._write_change(conn, change)
 
     def open_incidents_for_groups(self, key: str, values: Sequence[str]) -> dict[str, Incident]:
         """Open incidents carrying label ``key`` with one of ``values``: ``{value: incident}``.

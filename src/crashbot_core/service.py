@@ -11,6 +11,7 @@ is never rolled back because a chat API failed.
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import hmac
 import logging
@@ -65,6 +66,10 @@ from crashbot_core.plugins import get_plugin_manager
 from crashbot_core.store import Change, IncidentFilter, Saved, Store
 
 log = logging.getLogger("crashbot")
+
+#: After this many version conflicts a command re-runs under the store's row
+#: lock (``commit_locked``), when the store offers one.
+LOCK_AFTER_CONFLICTS = 3
 
 #: How often a command is re-run on fresh state after a version conflict. With
 #: the backoff below this rides out dozens of writers on one incident.
@@ -141,6 +146,8 @@ class Crashbot:
         #: Version conflicts met (each one re-ran a command on fresh state).
         self.conflicts = 0
         self._conflicts_lock = threading.Lock()
+        # Per-thread queue of commits made while this thread delivers events.
+        self._delivering = threading.local()
 
     # ------------------------------------------------------------------ building
 
@@ -1097,8 +1104,8 @@ class Crashbot:
         # (posting an update) goes through and a conflicting one (a second
         # resolve) fails with the real reason.
         iid = self.parse_id(incident_id)
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            incident = self.get(iid)
+
+        def build(incident: Incident, attempt: int) -> Change:
             try:
                 new, events = transition(incident, self.now())
             except IllegalTransition as exc:
@@ -1106,7 +1113,7 @@ class Crashbot:
                     raise
                 # We lost a race: say who won, not only what the state is now.
                 raise self._lost_race(incident, exc) from None
-            change = Change(
+            return Change(
                 incident=new,
                 expected_version=incident.version,
                 events=events,
@@ -1115,6 +1122,16 @@ class Crashbot:
                 subscribers=self._subscribers() if events else (),
                 ref_prefix=self.config.ref_prefix,
             )
+
+        commit_locked = getattr(self.store, "commit_locked", None)
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            if attempt >= LOCK_AFTER_CONFLICTS and commit_locked is not None:
+                # Optimistic retries can starve a writer on a hot incident;
+                # holding the row lock from read to write guarantees progress.
+                saved: Saved = commit_locked(iid, functools.partial(build, attempt=attempt))
+                self._after_commit(saved)
+                return saved
+            change = build(self.get(iid), attempt)
             try:
                 saved = self.store.commit(change)
             except ConflictError:
@@ -1152,6 +1169,22 @@ class Crashbot:
         return err
 
     def _after_commit(self, saved: Saved) -> None:
+        # A plugin may run commands while handling an event (an exporter
+        # records `postmortem_exported`). Delivering that commit at once would
+        # find the outer event still in flight and leave the new one to the
+        # worker; instead it queues behind the outer call's own events.
+        queue: builtins.list[Saved] | None = getattr(self._delivering, "queue", None)
+        if queue is not None:
+            queue.append(saved)
+            return
+        self._delivering.queue = queue = [saved]
+        try:
+            while queue:
+                self._deliver_saved(queue.pop(0))
+        finally:
+            self._delivering.queue = None
+
+    def _deliver_saved(self, saved: Saved) -> None:
         # Deliver this command's events now, in order per plugin. The rows are
         # leased first, so a worker polling the outbox at this moment cannot
         # deliver them too. A plugin with an earlier event of this incident

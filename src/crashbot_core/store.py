@@ -100,6 +100,12 @@ class Store(Protocol):
         """
         ...
 
+    # A store may also offer ``commit_locked(incident_id, build) -> Saved``:
+    # read the incident, call ``build(incident) -> Change`` and write it while
+    # holding the row lock. The service uses it after repeated version
+    # conflicts so a hot incident cannot starve a writer; without it, the
+    # service keeps retrying optimistically.
+
     def get_incident(self, incident_id: int) -> Incident | None:
         """The incident with this id, or None."""
         ...

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 from pathlib import Path
 from types import FrameType
@@ -14,6 +16,7 @@ from attrs import define
 
 from crashbot_core.cli import CliState, pass_state
 from crashbot_core.config import env_field
+from crashbot_core.errors import CrashbotError
 from crashbot_core.hookspecs import hookimpl
 from crashbot_core.worker import Worker
 
@@ -37,8 +40,15 @@ def serve(state: CliState, host: str, port: int, demo: bool, no_worker: bool) ->
     if demo:
         click.echo(demo_mod.seed(bot))
     app = create_app(bot)
-    server = make_server(host, port, app, threaded=True)
+    try:
+        # Bind here: werkzeug's own bind prints a two-line hint and exits.
+        sock = socket.create_server((host, port))
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CrashbotError(f"cannot listen on {host}:{port}: {reason}") from None
+    server = make_server(host, port, app, threaded=True, fd=sock.fileno())
     stop = threading.Event()
+    worker: threading.Thread | None = None
     if not no_worker:
         worker = threading.Thread(
             target=Worker(bot).run, args=(stop,), name="crashbot-worker", daemon=True
@@ -50,7 +60,7 @@ def serve(state: CliState, host: str, port: int, demo: bool, no_worker: bool) ->
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _shutdown)
-    click.echo(f"crashbot status site on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
+    click.echo(f"crashbot status site on http://{host}:{sock.getsockname()[1]}/ (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -58,6 +68,14 @@ def serve(state: CliState, host: str, port: int, demo: bool, no_worker: bool) ->
     finally:
         stop.set()
         server.server_close()
+        if worker is not None:
+            # Let the delivery in progress finish; claimed work not started is
+            # handed back by the worker, and leases cover a harder stop.
+            worker.join(timeout=WORKER_STOP_TIMEOUT)
+
+
+#: Seconds ``serve`` waits on shutdown for the worker's delivery in progress.
+WORKER_STOP_TIMEOUT = 30.0
 
 
 @click.group()

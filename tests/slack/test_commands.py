@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import SlackDriver
 from fake_slack import DIGEST_ID, FakeSlack
+from slack_support import SlackDriver
 
 from crashbot_core import Crashbot, Status
 

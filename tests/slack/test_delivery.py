@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import slack_env
 from fake_slack import DIGEST_ID, FakeSlack
+from slack_support import slack_env
 
 from crashbot_core import Actor, Crashbot, DeliveryState, FixedClock, RetryAfter
 from crashbot_core.testing import make_crashbot

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import SECRET, SlackDriver
 from fake_slack import FakeSlack, sign
+from slack_support import SECRET, SlackDriver
 
 from crashbot_core import Crashbot
 

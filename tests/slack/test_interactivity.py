@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import SlackDriver
 from fake_slack import FakeSlack
+from slack_support import SlackDriver
 from test_commands import declare
 
 from crashbot_core import Crashbot, Status

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import InlineExecutor, SlackDriver, slack_env
 from fake_slack import FakeSlack
+from slack_support import InlineExecutor, SlackDriver, slack_env
 
 from crashbot_core import ConfigError, Crashbot, FixedClock
 from crashbot_core.cli import build_cli

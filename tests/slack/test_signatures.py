@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 import urllib.parse
 
-from conftest import SECRET, SlackDriver
 from fake_slack import FakeSlack, sign
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from slack_support import SECRET, SlackDriver
 
 from crashbot_core import Crashbot
 from crashbot_slack.command_text import SUBCOMMANDS
