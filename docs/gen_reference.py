@@ -516,6 +516,8 @@ def _command(cmd: click.Command, ctx: click.Context, depth: int, owner: str | No
             out.append("Commands: " + ", ".join(f"`{s}`" for s in subs) + ".\n")
     rows = []
     for param in cmd.params:  # not get_params: -h/--help is on every command
+        if not isinstance(param, click.Option):
+            continue  # arguments are in the usage line; click >= 8.5 gives them help records
         record = param.get_help_record(ctx)
         if record is None:
             continue
