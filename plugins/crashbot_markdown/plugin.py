@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from crashbot_core.delivery import RetryAfter
-from crashbot_core.hookspecs import PostmortemExporter, hookimpl
+from crashbot_core.hookspecs import PostmortemExporter, hookimpl, subscribed_when
 from crashbot_core.postmortem import ExportError, PostmortemSettings, auto_export_on_resolve
 from crashbot_markdown.exporter import MarkdownExporter, MarkdownSettings
 
@@ -27,7 +27,13 @@ def crashbot_postmortem_exporters() -> Sequence[PostmortemExporter]:
     return [MarkdownExporter()]
 
 
+def _exports_on_resolve(crashbot: Crashbot) -> bool:
+    settings = crashbot.config.section("postmortem")
+    return bool(getattr(settings, "export_on_resolve", None))
+
+
 @hookimpl
+@subscribed_when(_exports_on_resolve)
 def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
     """On ``resolved``, run ``[postmortem] export_on_resolve`` (off unless configured).
 

@@ -24,7 +24,7 @@ from crashbot_core.errors import (
     NotFound,
     PermissionDenied,
 )
-from crashbot_core.hookspecs import hookimpl, hookspec
+from crashbot_core.hookspecs import hookimpl, hookspec, subscribed_when
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -96,4 +96,5 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "subscribed_when",
 ]

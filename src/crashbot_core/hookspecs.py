@@ -8,8 +8,8 @@ signature; pluggy passes only those it names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
@@ -25,6 +25,37 @@ PROJECT_NAME = "crashbot"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+#: Attribute :func:`subscribed_when` sets on a hook implementation.
+SUBSCRIBED_WHEN_ATTR = "crashbot_subscribed_when"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def subscribed_when(predicate: Callable[[Crashbot], bool]) -> Callable[[_F], _F]:
+    """Subscribe a ``crashbot_incident_event`` implementation only while ``predicate`` holds.
+
+    Every implementation of ``crashbot_incident_event`` is a subscriber: each
+    event gets a tracked delivery row for it, written in the event's
+    transaction. A plugin that does nothing until it is configured (no token,
+    no webhook) can say so, and events committed while ``predicate(crashbot)``
+    is false record no delivery for it. Those events are never delivered to
+    it later, as for a plugin installed after them. The predicate runs on
+    every command, so keep it to reading settings. If it raises, the plugin
+    stays subscribed: a delivery too many is cheaper than one lost.
+
+    Use it under ``@hookimpl``::
+
+        @hookimpl
+        @subscribed_when(lambda crashbot: bool(settings_of(crashbot).token))
+        def crashbot_incident_event(crashbot, incident, event): ...
+    """
+
+    def mark(function: _F) -> _F:
+        setattr(function, SUBSCRIBED_WHEN_ATTR, predicate)
+        return function
+
+    return mark
 
 
 class PostmortemExporter(Protocol):

@@ -44,7 +44,12 @@ from crashbot_core.errors import (
     NotFound,
     PermissionDenied,
 )
-from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
+from crashbot_core.hookspecs import (
+    SUBSCRIBED_WHEN_ATTR,
+    AlertSource,
+    PostmortemExporter,
+    hookimpl,
+)
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -1084,9 +1089,20 @@ class Crashbot:
     # ------------------------------------------------------------------ internals
 
     def _subscribers(self) -> builtins.list[str]:
-        return sorted(
-            {impl.plugin_name for impl in self.pm.hook.crashbot_incident_event.get_hookimpls()}
-        )
+        # Inert plugins (no token, no webhook) opt out with @subscribed_when,
+        # so a command writes and claims delivery rows only for plugins that
+        # will do something with them.
+        names = set()
+        for impl in self.pm.hook.crashbot_incident_event.get_hookimpls():
+            predicate = getattr(impl.function, SUBSCRIBED_WHEN_ATTR, None)
+            if predicate is not None:
+                try:
+                    if not predicate(self):
+                        continue
+                except Exception:
+                    log.exception("subscribed_when of plugin %s failed", impl.plugin_name)
+            names.add(impl.plugin_name)
+        return sorted(names)
 
     def _run(self, incident_id: int | str, transition: Transition) -> Incident:
         return self._run_saved(incident_id, transition).incident

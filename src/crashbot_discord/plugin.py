@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from crashbot_core.hookspecs import hookimpl
+from crashbot_core.hookspecs import hookimpl, subscribed_when
 from crashbot_core.models import Event, Incident, Reminder
 from crashbot_core.service import Crashbot
 from crashbot_discord import notify
@@ -31,12 +31,17 @@ def crashbot_config_sections() -> dict[str, type[Any]]:
     return {SECTION: DiscordSettings}
 
 
+def _configured(crashbot: Crashbot) -> bool:
+    settings = settings_of(crashbot)
+    return settings.webhooks_enabled or settings.bot_enabled
+
+
 @hookimpl
+@subscribed_when(_configured)
 def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
     """Post the event to the configured webhooks, the incident thread and the digest."""
-    settings = settings_of(crashbot)
-    if settings.webhooks_enabled or settings.bot_enabled:
-        notify.deliver(crashbot, incident, event, settings)
+    if _configured(crashbot):
+        notify.deliver(crashbot, incident, event, settings_of(crashbot))
 
 
 @hookimpl

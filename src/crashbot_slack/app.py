@@ -11,20 +11,22 @@ delivery creates channels and posts messages: slow work that must not hold
 Slack's 3-second ack. This is bolt's lazy-listener pattern without its
 per-request deep copy. ``process_before_response=True`` makes the listener
 run in the request thread before the response, rather than queued behind
-busy pool threads as with bolt's default.
+busy pool threads as with bolt's default. The pool starts queued work only
+once the acks in progress are sent (:mod:`crashbot_slack.ackfirst`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
+from crashbot_slack.ackfirst import AckFirstExecutor
 from crashbot_slack.listeners import register_listeners
 
 if TYPE_CHECKING:
@@ -80,8 +82,8 @@ def build_app(
             bot_id=bot_id,
         )
 
-    executor = listener_executor or ThreadPoolExecutor(
-        settings.listener_threads, thread_name_prefix="crashbot-slack"
+    executor = listener_executor or AckFirstExecutor(
+        runtime.ack_first, settings.listener_threads, thread_name_prefix="crashbot-slack"
     )
     app = App(
         name="crashbot",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crashbot_core.hookspecs import hookimpl
+from crashbot_core.hookspecs import hookimpl, subscribed_when
 from crashbot_slack.settings import SlackSettings
 
 if TYPE_CHECKING:
@@ -23,7 +23,15 @@ def crashbot_config_sections() -> dict[str, type[Any]]:
     return {"slack": SlackSettings}
 
 
+def _configured(crashbot: Crashbot) -> bool:
+    from crashbot_slack.runtime import settings_of
+
+    settings = settings_of(crashbot)
+    return settings is not None and settings.enabled
+
+
 @hookimpl
+@subscribed_when(_configured)
 def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
     """Post the event to the incident channel and refresh the digest (channel on declare)."""
     from crashbot_slack.runtime import runtime_for

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from crashbot_core import (
     RetryAfter,
     TokenScope,
     hookimpl,
+    subscribed_when,
 )
 from crashbot_core.errors import (
     ConfigError,
@@ -333,6 +335,101 @@ def test_a_delivery_to_an_uninstalled_plugin_is_dead(bot: Crashbot, clock: Fixed
     (dead,) = bot.deliveries(failed_only=True)
     assert dead.state is DeliveryState.DEAD
     assert dead.last_error == "plugin is no longer installed"
+
+
+class Switchable:
+    """A notifier that subscribes only while ``configured`` is set."""
+
+    def __init__(self, configured: bool) -> None:
+        self.configured = configured
+        self.received: list[str] = []
+
+        @subscribed_when(lambda _crashbot: self.configured)
+        def crashbot_incident_event(event: Event) -> None:
+            self.received.append(event.kind.value)
+
+        self.crashbot_incident_event = hookimpl(crashbot_incident_event)
+
+
+def test_an_unconfigured_plugin_gets_no_deliveries(bot: Crashbot) -> None:
+    inert, recorder = Switchable(configured=False), Recorder()
+    with registered(bot.pm, inert, "inert"), registered(bot.pm, recorder, "recorder"):
+        inc = bot.declare("DB down", actor=ALICE)
+        bot.acknowledge(inc.id, actor=BOB)
+        assert inert.received == []
+        assert recorder.kinds == ["declared", "acknowledged"]
+        assert {d.plugin for d in bot.deliveries()} == {"recorder"}
+        # Configured later: it gets what happens from then on, never the past.
+        inert.configured = True
+        bot.update(inc.id, message="looking")
+        assert inert.received == ["update_posted"]
+        assert bot.retry_deliveries() == 0
+        assert inert.received == ["update_posted"]
+        assert bot.deliveries(failed_only=True) == []
+
+
+def test_a_plugin_configured_away_still_gets_its_recorded_retries(
+    bot: Crashbot, clock: FixedClock
+) -> None:
+    flaky = Flaky(failures=1)
+    configured = [True]
+    flaky.crashbot_incident_event.__func__.crashbot_subscribed_when = (  # type: ignore[attr-defined]
+        lambda _crashbot: configured[0]
+    )
+    try:
+        with registered(bot.pm, flaky, "flaky"):
+            inc = bot.declare("DB down")  # recorded, fails
+            configured[0] = False
+            bot.acknowledge(inc.id)  # not recorded for flaky
+            clock.advance(minutes=1)
+            assert bot.retry_deliveries() == 1
+            assert flaky.received == [(1, "declared")]
+    finally:
+        del flaky.crashbot_incident_event.__func__.crashbot_subscribed_when  # type: ignore[attr-defined]
+
+
+def test_a_failing_subscription_check_keeps_the_plugin_subscribed(
+    bot: Crashbot, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_crashbot: Crashbot) -> bool:
+        raise KeyError("settings")
+
+    received: list[str] = []
+
+    class Plugin:
+        @hookimpl
+        @subscribed_when(broken)
+        def crashbot_incident_event(self, event: Event) -> None:
+            received.append(event.kind.value)
+
+    with registered(bot.pm, Plugin(), "careful"):
+        bot.declare("DB down")
+    assert received == ["declared"]
+    assert "subscribed_when of plugin careful failed" in caplog.text
+
+
+def test_builtin_plugins_subscribe_only_when_configured(tmp_path: Path) -> None:
+    idle = make_crashbot(tmp_path)
+    try:
+        idle.declare("Nothing set up")
+        assert idle.deliveries() == []
+    finally:
+        idle.close()
+    (tmp_path / "busy").mkdir()
+    closed_port = "http://127.0.0.1:9/"  # refused at once: every delivery fails fast
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_API_URL": closed_port,
+        "DISCORD_WEBHOOK_URL": closed_port + "hook",
+    }
+    busy = make_crashbot(
+        tmp_path / "busy", env=env, config={"postmortem": {"export_on_resolve": ["markdown"]}}
+    )
+    try:
+        busy.declare("Everything set up")
+        assert sorted(d.plugin for d in busy.deliveries()) == ["discord", "markdown", "slack"]
+    finally:
+        busy.close()
 
 
 # --------------------------------------------------------------------------- store and config

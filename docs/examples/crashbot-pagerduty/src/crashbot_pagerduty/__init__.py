@@ -5,7 +5,9 @@ Three hooks make a whole plugin:
 - ``crashbot_config_sections`` declares the ``[pagerduty]`` settings table;
 - ``crashbot_incident_event`` turns timeline events into PagerDuty events;
 - raising from it (or raising :class:`~crashbot_core.RetryAfter` on a 429)
-  makes crashbot retry the delivery later; the incident is never lost.
+  makes crashbot retry the delivery later; the incident is never lost;
+- :func:`~crashbot_core.subscribed_when` keeps the plugin off the delivery
+  outbox until a routing key is set, so installing it costs nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from __future__ import annotations
 import attrs
 import httpx
 
-from crashbot_core import Crashbot, Event, EventKind, Incident, RetryAfter, env_field, hookimpl
+from crashbot_core import (
+    Crashbot,
+    Event,
+    EventKind,
+    Incident,
+    RetryAfter,
+    env_field,
+    hookimpl,
+    subscribed_when,
+)
 
 EVENTS_API = "https://events.pagerduty.com/v2/enqueue"
 
@@ -89,7 +100,13 @@ def pagerduty_event(
     return body
 
 
+def _has_routing_key(crashbot: Crashbot) -> bool:
+    settings = crashbot.config.section("pagerduty")
+    return settings is not None and bool(settings.routing_key)
+
+
 @hookimpl
+@subscribed_when(_has_routing_key)
 def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
     """Send the matching PagerDuty event; inert without a routing key."""
     settings = crashbot.config.section("pagerduty")
