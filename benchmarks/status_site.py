@@ -182,6 +182,18 @@ def main() -> None:
         "--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn processes"
     )
     ap.add_argument("--gthreads", type=int, default=4, help="threads per gunicorn worker")
+    ap.add_argument(
+        "--server",
+        choices=("wsgi", "asgi"),
+        default="wsgi",
+        help="wsgi: gunicorn gthread workers and crashbot_status:create_app(); "
+        "asgi: gunicorn uvicorn workers and crashbot_status.asgi:create_asgi_app()",
+    )
+    ap.add_argument(
+        "--nginx-workers",
+        default="auto",
+        help="nginx worker_processes (default auto: one per CPU, nginx's advice)",
+    )
     ap.add_argument("--incidents", type=int, default=2000)
     ap.add_argument(
         "--workdir", type=Path, help="keep the seeded store and export here; reused when present"
@@ -214,26 +226,28 @@ def main() -> None:
 
     env = {**os.environ, "CRASHBOT_DATABASE_URL": url, "CRASHBOT_DISABLED_PLUGINS": ""}
     gport, nport = free_port(), free_port()
+    if args.server == "asgi":
+        server = ["-k", "uvicorn_worker.UvicornWorker", "crashbot_status.asgi:create_asgi_app()"]
+        described = f"{args.workers} gunicorn uvicorn workers (ASGI)"
+    else:
+        server = ["-k", "gthread", "--threads", str(args.gthreads), "crashbot_status:create_app()"]
+        described = f"{args.workers} gunicorn gthread workers x {args.gthreads} threads"
     gunicorn = subprocess.Popen(
         [
             "gunicorn",
             "-w",
             str(args.workers),
-            "-k",
-            "gthread",
-            "--threads",
-            "8",
             "-b",
             f"127.0.0.1:{gport}",
             "--log-level",
             "warning",
-            "crashbot_status:create_app()",
+            *server,
         ],
         cwd=root,
         env=env,
     )
     (root / "nginx.conf").write_text(
-        NGINX_CONF.format(workers=args.workers, root=root, port=nport, site=root / "site")
+        NGINX_CONF.format(workers=args.nginx_workers, root=root, port=nport, site=root / "site")
     )
     nginx = subprocess.Popen(["nginx", "-c", str(root / "nginx.conf"), "-g", "daemon off;"])
     try:
@@ -264,7 +278,7 @@ def main() -> None:
             (grps, gp99), (nrps, np99) = results
             rows.append((name, grps, gp99, nrps, np99, grps / nrps))
         print(
-            f"\n{args.workers} gunicorn gthread workers x {args.gthreads} threads vs nginx ({args.workers} workers); "
+            f"\n{described} vs nginx (worker_processes {args.nginx_workers}); "
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s on loopback, {os.cpu_count()} CPUs\n"
         )
         print(

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from crashbot_core.errors import CrashbotError
 from crashbot_core.service import Crashbot
 from crashbot_status import admin, insights, openapi, views
-from crashbot_status.cache import FastPath, RenderCache
+from crashbot_status.cache import FastPath, FastPathSettings, RenderCache
 from crashbot_status.prom import Metrics
 from crashbot_status.site import Site
 
@@ -93,14 +93,19 @@ def create_app(
     bot.pm.hook.crashbot_web(app=app, crashbot=bot)
     if app.config["STATUS_FAST_PATH"]:
         app.wsgi_app = FastPath(  # type: ignore[method-assign]
-            app.wsgi_app,
-            state.cache,
-            max_age=int(app.config["STATUS_MAX_AGE"]),
-            swr=int(app.config["STATUS_STALE_WHILE_REVALIDATE"]),
-            security=SECURITY_HEADERS,
-            observe=state.metrics.observe,
+            app.wsgi_app, state.cache, fast_path_settings(app, state)
         )
     return app
+
+
+def fast_path_settings(app: Flask, state: StatusState) -> FastPathSettings:
+    """The caching headers and metrics hook the fast paths (WSGI and ASGI) answer with."""
+    return FastPathSettings(
+        max_age=int(app.config["STATUS_MAX_AGE"]),
+        swr=int(app.config["STATUS_STALE_WHILE_REVALIDATE"]),
+        security=SECURITY_HEADERS,
+        observe=state.metrics.observe,
+    )
 
 
 def _operations(app: Flask, state: StatusState) -> None:

@@ -50,6 +50,7 @@ class RenderCache:
         self._token: str | None = None
         self._token_at = 0.0
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._etag_memo: tuple[str, str, str] | None = None
         self.hits = 0
         self.misses = 0
 
@@ -64,6 +65,15 @@ class RenderCache:
             self._token, self._token_at = value, time.monotonic()
         return value
 
+    def fresh_etag(self) -> str | None:
+        """The validator if the change token needs no re-read now, else None (no store call)."""
+        now = time.monotonic()
+        with self._lock:
+            token = self._token
+            if token is None or now - self._token_at >= self.ttl:
+                return None
+        return self._etag_of(token)
+
     def invalidate(self) -> None:
         """Forget the cached token (after a write through this process)."""
         with self._lock:
@@ -71,9 +81,21 @@ class RenderCache:
 
     def etag(self) -> str:
         """The validator of every public response right now (unquoted)."""
+        return self._etag_of(self.token())
+
+    def _etag_of(self, token: str) -> str:
         day = self.crashbot.now().strftime("%Y%m%d")
-        raw = f"{self.salt}|{self.token()}|{day}".encode()
-        return hashlib.sha256(raw).hexdigest()[:20]
+        memo = self._etag_memo
+        if memo is not None and memo[0] == token and memo[1] == day:
+            return memo[2]
+        value = hashlib.sha256(f"{self.salt}|{token}|{day}".encode()).hexdigest()[:20]
+        self._etag_memo = (token, day, value)
+        return value
+
+    def count_hit(self) -> None:
+        """Count a response served from the cache by a fast path."""
+        with self._lock:
+            self.hits += 1
 
     def get_or_render(
         self, key: str, etag: str, render: Callable[[], tuple[bytes, str]], route: str = ""
@@ -125,6 +147,18 @@ def etag_matches(header: str, etag: str) -> bool:
     return False
 
 
+class FastPathSettings(NamedTuple):
+    """What a fast path adds to a cached answer, and where it reports it."""
+
+    #: ``Cache-Control`` max-age and stale-while-revalidate, in seconds.
+    max_age: int
+    swr: int
+    #: Headers sent on every response (CSP and friends).
+    security: list[tuple[str, str]]
+    #: Called with (method, route, status, seconds) per answered request.
+    observe: Callable[[str, str, int, float], None]
+
+
 class FastPath:
     """WSGI layer answering hot public requests without entering Flask.
 
@@ -135,22 +169,10 @@ class FastPath:
     else goes to the Flask app, which renders and fills the cache.
     """
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        cache: RenderCache,
-        *,
-        max_age: int,
-        swr: int,
-        security: list[tuple[str, str]],
-        observe: Callable[[str, str, int, float], None],
-    ) -> None:
+    def __init__(self, app: WSGIApp, cache: RenderCache, settings: FastPathSettings) -> None:
         self.app = app
         self.cache = cache
-        self.max_age = max_age
-        self.swr = swr
-        self.security = security
-        self.observe = observe
+        self.max_age, self.swr, self.security, self.observe = settings
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Serve from the cache when possible, else delegate."""
@@ -175,8 +197,7 @@ class FastPath:
             return [b""]
         if entry.etag != etag:
             return self.app(environ, start_response)
-        with self.cache._lock:
-            self.cache.hits += 1
+        self.cache.count_hit()
         headers += [("Content-Type", entry.mimetype), ("Content-Length", str(len(entry.body)))]
         start_response("200 OK", headers)
         self.observe(method, entry.route, 200, time.perf_counter() - started)

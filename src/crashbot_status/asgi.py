@@ -1,0 +1,124 @@
+"""ASGI entry point for traffic spikes: cached answers in the event loop, the rest in Flask.
+
+During an outage almost every request to the status site is a revalidation
+(304) or a page already rendered at the current validator. Under the WSGI
+app those still pay for a Python HTTP server's thread hand-off and parsing.
+Served from an ASGI server with a C parser (uvicorn with httptools, under
+gunicorn's process manager), they are answered in the event loop from the
+same render cache as :class:`crashbot_status.cache.FastPath`, while every
+other request goes to the Flask app on a thread pool (a2wsgi)::
+
+    gunicorn -w 2 -k uvicorn_worker.UvicornWorker 'crashbot_status.asgi:create_asgi_app()'
+
+Both answer the same bytes and headers; which one is running changes only
+the speed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+
+from crashbot_core.service import Crashbot
+from crashbot_status.app import StatusState, create_app, fast_path_settings
+from crashbot_status.cache import FastPathSettings, RenderCache, etag_matches, public_headers
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Threads running the Flask app for requests the fast path cannot answer.
+FALLBACK_THREADS = 16
+
+
+class AsgiFastPath:
+    """ASGI layer answering revalidations and cached public pages; the rest goes to ``app``.
+
+    It answers only when the render cache holds the path (so it is a known
+    public route) and the store's change token is fresh in this process.
+    Re-reading the token is a database call, so it is left to the Flask app
+    on a thread and never blocks the event loop.
+    """
+
+    def __init__(self, app: ASGIApp, cache: RenderCache, settings: FastPathSettings) -> None:
+        self.app = app
+        self.cache = cache
+        self.max_age, self.swr, security, self.observe = settings
+        self.security = [(k.lower().encode(), v.encode()) for k, v in security]
+        self._headers_for: tuple[str, list[tuple[bytes, bytes]]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve from the cache when possible, else delegate."""
+        method = scope.get("method", "")
+        if scope["type"] != "http" or method not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        # The same key as FastPath (PATH_INFO?QUERY_STRING): WSGI's PATH_INFO
+        # is the raw path decoded as latin-1, which raw_path gives here.
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.split(b"?", 1)[0].decode("latin-1") or "/"
+        key = f"{path}?{scope.get('query_string', b'').decode('latin-1')}"
+        entry = self.cache.lookup(key)
+        etag = self.cache.fresh_etag() if entry is not None else None
+        if entry is None or etag is None:
+            await self.app(scope, receive, send)
+            return
+        headers = self._public_headers(etag)
+        inm = b""
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                inm = value
+                break
+        if inm and etag_matches(inm.decode("latin-1"), etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            self.observe(method, entry.route, 304, time.perf_counter() - started)
+            return
+        if entry.etag != etag:
+            await self.app(scope, receive, send)
+            return
+        self.cache.count_hit()
+        headers = [
+            *headers,
+            (b"content-type", entry.mimetype.encode()),
+            (b"content-length", str(len(entry.body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        body = b"" if method == "HEAD" else entry.body
+        await send({"type": "http.response.body", "body": body})
+        self.observe(method, entry.route, 200, time.perf_counter() - started)
+
+    def _public_headers(self, etag: str) -> list[tuple[bytes, bytes]]:
+        # The same list for every answer until the validator changes.
+        memo = self._headers_for
+        if memo is None or memo[0] != etag:
+            public = [
+                (k.lower().encode(), v.encode())
+                for k, v in public_headers(etag, self.max_age, self.swr)
+            ]
+            memo = (etag, public + self.security)
+            self._headers_for = memo
+        return memo[1]
+
+
+def create_asgi_app(
+    crashbot: Crashbot | None = None,
+    test_config: Mapping[str, Any] | None = None,
+    *,
+    threads: int = FALLBACK_THREADS,
+) -> ASGIApp:
+    """The status app (see :func:`crashbot_status.create_app`) as an ASGI application.
+
+    :param threads: how many requests the Flask app may serve at once.
+    """
+    flask_app = create_app(crashbot, test_config)
+    fallback: ASGIApp = WSGIMiddleware(flask_app, workers=threads)  # type: ignore[arg-type]
+    if not flask_app.config["STATUS_FAST_PATH"]:
+        return fallback
+    state: StatusState = flask_app.extensions["crashbot_status"]
+    return AsgiFastPath(fallback, state.cache, fast_path_settings(flask_app, state))
