@@ -368,24 +368,31 @@ def test_an_unconfigured_plugin_gets_no_deliveries(bot: Crashbot) -> None:
         assert bot.deliveries(failed_only=True) == []
 
 
+class SwitchableFlaky(Flaky):
+    """A :class:`Flaky` notifier that subscribes only while ``configured`` is set."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(failures)
+        self.configured = True
+
+        @subscribed_when(lambda _crashbot: self.configured)
+        def crashbot_incident_event(incident: Incident, event: Event) -> None:
+            Flaky.crashbot_incident_event(self, incident, event)
+
+        self.crashbot_incident_event = hookimpl(crashbot_incident_event)  # type: ignore[method-assign]
+
+
 def test_a_plugin_configured_away_still_gets_its_recorded_retries(
     bot: Crashbot, clock: FixedClock
 ) -> None:
-    flaky = Flaky(failures=1)
-    configured = [True]
-    flaky.crashbot_incident_event.__func__.crashbot_subscribed_when = (  # type: ignore[attr-defined]
-        lambda _crashbot: configured[0]
-    )
-    try:
-        with registered(bot.pm, flaky, "flaky"):
-            inc = bot.declare("DB down")  # recorded, fails
-            configured[0] = False
-            bot.acknowledge(inc.id)  # not recorded for flaky
-            clock.advance(minutes=1)
-            assert bot.retry_deliveries() == 1
-            assert flaky.received == [(1, "declared")]
-    finally:
-        del flaky.crashbot_incident_event.__func__.crashbot_subscribed_when  # type: ignore[attr-defined]
+    flaky = SwitchableFlaky(failures=1)
+    with registered(bot.pm, flaky, "flaky"):
+        inc = bot.declare("DB down")  # recorded, fails
+        flaky.configured = False
+        bot.acknowledge(inc.id)  # not recorded for flaky
+        clock.advance(minutes=1)
+        assert bot.retry_deliveries() == 1
+        assert flaky.received == [(1, "declared")]
 
 
 def test_a_failing_subscription_check_keeps_the_plugin_subscribed(
