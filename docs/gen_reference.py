@@ -48,8 +48,13 @@ import pluggy
 from crashbot_core import FixedClock
 from crashbot_core.cli import USER_ENV, build_cli
 from crashbot_core.config import CONFIG_ENV, FileSettings, load_config
-from crashbot_core.plugins import DISABLED_ENV, ENTRY_POINT_GROUP, get_plugin_manager
-from crashbot_core.service import Crashbot, collect_sections
+from crashbot_core.plugins import (
+    DISABLED_ENV,
+    ENTRY_POINT_GROUP,
+    collect_sections,
+    get_plugin_manager,
+)
+from crashbot_core.service import Crashbot
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = HERE / "reference"

@@ -24,7 +24,8 @@ from crashbot_core.hookspecs import AlertSource
 from crashbot_core.models import Alert
 
 if TYPE_CHECKING:
-    from crashbot_core.service import Crashbot, IngestResult
+    from crashbot_core.intake import IngestResult
+    from crashbot_core.service import Crashbot
 
 log = logging.getLogger("crashbot.alerts")
 

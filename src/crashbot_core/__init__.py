@@ -25,6 +25,7 @@ from crashbot_core.errors import (
     PermissionDenied,
 )
 from crashbot_core.hookspecs import hookimpl, hookspec, subscribed_when
+from crashbot_core.intake import IngestResult
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -45,7 +46,7 @@ from crashbot_core.models import (
 )
 from crashbot_core.plugins import get_plugin_manager
 from crashbot_core.roles import Role, RolePolicy
-from crashbot_core.service import Crashbot, IngestResult
+from crashbot_core.service import Crashbot
 from crashbot_core.severity import Severity, SeverityPolicy
 from crashbot_core.store import Change, IncidentFilter, Saved, Store
 

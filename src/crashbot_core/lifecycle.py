@@ -169,7 +169,6 @@ def update(
     severity: Severity | None = None,
     message: str | None = None,
     public: bool = False,
-    previous_severity: Severity | None = None,
 ) -> Result:
     """Change status and/or severity and/or post a message.
 

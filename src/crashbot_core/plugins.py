@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 import pluggy
@@ -80,3 +81,11 @@ def hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     """Names of the hooks a registered plugin implements, sorted."""
     callers = pm.get_hookcallers(plugin) or []
     return sorted(caller.name for caller in callers)
+
+
+def collect_sections(pm: pluggy.PluginManager) -> dict[str, type[Any]]:
+    """Plugin settings classes by section name, from ``crashbot_config_sections``."""
+    sections: dict[str, type[Any]] = {}
+    for result in pm.hook.crashbot_config_sections():
+        sections.update(result or {})
+    return sections

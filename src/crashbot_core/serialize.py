@@ -12,7 +12,7 @@ from typing import Any
 
 import cattrs
 
-from crashbot_core.models import Actor, Alert, Delivery, Event, FollowUp, Incident
+from crashbot_core.models import Delivery, Event, FollowUp, Incident
 
 
 def iso(value: datetime | None) -> str | None:
@@ -42,11 +42,6 @@ def _make() -> cattrs.Converter:
 converter = _make()
 
 
-def actor_dict(actor: Actor | None) -> dict[str, Any] | None:
-    """An actor as plain data."""
-    return None if actor is None else dict(converter.unstructure(actor))
-
-
 def incident_dict(incident: Incident) -> dict[str, Any]:
     """An incident as plain data (every field, internal refs included)."""
     data: dict[str, Any] = converter.unstructure(incident)
@@ -62,12 +57,6 @@ def event_dict(event: Event) -> dict[str, Any]:
 def follow_up_dict(follow_up: FollowUp) -> dict[str, Any]:
     """A follow-up as plain data."""
     data: dict[str, Any] = converter.unstructure(follow_up)
-    return data
-
-
-def alert_dict(alert: Alert) -> dict[str, Any]:
-    """An alert as plain data."""
-    data: dict[str, Any] = converter.unstructure(alert)
     return data
 
 

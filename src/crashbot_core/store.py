@@ -8,14 +8,16 @@ checking the incident's version.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
+from crashbot_core.errors import ConfigError
 from crashbot_core.models import (
     Alert,
+    AlertStatus,
     ApiToken,
     Component,
     Delivery,
@@ -25,6 +27,10 @@ from crashbot_core.models import (
     Incident,
     Status,
 )
+
+if TYPE_CHECKING:
+    from crashbot_core.metrics import MetricsReport
+    from crashbot_core.severity import SeverityPolicy
 
 
 @frozen
@@ -100,12 +106,6 @@ class Store(Protocol):
         """
         ...
 
-    # A store may also offer ``commit_locked(incident_id, build) -> Saved``:
-    # read the incident, call ``build(incident) -> Change`` and write it while
-    # holding the row lock. The service uses it after repeated version
-    # conflicts so a hot incident cannot starve a writer; without it, the
-    # service keeps retrying optimistically.
-
     def get_incident(self, incident_id: int) -> Incident | None:
         """The incident with this id, or None."""
         ...
@@ -156,27 +156,10 @@ class Store(Protocol):
 
     # -- deliveries (outbox) -----------------------------------------------------------
 
-    def mark_delivery(
-        self,
-        event_id: int,
-        plugin: str,
-        state: DeliveryState,
-        *,
-        at: datetime,
-        error: str | None = None,
-        next_attempt_at: datetime | None = None,
-    ) -> None:
-        """Record the outcome of one delivery attempt (attempts is incremented)."""
-        ...
-
     def deliveries(
         self, *, states: Sequence[DeliveryState] = (), limit: int = 100
     ) -> list[Delivery]:
         """Deliveries, newest first, optionally only in the given states."""
-        ...
-
-    def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
-        """Pending or failed deliveries whose next attempt is due, oldest event first."""
         ...
 
     def get_event(self, event_id: int) -> Event | None:
@@ -237,14 +220,6 @@ class Store(Protocol):
 
     # -- reminders -----------------------------------------------------------------------
 
-    def claim_reminder(self, key: str, incident_id: int, at: datetime) -> bool:
-        """Claim a reminder occurrence and count it as sent; True only for the first caller.
-
-        At most once: a caller that dies before sending loses the reminder.
-        :meth:`lease_reminder` and :meth:`finish_reminder` are exactly once.
-        """
-        ...
-
     def lease_reminder(
         self, key: str, incident_id: int, *, owner: str, now: datetime, lease_until: datetime
     ) -> bool:
@@ -290,3 +265,162 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+# --------------------------------------------------------------------------- capabilities
+#
+# What a store may offer beyond :class:`Store`. Each is checked once, when the
+# service is built (:meth:`StoreCapabilities.of`); the service then calls the
+# capability or its documented fallback, never probes again. A capability
+# that a configured feature cannot do without is required at start
+# (:meth:`StoreCapabilities.require`), so a store that lacks it fails loudly
+# instead of quietly losing a guarantee.
+
+
+@runtime_checkable
+class LockedCommit(Protocol):
+    """Commit under the incident's row lock, so a hot incident cannot starve a writer.
+
+    Without it the service keeps retrying optimistically after version conflicts.
+    """
+
+    def commit_locked(self, incident_id: int, build: Callable[[Incident], Change]) -> Saved:
+        """Read the incident, call ``build(incident)`` and write its change, holding the row lock.
+
+        :raises crashbot_core.errors.NotFound: the incident does not exist.
+        """
+        ...
+
+
+@runtime_checkable
+class AlertGroupCommit(Protocol):
+    """Declare an alert group's incident atomically, across processes and replicas.
+
+    Required for alert intake: without it, two processes receiving alerts of a
+    new group at once would each declare an incident.
+    """
+
+    def commit_for_alert_group(self, change: Change, label: tuple[str, str]) -> Saved | int:
+        """Write ``change`` (a new incident) unless an open incident carries ``label``.
+
+        Check and insert must be one serialised transaction.
+
+        :returns: the saved incident, or the id of the open incident that has
+            the label already (then nothing is written).
+        """
+        ...
+
+
+@runtime_checkable
+class BulkAlerts(Protocol):
+    """Alert intake in a few queries per request instead of a few per alert.
+
+    Without it the service records, looks up and links alerts one at a time
+    through :class:`Store`'s methods: same results, more round trips.
+    """
+
+    def record_alerts(
+        self, alerts: Sequence[tuple[Alert, bytes | None]], received_at: datetime
+    ) -> list[Alert]:
+        """Store several alerts and their raw bodies in one transaction; returns them with ids."""
+        ...
+
+    def open_incidents_for_groups(self, key: str, values: Sequence[str]) -> dict[str, Incident]:
+        """Open incidents whose label ``key`` has one of ``values``: ``{value: incident}``."""
+        ...
+
+    def last_alert_statuses(
+        self, keys: Sequence[tuple[int, str, str]], *, before_id: int | None = None
+    ) -> dict[tuple[int, str, str], AlertStatus]:
+        """Newest status per (incident, source, fingerprint) among alerts with id below ``before_id``."""
+        ...
+
+    def link_alerts(self, links: Mapping[int, Sequence[int]]) -> None:
+        """Attach recorded alerts to incidents (``{incident id: [alert ids]}``), no event."""
+        ...
+
+
+@runtime_checkable
+class StoreMetrics(Protocol):
+    """Compute the metrics report in the store (SQL) rather than over loaded incidents.
+
+    Must give the same figures as :func:`crashbot_core.metrics.compute`.
+    """
+
+    def metrics(
+        self,
+        policy: SeverityPolicy,
+        *,
+        now: datetime,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: str | None = None,
+        **criteria: Any,
+    ) -> MetricsReport:
+        """The :class:`~crashbot_core.metrics.MetricsReport` for the window and criteria."""
+        ...
+
+
+@runtime_checkable
+class Migrations(Protocol):
+    """A store with a schema to bring up to date (``crashbot db upgrade``)."""
+
+    def upgrade(self) -> None:
+        """Apply pending schema migrations."""
+        ...
+
+
+#: Capability name → (protocol, what it gives), for messages and the plugin guide.
+CAPABILITIES: dict[str, tuple[type[Any], str]] = {
+    "locked_commit": (LockedCommit, "commits under the row lock on hot incidents"),
+    "alert_group_commit": (
+        AlertGroupCommit,
+        "one incident per alert group across processes and replicas",
+    ),
+    "bulk_alerts": (BulkAlerts, "alert intake in a few queries per request"),
+    "metrics": (StoreMetrics, "metrics computed in the store"),
+    "migrations": (Migrations, "crashbot db upgrade"),
+}
+
+
+@frozen
+class StoreCapabilities:
+    """The optional capabilities one store offers, checked once when it opens."""
+
+    store_name: str
+    locked_commit: LockedCommit | None = None
+    alert_group_commit: AlertGroupCommit | None = None
+    bulk_alerts: BulkAlerts | None = None
+    metrics: StoreMetrics | None = None
+    migrations: Migrations | None = None
+
+    @classmethod
+    def of(cls, store: Store) -> StoreCapabilities:
+        """Check ``store`` against every capability protocol."""
+        found = {
+            name: store if isinstance(store, protocol) else None
+            for name, (protocol, _) in CAPABILITIES.items()
+        }
+        return cls(store_name=type(store).__name__, **found)
+
+    def names(self) -> list[str]:
+        """The capabilities offered, by name."""
+        return [name for name in CAPABILITIES if getattr(self, name) is not None]
+
+    def require(self, name: str, *, needed_by: str, remedy: str = "") -> None:
+        """Fail at start when capability ``name`` is missing and ``needed_by`` is configured.
+
+        :raises ConfigError: naming the store, the capability (method and
+            protocol), what needs it and ``remedy``.
+        """
+        if getattr(self, name) is not None:
+            return
+        protocol, gives = CAPABILITIES[name]
+        methods = ", ".join(
+            m for m in vars(protocol) if not m.startswith("_") and callable(vars(protocol)[m])
+        )
+        message = (
+            f"store {self.store_name} lacks the {protocol.__name__} capability "
+            f"({methods}: {gives}), which {needed_by} needs"
+        )
+        raise ConfigError(f"{message}; {remedy}" if remedy else message)

@@ -26,8 +26,8 @@ from crashbot_core.clock import Clock, FixedClock
 from crashbot_core.config import load_config
 from crashbot_core.hookspecs import hookimpl
 from crashbot_core.models import Event, Incident, Reminder
-from crashbot_core.plugins import get_plugin_manager
-from crashbot_core.service import Crashbot, collect_sections
+from crashbot_core.plugins import collect_sections, get_plugin_manager
+from crashbot_core.service import Crashbot
 
 #: Set to a PostgreSQL URL to run store-backed tests against PostgreSQL.
 POSTGRES_ENV = "CRASHBOT_TEST_POSTGRES_URL"

@@ -31,7 +31,7 @@ def manifest_command(ctx: click.Context, base_url: str | None, socket: bool) -> 
     """Print the Slack app manifest (JSON): paste it at api.slack.com/apps."""
     from crashbot_core.cli import CliState
     from crashbot_core.config import load_config
-    from crashbot_core.service import collect_sections
+    from crashbot_core.plugins import collect_sections
 
     state = ctx.find_object(CliState)
     # The manifest needs settings only, not a database.

@@ -8,7 +8,7 @@ the command has ``should_escape`` on (our manifest sets it): ``<@U123|alice>``,
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from attrs import frozen
 
@@ -209,8 +209,3 @@ def _unlink(token: str) -> str:
 def _shorten(text: str, limit: int = 40) -> str:
     text = text.replace("`", "'")
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def resolve_alias(command: str, aliases: Mapping[str, str]) -> str | None:
-    """The subcommand an alias slash command stands for, or None for the main command."""
-    return aliases.get(command)

@@ -254,12 +254,6 @@ def incident_impact(incident: Incident, policy: SeverityPolicy) -> str:
     return IMPACT_BY_RANK[rank] if rank < len(IMPACT_BY_RANK) else "none"
 
 
-def effective_impacts(incident: Incident, policy: SeverityPolicy) -> dict[str, Impact]:
-    """Components an incident hurts; with none named, nothing specific is marked."""
-    del policy  # the impact per component is explicit on the incident
-    return dict(incident.components)
-
-
 def worst_status(statuses: Iterable[str]) -> str:
     """The worst of several component statuses (``operational`` when empty)."""
     best = OPERATIONAL

@@ -11,23 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from crashbot_core.models import Impact, Status
+from crashbot_core.models import Status
 from crashbot_core.severity import SeverityPolicy
 from crashbot_status import public
 from crashbot_status.public import ComponentView, Overall, PublicIncident, PublicUpdate
 from crashbot_status.site import Page
-
-#: Statuspage component statuses (our :class:`Impact` values are the same words).
-COMPONENT_STATUSES = (
-    "operational",
-    "degraded_performance",
-    "partial_outage",
-    "major_outage",
-    "under_maintenance",
-)
-INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
-INCIDENT_IMPACTS = ("none", "minor", "major", "critical")
-INDICATORS = ("none", "minor", "major", "critical", "maintenance")
 
 
 def ts(value: datetime | None) -> str | None:
@@ -240,8 +228,3 @@ def incidents_doc(
 def maintenances_doc(page: Page) -> dict[str, Any]:
     """``/api/v2/scheduled-maintenances*.json``: crashbot has no maintenances yet, so empty."""
     return {"page": page_json(page), "scheduled_maintenances": []}
-
-
-def impact_of(value: Impact | None) -> str:
-    """A component status for an optional impact."""
-    return "operational" if value is None else value.value

@@ -11,8 +11,7 @@ import pytest
 
 from crashbot_core.cli import build_cli
 from crashbot_core.config import ComponentTable, GeneralSettings, RoleTable, SeverityTable
-from crashbot_core.plugins import get_plugin_manager
-from crashbot_core.service import collect_sections
+from crashbot_core.plugins import collect_sections, get_plugin_manager
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from support import ALICE
 
 from crashbot_core import Change, ConflictError, Crashbot, EventKind, Saved
-from crashbot_core.service import LOCK_AFTER_CONFLICTS
+from crashbot_core.commit import LOCK_AFTER_CONFLICTS
 
 
 def test_update_lands_under_the_row_lock_when_optimistic_commits_keep_losing(

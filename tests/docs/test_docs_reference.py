@@ -85,7 +85,7 @@ def test_check_mode_names_the_stale_file_and_the_command(
 
 def test_every_setting_of_core_and_builtin_plugins_has_a_row(generated: dict[str, str]) -> None:
     from crashbot_core.config import FileSettings
-    from crashbot_core.service import collect_sections
+    from crashbot_core.plugins import collect_sections
 
     page = generated["configuration.md"]
     classes = [cls for _, cls, _ in gen._core_sections()]

@@ -1,0 +1,291 @@
+"""The outbox: getting committed events and reminders to plugins, exactly once.
+
+A command writes its events and one pending delivery row per (event,
+subscribed plugin) in one transaction (:class:`~crashbot_core.store.Change`).
+This module does everything after that: it delivers a command's rows right
+after its commit, retries failed ones with backoff from the worker, keeps the
+per-incident order per plugin, and sends due reminders under a lease so that
+any number of workers send each one once.
+
+It receives what it needs (the store, the plugin manager, the clock, the
+retry policy) and the object that hooks receive as their ``crashbot``
+argument; it never imports the service facade.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pluggy
+
+from crashbot_core.clock import Clock
+from crashbot_core.delivery import RetryAfter, RetryPolicy
+from crashbot_core.hookspecs import SUBSCRIBED_WHEN_ATTR
+from crashbot_core.models import (
+    Delivery,
+    DeliveryState,
+    Event,
+    EventKind,
+    Incident,
+    Reminder,
+)
+from crashbot_core.store import Saved, Store
+
+log = logging.getLogger("crashbot")
+
+#: How long a claimed delivery or reminder stays leased to its claimer. It must
+#: outlast the slowest plugin call (chat APIs time out well within it); when a
+#: worker dies, another one takes its claims over after this long.
+DEFAULT_LEASE = timedelta(minutes=2)
+
+#: Records an internal event on an incident's timeline: ``record(incident_id,
+#: kind, **data)``. The outbox sits below the command layer, so the facade
+#: hands the command that does this in.
+RecordEvent = Callable[..., object]
+
+
+class Outbox:
+    """Delivers committed events and reminders to plugins.
+
+    :param store: where delivery rows and reminder keys are leased and finished.
+    :param pm: the plugin manager whose ``crashbot_incident_event`` and
+        ``crashbot_reminder`` implementations receive them.
+    :param host: what hook implementations receive as ``crashbot`` (the facade).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        pm: pluggy.PluginManager,
+        clock: Clock,
+        retry_policy: RetryPolicy,
+        *,
+        host: Any,
+    ) -> None:
+        self.store = store
+        self.pm = pm
+        self.clock = clock
+        self.retry_policy = retry_policy
+        self.host = host
+        #: Lease on claimed deliveries and reminders (see :data:`DEFAULT_LEASE`).
+        self.lease = DEFAULT_LEASE
+        #: Who this process is when it claims outbox rows and reminders.
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Per-thread queue of commits made while this thread delivers events.
+        self._delivering = threading.local()
+
+    # ------------------------------------------------------------------ subscribers
+
+    def subscribers(self) -> list[str]:
+        """Plugins that get a delivery row for each event committed now."""
+        # Inert plugins (no token, no webhook) opt out with @subscribed_when,
+        # so a command writes and claims delivery rows only for plugins that
+        # will do something with them.
+        names = set()
+        for impl in self.pm.hook.crashbot_incident_event.get_hookimpls():
+            predicate = getattr(impl.function, SUBSCRIBED_WHEN_ATTR, None)
+            if predicate is not None:
+                try:
+                    if not predicate(self.host):
+                        continue
+                except Exception:
+                    log.exception("subscribed_when of plugin %s failed", impl.plugin_name)
+            names.add(impl.plugin_name)
+        return sorted(names)
+
+    # ------------------------------------------------------------------ after a commit
+
+    def after_commit(self, saved: Saved) -> None:
+        """Deliver a command's events now, in order per plugin; failures wait for the worker."""
+        # A plugin may run commands while handling an event (an exporter
+        # records `postmortem_exported`). Delivering that commit at once would
+        # find the outer event still in flight and leave the new one to the
+        # worker; instead it queues behind the outer call's own events.
+        queue: list[Saved] | None = getattr(self._delivering, "queue", None)
+        if queue is not None:
+            queue.append(saved)
+            return
+        self._delivering.queue = queue = [saved]
+        try:
+            while queue:
+                self._deliver_saved(queue.pop(0))
+        finally:
+            self._delivering.queue = None
+
+    def _deliver_saved(self, saved: Saved) -> None:
+        # The rows are leased first, so a worker polling the outbox at this
+        # moment cannot deliver them too. A plugin with an earlier event of
+        # this incident still undelivered (failed, waiting for a retry) gets
+        # nothing here: the claim skips it and the worker delivers in order.
+        if not saved.events or not self.subscribers():
+            return
+        now = self.clock.now()
+        claimed = self.store.claim_deliveries(
+            now,
+            owner=self.instance_id,
+            lease_until=now + self.lease,
+            limit=10_000,
+            event_ids=[e.id for e in saved.events],
+        )
+        events = {e.id: e for e in saved.events}
+        failed: set[str] = set()
+        unused: list[tuple[int, str]] = []
+        for d in claimed:  # oldest event first
+            if d.plugin in failed:
+                unused.append((d.event_id, d.plugin))  # waits behind the failed one
+                continue
+            if not self._deliver_one(d.plugin, saved.incident, events[d.event_id], attempts=0):
+                failed.add(d.plugin)
+        if unused:
+            self.store.release_deliveries(unused, owner=self.instance_id)
+
+    # ------------------------------------------------------------------ the worker's side
+
+    def deliveries(self, *, failed_only: bool = False, limit: int = 100) -> list[Delivery]:
+        """Event deliveries, newest first (``failed_only``: failed and dead ones)."""
+        states = (DeliveryState.FAILED, DeliveryState.DEAD) if failed_only else ()
+        return self.store.deliveries(states=states, limit=limit)
+
+    def retry_deliveries(self, *, limit: int = 100, stop: threading.Event | None = None) -> int:
+        """Deliver what the outbox holds that is due, oldest first; returns how many succeeded.
+
+        Rows are leased from the store in batches
+        (:meth:`~crashbot_core.store.Store.claim_deliveries`): a batch holds at
+        most the oldest undelivered event per (incident, plugin), so a later
+        event never overtakes an earlier one (not even one that failed and is
+        not due yet), and any number of workers can run this at once without
+        delivering anything twice. Batches are claimed until nothing is due or
+        ``limit`` attempts were made, so a backlog drains in order in one call.
+
+        :param stop: when set (SIGTERM), the attempt in progress finishes and
+            the rest of the batch is handed back at once for another worker.
+        """
+        ok = attempts = 0
+        while attempts < limit and not (stop is not None and stop.is_set()):
+            now = self.clock.now()
+            batch = self.store.claim_deliveries(
+                now,
+                owner=self.instance_id,
+                lease_until=now + self.lease,
+                limit=min(limit - attempts, 100),
+            )
+            if not batch:
+                break
+            for i, d in enumerate(batch):
+                if stop is not None and stop.is_set():
+                    rest = [(x.event_id, x.plugin) for x in batch[i:]]
+                    self.store.release_deliveries(rest, owner=self.instance_id)
+                    break
+                attempts += 1
+                event = self.store.get_event(d.event_id)
+                incident = self.store.get_incident(d.incident_id)
+                if event is None or incident is None:  # deleted meanwhile: nothing to say
+                    self.store.finish_delivery(
+                        d.event_id,
+                        d.plugin,
+                        DeliveryState.DEAD,
+                        owner=self.instance_id,
+                        at=now,
+                        error="the event or incident no longer exists",
+                    )
+                    continue
+                if self._deliver_one(d.plugin, incident, event, attempts=d.attempts):
+                    ok += 1
+        return ok
+
+    def _deliver_one(self, plugin: str, incident: Incident, event: Event, *, attempts: int) -> bool:
+        impls = [
+            i
+            for i in self.pm.hook.crashbot_incident_event.get_hookimpls()
+            if i.plugin_name == plugin
+        ]
+        now = self.clock.now()
+        if not impls:
+            self.store.finish_delivery(
+                event.id,
+                plugin,
+                DeliveryState.DEAD,
+                owner=self.instance_id,
+                at=now,
+                error="plugin is no longer installed",
+            )
+            return False
+        kwargs = {"crashbot": self.host, "incident": incident, "event": event}
+        try:
+            for impl in impls:
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
+        except Exception as exc:
+            retry_after = exc.seconds if isinstance(exc, RetryAfter) else None
+            nxt = self.retry_policy.next_attempt(
+                attempts + 1, now, first_attempt_at=event.at, retry_after=retry_after
+            )
+            state = DeliveryState.FAILED if nxt is not None else DeliveryState.DEAD
+            error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+            log.warning("delivery of event %s to %s failed: %s", event.id, plugin, error)
+            self.store.finish_delivery(
+                event.id,
+                plugin,
+                state,
+                owner=self.instance_id,
+                at=now,
+                error=error,
+                next_attempt_at=nxt,
+            )
+            return False
+        self.store.finish_delivery(
+            event.id, plugin, DeliveryState.DELIVERED, owner=self.instance_id, at=now
+        )
+        return True
+
+    # ------------------------------------------------------------------ reminders
+
+    def send_reminder(self, incident: Incident, reminder: Reminder, *, record: RecordEvent) -> bool:
+        """Deliver a reminder exactly once across workers; record it on the timeline.
+
+        The key is leased in the store first (for :attr:`lease`), so among any
+        number of workers one sends it; a worker that dies before sending
+        leaves the key unsent and another takes it over once the lease runs
+        out. Each ``crashbot_reminder`` implementation is called on its own: one
+        that raises is logged and does not stop the others, and the reminder
+        still counts as sent (it is not repeated to the plugins that got it).
+
+        :param record: records the ``reminder_sent`` event (a command).
+        :returns: False when another worker holds or already sent it.
+        """
+        now = self.clock.now()
+        if not self.store.lease_reminder(
+            reminder.key,
+            incident.id,
+            owner=self.instance_id,
+            now=now,
+            lease_until=now + self.lease,
+        ):
+            return False
+        kwargs = {"crashbot": self.host, "incident": incident, "reminder": reminder}
+        for impl in self.pm.hook.crashbot_reminder.get_hookimpls():
+            try:
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except Exception:
+                log.exception("reminder %s to %s failed", reminder.key, impl.plugin_name)
+        if not self.store.finish_reminder(
+            reminder.key, owner=self.instance_id, at=self.clock.now()
+        ):
+            # Our lease ran out mid-send and another worker took the key over.
+            log.warning("reminder %s: lease lost while sending", reminder.key)
+            return False
+        record(
+            incident.id,
+            EventKind.REMINDER_SENT,
+            reminder=reminder.kind.value,
+            key=reminder.key,
+            message=reminder.message,
+        )
+        return True

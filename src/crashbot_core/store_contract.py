@@ -1,0 +1,482 @@
+"""The store contract: a pytest suite every store must pass.
+
+Third-party store authors run it against their own store::
+
+    # tests/test_my_store_contract.py
+    import pytest
+    from crashbot_core.store_contract import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self):
+            store = MyStore.open("…a fresh, empty database…")
+            yield store
+            store.close()
+
+Every test gets a fresh, empty store from the ``store`` fixture. The tests of
+an optional capability (:mod:`crashbot_core.store`'s ``LockedCommit``,
+``AlertGroupCommit``, ``BulkAlerts``, ``StoreMetrics``) are skipped for a
+store that does not offer it, with the capability named in the reason.
+
+The built-in SQLAlchemy store runs this suite on SQLite and PostgreSQL
+(``tests/sqlalchemy/test_sql_contract.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from crashbot_core import metrics
+from crashbot_core.errors import ConflictError, NotFound
+from crashbot_core.models import (
+    Actor,
+    Alert,
+    AlertStatus,
+    ApiToken,
+    Component,
+    DeliveryState,
+    Event,
+    EventKind,
+    FollowUp,
+    Impact,
+    Incident,
+    Status,
+    TokenScope,
+)
+from crashbot_core.severity import DEFAULT_POLICY
+from crashbot_core.store import (
+    AlertGroupCommit,
+    BulkAlerts,
+    Change,
+    IncidentFilter,
+    LockedCommit,
+    Saved,
+    Store,
+    StoreMetrics,
+)
+
+#: When the contract's incidents start.
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ALICE = Actor(platform="cli", id="alice", name="Alice")
+LEASE = T0 + timedelta(minutes=2)
+
+
+def _incident(**changes: Any) -> Incident:
+    fields: dict[str, Any] = {
+        "id": 0,
+        "ref": "",
+        "title": "Checkout is down",
+        "severity": "SEV2",
+        "status": Status.INVESTIGATING,
+        "declared_at": T0,
+        "started_at": T0,
+        "declared_by": ALICE,
+    }
+    fields.update(changes)
+    return Incident(**fields)
+
+
+def _event(kind: EventKind = EventKind.UPDATE_POSTED, at: datetime = T0, **changes: Any) -> Event:
+    return Event(kind=kind, at=at, actor=ALICE, **changes)
+
+
+def _declare(store: Store, *, subscribers: tuple[str, ...] = (), **changes: Any) -> Saved:
+    incident = _incident(**changes)
+    return store.commit(
+        Change(
+            incident=incident,
+            expected_version=None,
+            events=[_event(EventKind.DECLARED, incident.declared_at, public=True)],
+            subscribers=subscribers,
+        )
+    )
+
+
+def _update(store: Store, incident: Incident, *, subscribers: tuple[str, ...] = ()) -> Saved:
+    return store.commit(
+        Change(
+            incident=incident,
+            expected_version=incident.version,
+            events=[_event(at=T0 + timedelta(minutes=1))],
+            subscribers=subscribers,
+        )
+    )
+
+
+class StoreContract:
+    """The behaviour :class:`~crashbot_core.store.Store` promises; subclass it with a ``store`` fixture."""
+
+    # ------------------------------------------------------------------ incidents
+
+    def test_a_new_incident_gets_an_id_a_ref_and_version_1(self, store: Store) -> None:
+        saved = _declare(store)
+
+        assert (saved.incident.id, saved.incident.ref, saved.incident.version) == (1, "INC-1", 1)
+        assert store.get_incident(1) == saved.incident
+        assert [e.id > 0 and e.incident_id == 1 for e in saved.events] == [True]
+
+    def test_the_ref_uses_the_configured_prefix(self, store: Store) -> None:
+        incident = _incident()
+        saved = store.commit(Change(incident, expected_version=None, ref_prefix="OPS"))
+
+        assert saved.incident.ref == "OPS-1"
+
+    def test_ids_are_sequential(self, store: Store) -> None:
+        ids = [_declare(store).incident.id for _ in range(3)]
+
+        assert ids == [1, 2, 3]
+
+    def test_a_stale_version_is_a_conflict_and_writes_nothing(self, store: Store) -> None:
+        first = _declare(store).incident
+        _update(store, first)
+
+        with pytest.raises(ConflictError):
+            _update(store, first)
+        assert store.get_incident(first.id).version == 2  # type: ignore[union-attr]
+        assert len(store.events(first.id)) == 2
+
+    def test_changing_a_missing_incident_is_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound):
+            store.commit(Change(_incident(id=404), expected_version=1))
+
+    def test_an_unknown_incident_is_none(self, store: Store) -> None:
+        assert store.get_incident(404) is None
+
+    def test_every_field_round_trips_with_utc_datetimes(self, store: Store) -> None:
+        later = T0 + timedelta(minutes=5)
+        saved = _declare(
+            store,
+            title="Payments: 5xx",
+            description="Card auth fails",
+            severity="SEV1",
+            status=Status.MONITORING,
+            public=True,
+            components={"api": Impact.MAJOR_OUTAGE},
+            roles={"commander": ALICE},
+            labels={"team": "payments"},
+            acknowledged_at=later,
+            mitigated_at=later,
+            last_update_at=later,
+            source="alert:sentry",
+            refs={"slack.channel": "C1"},
+        )
+
+        stored = store.get_incident(saved.incident.id)
+
+        assert stored == saved.incident
+        assert stored is not None and stored.acknowledged_at == later
+        assert stored.acknowledged_at.tzinfo is not None
+        assert stored.acknowledged_at.utcoffset() == timedelta(0)
+
+    def test_list_filters_orders_and_counts(self, store: Store) -> None:
+        for hours, status, public in [
+            (0, Status.RESOLVED, True),
+            (1, Status.INVESTIGATING, False),
+            (2, Status.MONITORING, True),
+        ]:
+            _declare(store, started_at=T0 + timedelta(hours=hours), status=status, public=public)
+
+        def ids(**criteria: Any) -> list[int]:
+            return [i.id for i in store.list_incidents(IncidentFilter(**criteria))]
+
+        assert ids() == [3, 2, 1]
+        assert ids(newest_first=False) == [1, 2, 3]
+        assert ids(open=True) == [3, 2]
+        assert ids(open=False) == [1]
+        assert ids(public=True) == [3, 1]
+        assert ids(since=T0 + timedelta(hours=1)) == [3, 2]
+        assert ids(until=T0 + timedelta(hours=1)) == [1]
+        assert ids(limit=1, offset=1) == [2]
+        assert store.count_incidents(IncidentFilter(open=True, limit=1)) == 2
+
+    def test_list_by_label_component_severity_and_source(self, store: Store) -> None:
+        _declare(store, labels={"group": "a"}, components={"api": Impact.DEGRADED_PERFORMANCE})
+        _declare(store, labels={"group": "b"}, severity="SEV1", source="slack")
+
+        def ids(**criteria: Any) -> list[int]:
+            return [i.id for i in store.list_incidents(IncidentFilter(**criteria))]
+
+        assert ids(label=("group", "b")) == [2]
+        assert ids(component="api") == [1]
+        assert ids(severities=("SEV1",)) == [2]
+        assert ids(source="slack") == [2]
+
+    def test_the_timeline_is_oldest_first_and_can_be_public_only(self, store: Store) -> None:
+        incident = _declare(store).incident
+        _update(store, incident)
+
+        timeline = store.events(incident.id)
+
+        assert [e.kind for e in timeline] == [EventKind.DECLARED, EventKind.UPDATE_POSTED]
+        assert [e.kind for e in store.events(incident.id, public_only=True)] == [EventKind.DECLARED]
+        assert store.get_event(timeline[1].id) == timeline[1]
+        assert store.get_event(10_000) is None
+
+    def test_the_change_token_moves_on_every_commit(self, store: Store) -> None:
+        before = store.change_token()
+        incident = _declare(store).incident
+        middle = store.change_token()
+        _update(store, incident)
+
+        assert len({before, middle, store.change_token()}) == 3
+
+    # ------------------------------------------------------------------ follow-ups
+
+    def test_follow_ups_are_inserted_then_updated(self, store: Store) -> None:
+        incident = _declare(store).incident
+        fu = FollowUp(incident_id=incident.id, title="Add an alert", created_at=T0)
+        saved = store.commit(Change(incident, expected_version=1, follow_ups=[fu]))
+        [inserted] = saved.follow_ups
+        done = attrs.evolve(inserted, done=True, done_at=T0 + timedelta(days=1))
+        store.commit(Change(saved.incident, expected_version=2, follow_ups=[done]))
+
+        assert inserted.id > 0
+        assert store.follow_ups(incident.id) == [done]
+        assert store.get_follow_up(inserted.id) == done
+        assert store.get_follow_up(10_000) is None
+
+    # ------------------------------------------------------------------ alerts
+
+    def test_alerts_are_recorded_before_routing_then_attached(self, store: Store) -> None:
+        alert = Alert(
+            source="alertmanager",
+            fingerprint="fp1",
+            status=AlertStatus.FIRING,
+            title="HighErrorRate",
+            labels={"service": "api"},
+        )
+        recorded = store.record_alert(alert, b"{}", T0)
+        incident = _declare(store).incident
+        store.commit(Change(incident, expected_version=1, alert_ids=[recorded.id]))
+
+        assert recorded.id > 0 and recorded.received_at == T0
+        assert [a.id for a in store.alerts(incident.id)] == [recorded.id]
+        assert store.open_incident_for_alert("alertmanager", "fp1") == incident.id
+        assert store.open_incident_for_alert("alertmanager", "other") is None
+
+    # ------------------------------------------------------------------ outbox
+
+    def test_a_commit_writes_one_pending_delivery_per_event_and_subscriber(
+        self, store: Store
+    ) -> None:
+        _declare(store, subscribers=("discord", "slack"))
+
+        rows = store.deliveries()
+
+        assert sorted((d.event_id, d.plugin, d.state) for d in rows) == [
+            (1, "discord", DeliveryState.PENDING),
+            (1, "slack", DeliveryState.PENDING),
+        ]
+        assert store.count_deliveries() == {
+            ("discord", DeliveryState.PENDING): 1,
+            ("slack", DeliveryState.PENDING): 1,
+        }
+
+    def test_a_claimed_delivery_is_not_claimed_twice(self, store: Store) -> None:
+        _declare(store, subscribers=("slack",))
+
+        first = store.claim_deliveries(T0, owner="w1", lease_until=LEASE)
+        second = store.claim_deliveries(T0, owner="w2", lease_until=LEASE)
+
+        assert [(d.event_id, d.plugin) for d in first] == [(1, "slack")]
+        assert second == []
+
+    def test_a_lease_that_ran_out_is_taken_over(self, store: Store) -> None:
+        _declare(store, subscribers=("slack",))
+        store.claim_deliveries(T0, owner="dead", lease_until=LEASE)
+
+        taken = store.claim_deliveries(LEASE + timedelta(seconds=1), owner="w2", lease_until=LEASE)
+
+        assert [d.event_id for d in taken] == [1]
+
+    def test_a_later_event_waits_for_an_earlier_one_of_its_incident(self, store: Store) -> None:
+        incident = _declare(store, subscribers=("slack",)).incident
+        _update(store, incident, subscribers=("slack",))
+
+        claimed = store.claim_deliveries(T0, owner="w", lease_until=LEASE)
+        assert [d.event_id for d in claimed] == [1]
+        store.finish_delivery(1, "slack", DeliveryState.DELIVERED, owner="w", at=T0)
+        after = store.claim_deliveries(T0, owner="w", lease_until=LEASE)
+
+        assert [d.event_id for d in after] == [2]
+
+    def test_a_failed_delivery_is_due_again_at_its_next_attempt(self, store: Store) -> None:
+        _declare(store, subscribers=("slack",))
+        store.claim_deliveries(T0, owner="w", lease_until=LEASE)
+        retry_at = T0 + timedelta(minutes=1)
+        assert store.finish_delivery(
+            1,
+            "slack",
+            DeliveryState.FAILED,
+            owner="w",
+            at=T0,
+            error="503",
+            next_attempt_at=retry_at,
+        )
+
+        assert store.claim_deliveries(T0, owner="w", lease_until=LEASE) == []
+        [again] = store.claim_deliveries(retry_at, owner="w", lease_until=LEASE)
+        assert (again.attempts, again.last_error) == (1, "503")
+        assert [d.state for d in store.deliveries(states=[DeliveryState.FAILED])] == [
+            DeliveryState.FAILED
+        ]
+
+    def test_a_delivered_row_is_never_finished_again(self, store: Store) -> None:
+        _declare(store, subscribers=("slack",))
+        store.claim_deliveries(T0, owner="w", lease_until=LEASE)
+        assert store.finish_delivery(1, "slack", DeliveryState.DELIVERED, owner="w", at=T0)
+
+        assert not store.finish_delivery(1, "slack", DeliveryState.DELIVERED, owner="w", at=T0)
+        later = LEASE + timedelta(hours=1)
+        assert store.claim_deliveries(later, owner="w", lease_until=later) == []
+
+    def test_released_deliveries_can_be_claimed_at_once(self, store: Store) -> None:
+        _declare(store, subscribers=("slack",))
+        store.claim_deliveries(T0, owner="w1", lease_until=LEASE)
+        store.release_deliveries([(1, "slack")], owner="w1")
+
+        assert [d.event_id for d in store.claim_deliveries(T0, owner="w2", lease_until=LEASE)] == [
+            1
+        ]
+
+    def test_only_the_named_events_are_claimed_inline(self, store: Store) -> None:
+        _declare(store, subscribers=("slack",))
+        second = _declare(store, subscribers=("slack",))
+
+        claimed = store.claim_deliveries(
+            T0, owner="w", lease_until=LEASE, event_ids=[second.events[0].id]
+        )
+
+        assert [d.event_id for d in claimed] == [second.events[0].id]
+
+    # ------------------------------------------------------------------ reminders
+
+    def test_a_reminder_is_leased_to_one_caller_and_sent_once(self, store: Store) -> None:
+        _declare(store)
+        key = "1:update_overdue:0"
+
+        assert store.lease_reminder(key, 1, owner="w1", now=T0, lease_until=LEASE)
+        assert not store.lease_reminder(key, 1, owner="w2", now=T0, lease_until=LEASE)
+        assert store.finish_reminder(key, owner="w1", at=T0)
+        later = LEASE + timedelta(hours=1)
+        assert not store.lease_reminder(key, 1, owner="w2", now=later, lease_until=later)
+
+    def test_a_reminder_whose_holder_died_is_taken_over(self, store: Store) -> None:
+        _declare(store)
+        key = "1:stale:0"
+        store.lease_reminder(key, 1, owner="dead", now=T0, lease_until=LEASE)
+        later = LEASE + timedelta(seconds=1)
+
+        assert store.lease_reminder(
+            key, 1, owner="w2", now=later, lease_until=later + timedelta(minutes=2)
+        )
+        assert not store.finish_reminder(key, owner="dead", at=later)
+        assert store.finish_reminder(key, owner="w2", at=later)
+
+    # ------------------------------------------------------------------ components and tokens
+
+    def test_components_are_upserted_by_key_and_listed_by_position(self, store: Store) -> None:
+        store.upsert_component(Component(key="web", name="Web", position=2))
+        store.upsert_component(Component(key="api", name="API", position=1))
+        store.upsert_component(Component(key="web", name="Website", position=2))
+
+        assert [(c.key, c.name) for c in store.components()] == [("api", "API"), ("web", "Website")]
+
+    def test_tokens_are_found_by_hash(self, store: Store) -> None:
+        token = store.create_token(
+            ApiToken(name="ci", token_hash="ab" * 32, scope=TokenScope.WRITE, created_at=T0)
+        )
+
+        assert token.id > 0
+        assert store.find_token("ab" * 32) == token
+        assert store.find_token("cd" * 32) is None
+        assert store.tokens() == [token]
+
+    # ------------------------------------------------------------------ optional capabilities
+
+    def test_locked_commit_builds_from_the_current_incident(self, store: Store) -> None:
+        if not isinstance(store, LockedCommit):
+            pytest.skip("the store does not offer LockedCommit")
+        incident = _declare(store).incident
+        _update(store, incident)
+
+        saved = store.commit_locked(
+            incident.id,
+            lambda current: Change(
+                attrs.evolve(current, title="Renamed"),
+                expected_version=current.version,
+            ),
+        )
+
+        assert (saved.incident.title, saved.incident.version) == ("Renamed", 3)
+        with pytest.raises(NotFound):
+            store.commit_locked(404, lambda current: Change(current, current.version))
+
+    def test_alert_group_commit_declares_one_incident_per_group_under_contention(
+        self, store: Store
+    ) -> None:
+        if not isinstance(store, AlertGroupCommit):
+            pytest.skip("the store does not offer AlertGroupCommit")
+        group = ("crashbot.alert_group", "g1")
+        start = threading.Barrier(6)
+        outcomes: list[Saved | int] = []
+
+        def declare() -> None:
+            start.wait()
+            change = Change(_incident(labels={group[0]: group[1]}), expected_version=None)
+            outcomes.append(store.commit_for_alert_group(change, group))
+
+        threads = [threading.Thread(target=declare) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        saved = [o for o in outcomes if isinstance(o, Saved)]
+        assert len(saved) == 1
+        assert sorted(o for o in outcomes if isinstance(o, int)) == [saved[0].incident.id] * 5
+        assert store.count_incidents(IncidentFilter(label=group)) == 1
+
+    def test_bulk_alerts_record_look_up_and_link(self, store: Store) -> None:
+        if not isinstance(store, BulkAlerts):
+            pytest.skip("the store does not offer BulkAlerts")
+        firing = Alert(source="grafana", fingerprint="f", status=AlertStatus.FIRING, title="a")
+        resolved = attrs.evolve(firing, status=AlertStatus.RESOLVED)
+        first, second = store.record_alerts([(firing, b"1"), (resolved, None)], T0)
+        incident = _declare(store, labels={"crashbot.alert_group": "g"}).incident
+        store.link_alerts({incident.id: [first.id, second.id]})
+
+        assert first.id < second.id
+        assert [a.id for a in store.alerts(incident.id)] == [first.id, second.id]
+        assert store.open_incidents_for_groups("crashbot.alert_group", ["g", "x"]) == {
+            "g": incident
+        }
+        key = (incident.id, "grafana", "f")
+        assert store.last_alert_statuses([key]) == {key: AlertStatus.RESOLVED}
+        assert store.last_alert_statuses([key], before_id=second.id) == {key: AlertStatus.FIRING}
+
+    def test_store_metrics_equal_the_reference(self, store: Store) -> None:
+        if not isinstance(store, StoreMetrics):
+            pytest.skip("the store does not offer StoreMetrics")
+        for minutes in (5, 30, 90):
+            at = T0 + timedelta(minutes=minutes)
+            _declare(store, severity="SEV2", acknowledged_at=at, mitigated_at=at)
+            _declare(
+                store,
+                severity="SEV1",
+                status=Status.RESOLVED,
+                acknowledged_at=at,
+                resolved_at=at + timedelta(hours=1),
+            )
+        now = T0 + timedelta(days=1)
+        incidents = store.list_incidents(IncidentFilter(newest_first=False))
+
+        in_store = store.metrics(DEFAULT_POLICY, now=now, by="severity")
+        reference = metrics.compute(incidents, DEFAULT_POLICY, now=now, by="severity")
+
+        assert in_store == reference

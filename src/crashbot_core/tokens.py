@@ -1,0 +1,79 @@
+"""API tokens: created with a random secret, stored only as its hash, checked by scope."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from crashbot_core.clock import Clock
+from crashbot_core.errors import InvalidInput, PermissionDenied
+from crashbot_core.models import ApiToken, TokenScope
+from crashbot_core.store import Store
+
+#: Prefix of API token secrets, so leaked ones are easy to grep for.
+TOKEN_PREFIX = "cbt_"
+
+
+def hash_token(secret: str) -> str:
+    """The stored form of an API token secret (hex SHA-256)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Tokens:
+    """Creates API tokens and authenticates bearer secrets.
+
+    :param env_token: ``CRASHBOT_API_TOKEN``: accepted as a write token and
+        stored nowhere.
+    """
+
+    def __init__(self, store: Store, clock: Clock, *, env_token: str | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.env_token = env_token
+
+    def create(self, name: str, scope: TokenScope | str = TokenScope.READ) -> tuple[str, ApiToken]:
+        """Create an API token; returns ``(secret, stored token)``. Only the hash is stored.
+
+        The secret is shown once; it is 32 random bytes, so a plain SHA-256
+        hash is enough to make the stored value useless to a thief.
+        """
+        label = name.strip()
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", label):
+            raise InvalidInput(f"token name {name!r}: use letters, digits, '.', '_' or '-'")
+        try:
+            the_scope = TokenScope(scope)
+        except ValueError:
+            raise InvalidInput(f"unknown scope {scope!r}; expected read or write") from None
+        if any(t.name == label for t in self.store.tokens()):
+            raise InvalidInput(f"a token named {label!r} exists already")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = ApiToken(
+            name=label, token_hash=hash_token(secret), scope=the_scope, created_at=self.clock.now()
+        )
+        return secret, self.store.create_token(token)
+
+    def authenticate(
+        self, secret: str | None, scope: TokenScope | str = TokenScope.READ
+    ) -> ApiToken:
+        """The token for a bearer secret, if it grants ``scope`` (``write`` implies ``read``).
+
+        :raises PermissionDenied: on a missing, unknown or under-scoped token.
+        """
+        wanted = TokenScope(scope)
+        if not secret:
+            raise PermissionDenied("an API token is required (Authorization: Bearer TOKEN)")
+        if self.env_token and hmac.compare_digest(secret.encode(), self.env_token.encode()):
+            return ApiToken(
+                name="CRASHBOT_API_TOKEN",
+                token_hash="",
+                scope=TokenScope.WRITE,
+                created_at=self.clock.now(),
+            )
+        token = self.store.find_token(hash_token(secret))
+        if token is None:
+            raise PermissionDenied("unknown API token")
+        if wanted is TokenScope.WRITE and token.scope is not TokenScope.WRITE:
+            raise PermissionDenied(f"token {token.name!r} is read-only; this needs a write token")
+        return token
