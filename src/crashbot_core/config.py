@@ -178,6 +178,8 @@ class AlertsTable:
     window: str = "30m"
     #: When all of an incident's alerts resolved: ``record``, ``monitoring`` or ``resolve``.
     on_resolved: str = "monitoring"
+    #: Public update when an alert reopens a resolved incident (alert text is never public).
+    reopened_message: str = "The problem has recurred; we are investigating again."
     rules: list[AlertRuleTable] = field(factory=list)
 
 
@@ -571,4 +573,13 @@ def _build_alerts(table: AlertsTable, where: str, severity: SeverityPolicy) -> A
         window=_window(table.window, where, "$.alerts.window"),
         on_resolved=_choice(table.on_resolved, OnResolved, where, "$.alerts.on_resolved")
         or OnResolved.MONITORING,
+        reopened_message=_sentence(table.reopened_message, where, "$.alerts.reopened_message"),
     )
+
+
+def _sentence(value: str, where: str, path: str) -> str:
+    """A fixed public sentence: one line of text, not empty."""
+    text = " ".join(value.split())
+    if not text:
+        raise ConfigError(f"{where}: {path}: found an empty text, expected a sentence")
+    return text

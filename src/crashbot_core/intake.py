@@ -252,8 +252,11 @@ class AlertIntake:
         def transition(inc: Incident, t: datetime) -> lifecycle.Result:
             events: list[Event] = []
             if not inc.is_open:
+                # The reopen is public on a public incident: a fixed sentence,
+                # while the alert's own title rides on the internal
+                # alert_attached event below.
                 inc, events = lifecycle.reopen(
-                    inc, actor=actor, now=t, message=f"Alert fired again: {alert.title}"
+                    inc, actor=actor, now=t, message=self.config.alerts.reopened_message
                 )
             new, more = self._attach_event(inc, alert, t)
             return new, events + more

@@ -144,6 +144,8 @@ class AlertPolicy:
     group_by: tuple[str, ...] = ()
     window: timedelta = DEFAULT_WINDOW
     on_resolved: OnResolved = OnResolved.MONITORING
+    #: Public text for an alert-driven reopen; alert-derived text is never public.
+    reopened_message: str = "The problem has recurred; we are investigating again."
 
     def match(self, alert: Alert) -> AlertRule | None:
         """The first rule the alert matches, or None."""

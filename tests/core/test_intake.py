@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from crashbot_core import Crashbot, FixedClock
+from crashbot_core.config import load_config
+from crashbot_core.errors import ConfigError
 from crashbot_core.models import Alert, AlertStatus, EventKind, Impact, Status
 from crashbot_core.routing import (
     GROUP_LABEL,
@@ -162,6 +165,52 @@ def test_flapping_within_the_window_reopens_and_after_it_declares_anew(
     assert (reopened.action, reopened.incident and reopened.incident.id) == ("reopened", 1)
     assert EventKind.REOPENED in [e.kind for e in routed.timeline(1)]
     assert (fresh.action, fresh.incident and fresh.incident.id) == ("declared", 2)
+
+
+def test_an_alert_reopening_a_public_incident_publishes_the_fixed_sentence_not_its_title(
+    routed: Crashbot, clock: FixedClock
+) -> None:
+    secret = alert("db-7.internal", team="payments", env="prod")
+    secret = attrs.evolve(secret, title="disk full on db-7.internal (acct 4411)")
+    routed.ingest_alert(secret)
+    routed.ingest_alert(attrs.evolve(secret, status=AlertStatus.RESOLVED))
+    clock.advance(timedelta(minutes=10))
+
+    routed.ingest_alert(secret)
+
+    assert routed.get(1).public is True
+    public = routed.timeline(1, public_only=True)
+    reopened = [e for e in public if e.kind is EventKind.REOPENED]
+    assert [e.data["message"] for e in reopened] == [
+        "The problem has recurred; we are investigating again."
+    ]
+    assert all("db-7" not in e.data.get("message", "") for e in public)
+    attached = [e for e in routed.timeline(1) if e.kind is EventKind.ALERT_ATTACHED]
+    assert attached[-1].public is False
+    assert attached[-1].data["title"] == "disk full on db-7.internal (acct 4411)"
+
+
+def test_the_reopen_sentence_is_configurable(database_url: str, clock: FixedClock) -> None:
+    bot = make_crashbot(
+        database_url=database_url,
+        clock=clock,
+        config={"alerts": {"action": "declare", "reopened_message": "  Back  again.  "}},
+    )
+    bot.ingest_alert(alert("x", severity="SEV1"))
+    bot.resolve(1)
+    clock.advance(timedelta(minutes=1))
+
+    bot.ingest_alert(alert("x", severity="SEV1"))
+
+    [reopened] = [e for e in bot.timeline(1) if e.kind is EventKind.REOPENED]
+    assert reopened.public is True
+    assert reopened.data["message"] == "Back again."
+    bot.close()
+
+
+def test_an_empty_public_sentence_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError, match=r"\$\.alerts\.reopened_message: found an empty text"):
+        load_config(data={"alerts": {"reopened_message": "  "}}, env={})
 
 
 def test_a_routing_error_keeps_the_alert_and_reports_it(
