@@ -22,7 +22,12 @@ from crashbot_core.clock import Clock
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config
 from crashbot_core.errors import CrashbotError, InvalidInput
-from crashbot_core.grouping import AlertBatch, group_lock, open_group_incidents
+from crashbot_core.grouping import (
+    AlertBatch,
+    group_lock,
+    open_group_incidents,
+    previous_statuses,
+)
 from crashbot_core.models import Actor, Alert, AlertStatus, Event, Incident, Status
 from crashbot_core.store import IncidentFilter, Store, StoreCapabilities
 
@@ -200,15 +205,23 @@ class AlertIntake:
                 rule=route.rule,
                 group=route.group_key,
             )
-        all_resolved = False
-        if alert.status is AlertStatus.RESOLVED:
-            states = routing.latest_statuses(self.store.alerts(incident_id))
-            states[(alert.source, alert.fingerprint)] = AlertStatus.RESOLVED
-            all_resolved = all(s is AlertStatus.RESOLVED for s in states.values())
         most_severe = self.config.severity_policy.levels[0].key
         actor = self._alert_actor(alert)
+        repeated: list[bool] = []
 
         def transition(inc: Incident, t: datetime) -> lifecycle.Result:
+            # Decided again on every try, from what is committed: of N
+            # identical deliveries racing (sender retries, HA Alertmanagers)
+            # one commits the change; the version check sends the others
+            # back here, where they find it and only link their alert.
+            repeated[:] = [self._repeats_linked_status(inc.id, alert)]
+            if repeated[0]:
+                return inc, []
+            all_resolved = False
+            if alert.status is AlertStatus.RESOLVED:
+                states = routing.latest_statuses(self.store.alerts(inc.id))
+                states[(alert.source, alert.fingerprint)] = AlertStatus.RESOLVED
+                all_resolved = all(s is AlertStatus.RESOLVED for s in states.values())
             new, events = self._attach_event(inc, alert, t)
             follow = routing.after_alert(
                 new,
@@ -240,8 +253,14 @@ class AlertIntake:
 
         saved = self.commit.run_saved(incident_id, transition, alert_ids=[alert.id])
         batch.remember(route.group_id, alert, saved.incident)
-        return IngestResult(
-            alert, "attached", saved.incident, rule=route.rule, group=route.group_key
+        action = "grouped" if repeated and repeated[0] else "attached"
+        return IngestResult(alert, action, saved.incident, rule=route.rule, group=route.group_key)
+
+    def _repeats_linked_status(self, incident_id: int, alert: Alert) -> bool:
+        """Whether the alert last said ``alert.status`` on this incident, as committed now."""
+        key = (incident_id, alert.source, alert.fingerprint)
+        return previous_statuses(self.store, self.capabilities, [key], None).get(key) is (
+            alert.status
         )
 
     def _reopen_for_alert(
@@ -251,6 +270,8 @@ class AlertIntake:
 
         def transition(inc: Incident, t: datetime) -> lifecycle.Result:
             events: list[Event] = []
+            if inc.is_open and self._repeats_linked_status(inc.id, alert):
+                return inc, []  # a concurrent copy of this alert reopened it first
             if not inc.is_open:
                 # The reopen is public on a public incident: a fixed sentence,
                 # while the alert's own title rides on the internal
