@@ -219,7 +219,7 @@ def _feed(kind: str) -> Response:
     def render() -> tuple[str, str]:
         s = site()
         items = s.latest()
-        page = s.page([p.incident for p in items])
+        page = s.page(items)
         return (feeds.atom(page, items), ATOM) if kind == "atom" else (feeds.rss(page, items), RSS)
 
     return public_response(render)

@@ -149,6 +149,7 @@ def test_private_activity_leaves_every_public_answer_unchanged(
     clock.advance(minutes=7)
     bot.update(private.id, message=SECRET_NOTE, status="identified", severity="SEV2")
     bot.acknowledge(private.id)
+    bot.update(visible.id, message=SECRET_NOTE, public=False)  # internal note, public incident
     another = bot.declare(SECRET_TITLE + " again", severity="SEV1", public=False)
     assert another.id == private.id + 1
     bot.resolve(private.id, message=SECRET_NOTE)
