@@ -615,9 +615,12 @@ def http_api_page(doc: dict[str, Any]) -> str:
                 continue
             out.append(f"## `{method.upper()} {path}`\n")
             security = op.get("security", default_security)
-            auth = (
-                "none (public)" if not security else "bearer token (`Authorization: Bearer TOKEN`)"
-            )
+            if not security:
+                auth = "none (public)"
+            elif {} in security:  # an empty requirement: a token is optional
+                auth = "none (public); a bearer token adds details"
+            else:
+                auth = "bearer token (`Authorization: Bearer TOKEN`)"
             tags = ", ".join(op.get("tags", []))
             summary = op.get("summary", "").rstrip(".")
             out.append(f"{md(summary)}.\n" if summary else "")

@@ -13,9 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from crashbot_core.errors import CrashbotError
+from crashbot_core.models import TokenScope
 from crashbot_core.service import Crashbot
 from crashbot_status import admin, insights, openapi, views
 from crashbot_status.cache import FastPath, FastPathSettings, RenderCache
+from crashbot_status.health import HEALTH_TTL, HealthCheck
 from crashbot_status.prom import Metrics
 from crashbot_status.site import Site
 
@@ -32,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "STATUS_STALE_WHILE_REVALIDATE": 60,
     # How long the store's change token is trusted before being re-read (seconds).
     "CHANGE_TOKEN_TTL": 1.0,
+    # How long a /health result is reused (seconds; it includes a write probe).
+    "HEALTH_TTL": HEALTH_TTL,
+    # None: ``[status] public_metrics`` decides whether /metrics needs a token.
+    "STATUS_PUBLIC_METRICS": None,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     # Answer revalidations and cached pages below Flask (see cache.FastPath).
     "STATUS_FAST_PATH": True,
@@ -53,12 +59,13 @@ SECURITY_HEADERS = [
 
 
 class StatusState:
-    """What the app keeps beside the service: the public reader, render cache and metrics."""
+    """What the app keeps beside the service: the public reader, render cache, metrics, health."""
 
-    def __init__(self, crashbot: Crashbot, ttl: float) -> None:
+    def __init__(self, crashbot: Crashbot, ttl: float, health_ttl: float = HEALTH_TTL) -> None:
         self.site = Site(crashbot)
         self.cache = RenderCache(crashbot, ttl=ttl, salt=crashbot.config.general.name)
         self.metrics = Metrics(crashbot)
+        self.health = HealthCheck(crashbot, ttl=health_ttl)
 
 
 def create_app(
@@ -80,7 +87,7 @@ def create_app(
         app.config.update(test_config)
     bot = crashbot or Crashbot.from_config()
     app.extensions["crashbot"] = bot
-    state = StatusState(bot, float(app.config["CHANGE_TOKEN_TTL"]))
+    state = StatusState(bot, float(app.config["CHANGE_TOKEN_TTL"]), float(app.config["HEALTH_TTL"]))
     app.extensions["crashbot_status"] = state
     app.jinja_env.autoescape = True
 
@@ -118,18 +125,72 @@ def _operations(app: Flask, state: StatusState) -> None:
 
     @app.get("/health")
     def health() -> tuple[Response, int]:
-        """200 when the store answers, 503 when it cannot be read."""
-        try:
-            token = state.site.crashbot.store.change_token()
-        except Exception as exc:  # any store failure means unhealthy
-            log.warning("health check failed: %s", exc)
-            return jsonify({"status": "unavailable", "store": "unreadable"}), 503
-        return jsonify({"status": "ok", "store": "ok", "change_token": token}), 200
+        """200 when the store can be read and written, else 503; details with a read token.
+
+        The public answer is only ``{"status": "ok"}`` or ``{"status":
+        "failing"}``: the store's change token moves with private activity,
+        and errors name hosts and files.
+        """
+        result = state.health()
+        status = 200 if result.ok else 503
+        body: dict[str, Any] = {"status": "ok" if result.ok else "failing"}
+        if request.headers.get("Authorization") and _token_checks_out():
+            body["store"] = {
+                "readable": result.readable,
+                "writable": result.writable,
+                "change_token": result.change_token,
+                "error": result.error,
+            }
+            body["render_cache"] = {
+                "entries": state.cache.size(),
+                "hits": state.cache.hits,
+                "misses": state.cache.misses,
+            }
+        if not result.ok:
+            log.warning("health check failed: %s", result.error)
+        resp = jsonify(body)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp, status
 
     @app.get("/metrics")
     def metrics() -> Response:
-        """Prometheus text exposition of this app's registry."""
-        return Response(generate_latest(state.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        """Prometheus text exposition of this app's registry (read token unless public)."""
+        if not public_metrics(app):
+            _authorised()
+        resp = Response(generate_latest(state.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+
+def _authorised() -> None:
+    # The admin API's bearer check, so a token means the same on every route.
+    admin.requires(TokenScope.READ)(lambda: None)()
+
+
+def _token_checks_out() -> bool:
+    """For /health: True for a good read token, 401 for a bad one, False if it cannot be checked."""
+    try:
+        _authorised()
+    except CrashbotError:
+        raise
+    except Exception:  # the store cannot check tokens now: answer as to the public
+        return False
+    return True
+
+
+def public_metrics(app: Flask) -> bool:
+    """Whether ``/metrics`` is open without a token.
+
+    Flask config ``STATUS_PUBLIC_METRICS`` (tests, embedding apps), else
+    ``[status] public_metrics``; closed by default, because it counts private
+    incidents.
+    """
+    value = app.config.get("STATUS_PUBLIC_METRICS")
+    if value is None:
+        bot: Crashbot = app.extensions["crashbot"]
+        section = bot.config.section("status")
+        value = getattr(section, "public_metrics", False) if section is not None else False
+    return bool(value)
 
 
 def _wants_json() -> bool:
@@ -166,7 +227,10 @@ def _name() -> str:
 def _errors(app: Flask) -> None:
     @app.errorhandler(CrashbotError)
     def domain_error(exc: CrashbotError) -> Response:
-        return _error(exc.http_status, exc.code, exc.message)
+        resp = _error(exc.http_status, exc.code, exc.message)
+        if exc.http_status == 503:
+            resp.headers["Retry-After"] = "5"
+        return resp
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -183,6 +247,13 @@ def _errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
+        state: StatusState = app.extensions["crashbot_status"]
+        if not state.health().ok:
+            # The store is down or read-only: say so (senders and browsers retry
+            # a 503), rather than the 500 of a bug.
+            resp = _error(503, "store_unavailable", "the store is unavailable; retry later")
+            resp.headers["Retry-After"] = "5"
+            return resp
         return _error(500, "internal_error", "something went wrong on our side; it was logged")
 
 

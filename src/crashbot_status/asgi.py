@@ -24,7 +24,13 @@ from a2wsgi import WSGIMiddleware
 
 from crashbot_core.service import Crashbot
 from crashbot_status.app import StatusState, create_app, fast_path_settings
-from crashbot_status.cache import FastPathSettings, RenderCache, etag_matches, public_headers
+from crashbot_status.cache import (
+    MAX_ENTRIES,
+    FastPathSettings,
+    RenderCache,
+    etag_matches,
+    public_headers,
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -39,9 +45,9 @@ class AsgiFastPath:
     """ASGI layer answering revalidations and cached public pages; the rest goes to ``app``.
 
     It answers only when the render cache holds the path (so it is a known
-    public route) and the store's change token is fresh in this process.
-    Re-reading the token is a database call, so it is left to the Flask app
-    on a thread and never blocks the event loop.
+    public route) rendered at the store state this process read last, and
+    that read is fresh. Re-reading the token is a database call, so it is
+    left to the Flask app on a thread and never blocks the event loop.
     """
 
     def __init__(self, app: ASGIApp, cache: RenderCache, settings: FastPathSettings) -> None:
@@ -49,7 +55,7 @@ class AsgiFastPath:
         self.cache = cache
         self.max_age, self.swr, security, self.observe = settings
         self.security = [(k.lower().encode(), v.encode()) for k, v in security]
-        self._headers_for: tuple[str, list[tuple[bytes, bytes]]] | None = None
+        self._headers_for: dict[str, list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve from the cache when possible, else delegate."""
@@ -64,23 +70,20 @@ class AsgiFastPath:
         path = raw_path.split(b"?", 1)[0].decode("latin-1") or "/"
         key = f"{path}?{scope.get('query_string', b'').decode('latin-1')}"
         entry = self.cache.lookup(key)
-        etag = self.cache.fresh_etag() if entry is not None else None
-        if entry is None or etag is None:
+        validator = self.cache.fresh_validator() if entry is not None else None
+        if entry is None or validator is None or entry.validator != validator:
             await self.app(scope, receive, send)
             return
-        headers = self._public_headers(etag)
+        headers = self._public_headers(entry.etag)
         inm = b""
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 inm = value
                 break
-        if inm and etag_matches(inm.decode("latin-1"), etag):
+        if inm and etag_matches(inm.decode("latin-1"), entry.etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             self.observe(method, entry.route, 304, time.perf_counter() - started)
-            return
-        if entry.etag != etag:
-            await self.app(scope, receive, send)
             return
         self.cache.count_hit()
         headers = [
@@ -94,16 +97,18 @@ class AsgiFastPath:
         self.observe(method, entry.route, 200, time.perf_counter() - started)
 
     def _public_headers(self, etag: str) -> list[tuple[bytes, bytes]]:
-        # The same list for every answer until the validator changes.
-        memo = self._headers_for
-        if memo is None or memo[0] != etag:
+        # Each entry has its own ETag; the header list of each is built once.
+        headers = self._headers_for.get(etag)
+        if headers is None:
             public = [
                 (k.lower().encode(), v.encode())
                 for k, v in public_headers(etag, self.max_age, self.swr)
             ]
-            memo = (etag, public + self.security)
-            self._headers_for = memo
-        return memo[1]
+            headers = public + self.security
+            if len(self._headers_for) >= MAX_ENTRIES:
+                self._headers_for.clear()
+            self._headers_for[etag] = headers
+        return headers
 
 
 def create_asgi_app(

@@ -34,8 +34,7 @@ def entry_html(p: PublicIncident) -> str:
 
 
 def _updated(p: PublicIncident) -> datetime:
-    inc = p.incident
-    return inc.last_update_at or inc.declared_at
+    return p.updated_at
 
 
 def atom(page: Page, incidents: Sequence[PublicIncident]) -> str:

@@ -30,7 +30,7 @@ def incident_public_dict(
         "reported_at": iso(inc.declared_at),
         "started_at": iso(inc.started_at),
         "resolved_at": iso(inc.resolved_at),
-        "updated_at": iso(inc.last_update_at or inc.declared_at),
+        "updated_at": iso(p.updated_at),
         "rca_url": inc.rca_url,
         "url": f"{base_url.rstrip('/')}/incidents/{inc.id}",
         "updates": [

@@ -13,6 +13,26 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _health_schema(status: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"const": status},
+            "store": {
+                "type": "object",
+                "properties": {
+                    "readable": {"type": "boolean"},
+                    "writable": {"type": "boolean"},
+                    "change_token": {"type": ["string", "null"]},
+                    "error": {"type": ["string", "null"]},
+                },
+            },
+            "render_cache": {"type": "object"},
+        },
+    }
+
+
 def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
@@ -435,12 +455,19 @@ def document() -> dict[str, Any]:
             ),
             "/health": {
                 "get": {
-                    "summary": "Liveness: the store answers",
+                    "summary": "Health: the store can be read and written",
+                    "description": (
+                        "Public: only `ok` or `failing`. With a read token, also the store's "
+                        "details (readable, writable, change token, error) and the render cache."
+                    ),
                     "tags": ["operations"],
-                    "security": [],
+                    "security": [{}, {"bearer": []}],
                     "responses": {
-                        "200": _json({"type": "object"}, "Healthy"),
-                        "503": _json({"type": "object"}, "The store cannot be read"),
+                        "200": _json(_health_schema("ok"), "Healthy"),
+                        "401": {"$ref": "#/components/responses/Error"},
+                        "503": _json(
+                            _health_schema("failing"), "The store cannot be read or written"
+                        ),
                     },
                 }
             },

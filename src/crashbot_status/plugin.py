@@ -128,6 +128,10 @@ class StatusSettings:
     #: (a read-scoped bearer token; every incident) or ``off``
     #: (``CRASHBOT_STATUS_INSIGHTS``). See docs/metrics.md.
     insights: str = env_field("CRASHBOT_STATUS_INSIGHTS", "public")
+    #: Serve ``/metrics`` without a token (``CRASHBOT_STATUS_PUBLIC_METRICS``).
+    #: Off by default: the metrics count private incidents, so Prometheus
+    #: scrapes with a read-scoped bearer token. See docs/http-api.md.
+    public_metrics: bool = env_field("CRASHBOT_STATUS_PUBLIC_METRICS", False)
 
 
 @hookimpl

@@ -27,6 +27,19 @@ log = logging.getLogger("crashbot.status")
 #: Window of the MTTA/MTTR gauges.
 METRICS_WINDOW = timedelta(days=90)
 
+#: HTTP methods counted under their own name; any other (clients may send
+#: any token as a method) is counted as :data:`OTHER_METHOD`, so invented
+#: methods cannot grow the exposition without bound.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label value of a request: its name when standard, else ``other``."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
 
 class IncidentCollector(Collector):
     """Reads incident figures from the store at each scrape."""
@@ -35,6 +48,23 @@ class IncidentCollector(Collector):
         self.crashbot = crashbot
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Whether the store answered, then (when it did) the figures read from it."""
+        up = GaugeMetricFamily(
+            "crashbot_store_up", "1 when the store answered this scrape, else 0."
+        )
+        try:
+            # Collected in full first: a scrape shows all store figures or none.
+            families = list(self._from_store())
+        except Exception as exc:  # an unreachable store must not turn the scrape into a 500
+            log.warning("metrics: the store cannot be read: %s", exc)
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+        yield from families
+
+    def _from_store(self) -> Iterator[GaugeMetricFamily]:
         """Open incidents by severity, MTTA/MTTR over 90 days, failed deliveries."""
         bot = self.crashbot
         open_g = GaugeMetricFamily(
@@ -96,6 +126,7 @@ class Metrics:
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request."""
+        method = method_label(method)
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:

@@ -118,6 +118,20 @@ class PublicIncident:
         """The incident id."""
         return self.incident.id
 
+    @property
+    def updated_at(self) -> datetime:
+        """When the public last saw it change: its newest public update, declaration or end.
+
+        Not ``last_update_at``, which internal notes move too: a public
+        timestamp must not tell when the team wrote something internal.
+        """
+        return max([public_stamp(self.incident), *(u.at for u in self.updates)])
+
+
+def public_stamp(incident: Incident) -> datetime:
+    """The latest public moment of an incident known without its timeline: declared or resolved."""
+    return max(incident.declared_at, incident.resolved_at or incident.declared_at)
+
 
 @frozen
 class UptimeDay:

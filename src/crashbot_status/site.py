@@ -80,10 +80,18 @@ class Site:
             out.append(PublicIncident(inc, public.public_updates(inc, events)))
         return out
 
-    def page(self, incidents: Sequence[Incident] = ()) -> Page:
-        """Page facts; ``updated_at`` is the latest change among ``incidents`` (else now, to the day)."""
+    def page(self, incidents: Sequence[Incident | PublicIncident] = ()) -> Page:
+        """Page facts; ``updated_at`` is the latest public change among ``incidents``.
+
+        With their public updates attached, an incident counts from its newest
+        update; without, from its declaration or resolution. With no incident,
+        the start of today (UTC), when the uptime bars last moved.
+        """
         general = self.crashbot.config.general
-        stamps = [i.last_update_at or i.declared_at for i in incidents]
+        stamps = [
+            i.updated_at if isinstance(i, PublicIncident) else public.public_stamp(i)
+            for i in incidents
+        ]
         if stamps:
             updated = max(stamps)
         else:
@@ -121,13 +129,15 @@ class Site:
             hour=0, minute=0, second=0, microsecond=0
         )
         past = [i for i in history if not i.is_open and i.started_at >= cutoff]
+        shown = self.with_updates(open_) + self.with_updates(past)
+        ids = {p.id for p in shown}
         return Overview(
-            page=self.page(all_recent),
+            page=self.page([*shown, *(i for i in all_recent if i.id not in ids)]),
             now=now,
             overall=public.overall_status(open_, self.policy),
             components=tuple(views),
-            open=tuple(self.with_updates(open_)),
-            recent=tuple(self.with_updates(past)),
+            open=tuple(shown[: len(open_)]),
+            recent=tuple(shown[len(open_) :]),
         )
 
     def open_incidents(self) -> list[Incident]:

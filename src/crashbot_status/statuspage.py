@@ -168,7 +168,7 @@ def incident_json(
         "name": inc.title,
         "status": incident_status(p),
         "created_at": ts(inc.declared_at),
-        "updated_at": ts(inc.last_update_at or inc.declared_at),
+        "updated_at": ts(p.updated_at),
         "monitoring_at": ts(monitoring_at),
         "resolved_at": ts(inc.resolved_at),
         "impact": public.incident_impact(inc, policy),

@@ -1,23 +1,31 @@
 """Public routes: HTML pages, feeds, badge, ``/api/list`` and the Statuspage v2 API.
 
-Every handler goes through :func:`public_response`: ETag from the store's
-change token, 304 on a matching ``If-None-Match`` before any rendering, the
-rendered body cached in process until the next change.
+Every handler goes through :func:`public_response`, the one gate of what
+the public gets and when: the body rendered from public data only, an ETag
+that is a hash of that body, 304 on a matching ``If-None-Match`` without
+rendering again while the store has not changed, and the last rendered body
+(stale, with ``Age``) while the store cannot be read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException
 
 from crashbot_core.durations import format_duration
+from crashbot_core.errors import CrashbotError
 from crashbot_status import feeds, listing, public, statuspage
-from crashbot_status.cache import RenderCache, etag_matches, public_headers
+from crashbot_status.cache import Entry, RenderCache, content_etag, etag_matches, public_headers
 from crashbot_status.site import Site
+
+log = logging.getLogger("crashbot.status")
 
 bp = Blueprint("public", __name__)
 
@@ -26,6 +34,16 @@ HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
 SVG = "image/svg+xml"
+
+#: Where a stale HTML page says how old it is (see templates/base.html).
+STALE_MARKER = b"<!--crashbot:stale-notice-->"
+
+
+class StoreUnavailable(CrashbotError):
+    """The store cannot be read and no rendered copy of the page is kept."""
+
+    code = "store_unavailable"
+    http_status = 503
 
 
 def _state() -> Any:
@@ -52,30 +70,73 @@ def public_response(
 ) -> Response:
     """Serve a public resource with ETag, Cache-Control and CORS; 304 without rendering.
 
-    ``key`` names the rendered body in the cache; by default the path alone,
-    so arbitrary query strings cannot fill the cache.
+    ``render`` reads the store (through :class:`Site`) and returns the body;
+    it may ``abort(404)``. ``key`` names the rendered body in the cache; by
+    default the path alone, so arbitrary query strings cannot fill the cache.
+
+    When the store fails (unreachable, read-only, anything it raises), the
+    body last rendered for ``key`` is served with an ``Age`` header and, on
+    HTML pages, a notice saying as of when; a page never rendered in this
+    process answers 503.
     """
     c = cache()
-    etag = c.etag()
+    # Same form as the fast path's lookup (PATH_INFO?QUERY_STRING, no query).
+    key = key or f"{request.path}?"
+
+    def _render() -> tuple[bytes, str]:
+        body, mimetype = render()
+        return (body.encode() if isinstance(body, str) else body), mimetype
+
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    try:
+        entry = c.get_or_render(key, c.validator(), _render, rule)
+    except (HTTPException, CrashbotError):
+        raise
+    except Exception as exc:  # any store failure: serve what was last rendered
+        log.warning("store unavailable for %s, serving stale: %s", request.path, exc)
+        return _stale_response(c, key)
+    return _respond(entry.etag, entry.body, entry.mimetype)
+
+
+def _respond(etag: str, body: bytes, mimetype: str) -> Response:
     cfg = current_app.config
     if etag_matches(request.headers.get("If-None-Match", ""), etag):
         resp = Response(status=304)
     else:
-        # Same form as the fast path's lookup (PATH_INFO?QUERY_STRING, no query).
-        key = key or f"{request.path}?"
-
-        def _render() -> tuple[bytes, str]:
-            body, mimetype = render()
-            return (body.encode() if isinstance(body, str) else body), mimetype
-
-        rule = request.url_rule.rule if request.url_rule is not None else request.path
-        body, mimetype = c.get_or_render(key, etag, _render, rule)
         resp = Response(body, content_type=mimetype)
     for name, value in public_headers(
         etag, cfg["STATUS_MAX_AGE"], cfg["STATUS_STALE_WHILE_REVALIDATE"]
     ):
         resp.headers[name] = value
     return resp
+
+
+def _stale_response(c: RenderCache, key: str) -> Response:
+    stale = c.stale(key)
+    if stale is None:
+        raise StoreUnavailable(
+            "the status store cannot be read right now and this page has not been "
+            "rendered since the site started; retry in a moment"
+        )
+    entry, as_of = stale
+    body, etag = _stale_body(entry, as_of)
+    resp = _respond(etag, body, entry.mimetype)
+    age = max(0, int((c.crashbot.now() - as_of).total_seconds()))
+    resp.headers["Age"] = str(age)
+    return resp
+
+
+def _stale_body(entry: Entry, as_of: datetime) -> tuple[bytes, str]:
+    """The entry's body as served stale: HTML pages say as of when; the rest is unchanged."""
+    if STALE_MARKER not in entry.body:
+        return entry.body, entry.etag
+    notice = (
+        '<p class="stale-notice" role="status">Live updates are unavailable right now. '
+        f'Last updated <time datetime="{as_of.astimezone(UTC).isoformat()}">'
+        f"{escape(fmt_time(as_of))}</time>.</p>"
+    )
+    body = entry.body.replace(STALE_MARKER, notice.encode(), 1)
+    return body, content_etag(body, cache().salt)
 
 
 def _html(template: str, **context: Any) -> tuple[str, str]:
@@ -122,12 +183,12 @@ def index() -> Response:
 @bp.get("/incidents/<int:incident_id>")
 def incident(incident_id: int) -> Response:
     """One public incident with its public timeline; 404 for missing or private ones."""
-    found = site().incident(incident_id) if incident_id < 2**63 else None
-    if found is None:
-        abort(404, description=f"no public incident {incident_id}")
 
     def render() -> tuple[str, str]:
         s = site()
+        found = s.incident(incident_id) if incident_id < 2**63 else None
+        if found is None:
+            abort(404, description=f"no public incident {incident_id}")
         comps = {c.key: c for c in s.components([found.incident])}
         return _html("incident.html", p=found, components=comps)
 
@@ -158,7 +219,7 @@ def _feed(kind: str) -> Response:
     def render() -> tuple[str, str]:
         s = site()
         items = s.latest()
-        page = s.page([p.incident for p in items])
+        page = s.page(items)
         return (feeds.atom(page, items), ATOM) if kind == "atom" else (feeds.rss(page, items), RSS)
 
     return public_response(render)

@@ -1,8 +1,12 @@
-"""Helpers for the status tests: auth headers and sample incidents."""
+"""Helpers for the status tests: auth headers, sample incidents, a store outage."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from crashbot_core import Component, Crashbot, FixedClock, Impact, Incident
 
@@ -66,3 +70,27 @@ def open_incident(bot: Crashbot, title: str = "Checkout errors", **kw: object) -
     bot.update(inc.id, status="identified", message="Bad deploy identified.", public=True)
     bot.update(inc.id, message=SECRET_NOTE)
     return inc
+
+
+@contextlib.contextmanager
+def store_unreachable(bot: Crashbot, tmp_path: Path) -> Iterator[None]:
+    """Point the store at a database that cannot be reached, for real, until the block ends.
+
+    PostgreSQL: a port nothing listens on (connection refused). SQLite: a
+    file in a directory that does not exist (unable to open). Every store
+    call then raises the driver's own ``OperationalError``, as in an outage.
+    """
+    import sqlalchemy as sa
+
+    store: Any = bot.store
+    real = store.engine
+    if real.url.get_backend_name() == "postgresql":
+        dead = sa.create_engine(real.url.set(host="127.0.0.1", port=1))
+    else:
+        dead = sa.create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'crashbot.db'}")
+    store.engine = dead
+    try:
+        yield
+    finally:
+        store.engine = real
+        dead.dispose()

@@ -231,3 +231,21 @@ def test_gunicorn_with_uvicorn_workers_serves_the_site(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_private_activity_keeps_asgi_revalidations_at_304(bot: Crashbot) -> None:
+    seed_components(bot)
+    open_incident(bot)
+    app = create_asgi_app(bot, {"TESTING": True, "CHANGE_TOKEN_TTL": 0})
+    assert isinstance(app, AsgiFastPath)
+    paths = ["/", "/api/v2/summary.json", "/feed.atom"]
+    first = dict(zip(paths, run(app, *[get(p) for p in paths]), strict=True))
+    private = bot.declare(SECRET_TITLE, severity="SEV1", public=False)
+    bot.update(private.id, message="internal only", status="identified")
+    again = run(app, *[get(p, if_none_match=first[p].headers["etag"]) for p in paths])
+    for path, response in zip(paths, again, strict=True):
+        assert response.status_code == 304, path
+        assert response.headers["etag"] == first[path].headers["etag"]
+    wsgi = create_app(bot, {"TESTING": True}).test_client()
+    for path in paths:
+        assert wsgi.get(path).headers["ETag"] == first[path].headers["etag"]

@@ -1,4 +1,8 @@
-"""Property: a private incident's title and internal update text never reach public output."""
+"""Private incidents and internal updates never reach public output, not even as a changed ETag.
+
+A property over random texts for what is shown, and a walk of every GET
+route of the app for what answers differently after private activity.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,19 @@ import json
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape as xml_escape
 
+from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from status_support import (
+    SECRET_NOTE,
+    SECRET_TITLE,
+    open_incident,
+    resolved_incident,
+    seed_components,
+)
 
-from crashbot_core import FixedClock
+from crashbot_core import Crashbot, FixedClock
 from crashbot_core.testing import make_crashbot
 from crashbot_status import create_app
 from crashbot_status.export import export_site
@@ -74,3 +87,92 @@ def test_private_data_never_in_public_output(tmp_path_factory, title, note, publ
         assert any("Visible incident" in b for b in bodies)
     finally:
         bot.close()
+
+
+# ---------------------------------------------------------------------------- the route walk
+
+
+def walk_paths(app: Flask, incident_ids: list[int], pages: int) -> list[str]:
+    """Every GET route of the app, each parameter filled with every interesting value.
+
+    A rule with an argument the walk cannot fill fails it, so a new route
+    cannot go unwalked.
+    """
+    values: dict[str, list[str]] = {
+        "incident_id": [str(i) for i in incident_ids],
+        "page": [str(n) for n in range(1, pages + 2)],
+        "filename": ["style.css"],
+    }
+    paths: list[str] = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()):
+            continue
+        unknown = set(rule.arguments) - set(values)
+        assert not unknown, f"the walk does not know how to fill {unknown} in {rule.rule}"
+        combos: list[dict[str, str]] = [{}]
+        for arg in sorted(rule.arguments):
+            combos = [{**c, arg: v} for c in combos for v in values[arg]]
+        with app.test_request_context():
+            for combo in combos:
+                paths.append(app.url_map.bind("").build(rule.endpoint, combo))
+    return sorted(set(paths))
+
+
+Answer = tuple[int, str | None, bytes]
+
+
+def walk(client: FlaskClient, paths: list[str]) -> dict[str, Answer]:
+    """(status, ETag, body) of every path, asked as a browser and as an API client would."""
+    out: dict[str, Answer] = {}
+    for path in paths:
+        for accept in ("text/html,*/*", "application/json"):
+            resp = client.get(path, headers={"Accept": accept})
+            assert resp.status_code < 500, (path, resp.status_code)
+            out[f"{accept} {path}"] = (resp.status_code, resp.headers.get("ETag"), resp.data)
+    return out
+
+
+def test_private_activity_leaves_every_public_answer_unchanged(
+    bot: Crashbot, clock: FixedClock
+) -> None:
+    seed_components(bot)
+    resolved_incident(bot, clock, "Yesterday's blip", days_ago=1)
+    visible = open_incident(bot)
+    private = bot.declare(SECRET_TITLE, severity="SEV1", public=False, components=["db"])
+    app = create_app(bot, {"TESTING": True, "CHANGE_TOKEN_TTL": 0, "HEALTH_TTL": 0})
+    client = app.test_client()
+    paths = walk_paths(app, [visible.id, private.id, private.id + 1, private.id + 2], pages=1)
+    assert "/metrics" in paths and "/health" in paths and f"/incidents/{private.id}" in paths
+    before = walk(client, paths)
+    token = bot.store.change_token()
+
+    clock.advance(minutes=7)
+    bot.update(private.id, message=SECRET_NOTE, status="identified", severity="SEV2")
+    bot.acknowledge(private.id)
+    bot.update(visible.id, message=SECRET_NOTE, public=False)  # internal note, public incident
+    another = bot.declare(SECRET_TITLE + " again", severity="SEV1", public=False)
+    assert another.id == private.id + 1
+    bot.resolve(private.id, message=SECRET_NOTE)
+    assert bot.store.change_token() != token  # the store did move
+    after = walk(client, paths)
+
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert changed == [], [(k, before[k][:2], after[k][:2]) for k in changed]
+    served = b"".join(body for _, _, body in after.values())
+    assert SECRET_TITLE.encode() not in served and SECRET_NOTE.encode() not in served
+
+
+def test_a_public_change_moves_the_etags_of_what_shows_it(bot: Crashbot) -> None:
+    seed_components(bot)
+    visible = open_incident(bot)
+    app = create_app(bot, {"TESTING": True, "CHANGE_TOKEN_TTL": 0})
+    client = app.test_client()
+    first = {p: client.get(p).headers["ETag"] for p in ("/", "/api/list", "/api/v2/status.json")}
+    bot.update(visible.id, message="Rolled back; errors are dropping.", public=True)
+    after = {p: client.get(p, headers={"If-None-Match": first[p]}) for p in first}
+    for path in ("/", "/api/list"):
+        assert after[path].status_code == 200
+        assert after[path].headers["ETag"] != first[path]
+        assert b"Rolled back" in after[path].data
+    # The overall status did not change, so status.json's bytes and ETag did not either.
+    assert after["/api/v2/status.json"].status_code == 304

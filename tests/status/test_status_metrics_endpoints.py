@@ -60,10 +60,12 @@ def test_metrics_api_rejects_bad_filters_with_a_reason(
 
 
 def test_prometheus_exposes_duration_and_breach_gauges(
-    bot: Crashbot, clock: FixedClock, client: FlaskClient
+    bot: Crashbot, clock: FixedClock, client: FlaskClient, read_token: str
 ) -> None:
     _history(bot, clock)
-    text = client.get("/metrics").get_data(as_text=True)
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {read_token}"})
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
     assert (
         'crashbot_incident_duration_seconds{metric="mtta",stat="median",window="90d"} 360.0' in text
     )
