@@ -22,6 +22,17 @@ SQLITE_BUSY_TIMEOUT_S = 30
 #: Execution option that marks a connection as about to write (see ``_sqlite_begin``).
 WRITE_OPTION = "crashbot_write"
 
+#: Errors after which no pooled connection may be reused: the database became
+#: read-only under them (a SQLite file made read-only, a PostgreSQL primary
+#: demoted to a standby). A connection opened then stays read-only even once
+#: the database is writable again, so every later write would fail until a
+#: restart; dropping the pool makes the next command connect afresh.
+READ_ONLY_ERRORS = (
+    "attempt to write a readonly database",
+    "read-only transaction",
+    "readonly database",
+)
+
 
 def _json_default(value: object) -> Any:
     # Event data is free-form; a datetime slipping into it should not make the
@@ -92,7 +103,15 @@ def create_engine(url: str | URL) -> Engine:
         ) from None
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
+    event.listen(engine, "handle_error", _drop_read_only_connections)
     return engine
+
+
+def _drop_read_only_connections(context: sa.engine.ExceptionContext) -> None:
+    """Treat a read-only refusal as a disconnect, so the pool is refilled with new connections."""
+    text = str(context.original_exception).lower()
+    if any(marker in text for marker in READ_ONLY_ERRORS):
+        context.is_disconnect = True
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -817,6 +817,15 @@ class SqlStore:
                 .values(claimed_by=None, lease_until=None)
             )
 
+    def check_writable(self) -> None:
+        """Take the write lock and update nothing: raises when the database refuses writes."""
+        with self._write() as conn:
+            conn.execute(
+                sa.update(t.store_state)
+                .where(t.store_state.c.id != t.store_state.c.id)
+                .values(change_counter=t.store_state.c.change_counter)
+            )
+
     # -- components -------------------------------------------------------------------
 
     def upsert_component(self, component: Component) -> None:

@@ -262,6 +262,16 @@ class Store(Protocol):
         """Every token, oldest first."""
         ...
 
+    def check_writable(self) -> None:
+        """Write nothing, the way a command writes (same locks, same permissions).
+
+        ``/health`` calls it: a store that still answers reads but refuses
+        writes (a read-only file, a standby after a failover) is unhealthy.
+
+        :raises Exception: whatever the store raises when it cannot write now.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -397,6 +397,13 @@ class StoreContract:
         assert store.find_token("cd" * 32) is None
         assert store.tokens() == [token]
 
+    def test_a_fresh_store_is_writable(self, store: Store) -> None:
+        before = store.change_token()
+
+        store.check_writable()
+
+        assert store.change_token() == before  # the probe changes nothing
+
     # ------------------------------------------------------------------ optional capabilities
 
     def test_locked_commit_builds_from_the_current_incident(self, store: Store) -> None:

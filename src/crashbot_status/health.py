@@ -3,9 +3,9 @@
 A load balancer takes a replica out of rotation when ``/health`` fails, so
 the check must notice a store that still answers reads but refuses writes (a
 read-only SQLite file, a PostgreSQL standby after a failover): every command
-would fail there. The write check is a harmless write through the store's
-own API, an update that matches no row, so it takes the same locks and
-permissions a real command does without changing anything.
+would fail there. The write check is the store's ``check_writable()``: a
+write that changes nothing, taking the same locks and permissions a real
+command does.
 
 Results are kept for :data:`HEALTH_TTL` seconds: ``/health`` is public, and
 a flood of requests must not become a flood of write transactions.
@@ -23,10 +23,6 @@ from crashbot_core.service import Crashbot
 
 #: Seconds a health result is reused.
 HEALTH_TTL = 2.0
-#: The reminder key the write probe names; no reminder ever has it.
-PROBE_KEY = "crashbot:health-probe"
-#: The lease owner the write probe names; nothing ever claims with it.
-PROBE_OWNER = "crashbot:health-probe"
 
 
 @frozen
@@ -51,22 +47,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def probe_write(store: Any) -> None:
-    """Write nothing, through the store, the way a command writes.
-
-    A store may offer ``check_writable()``; otherwise the probe releases a
-    reminder lease nobody holds (an ``UPDATE`` matching no row), which a
-    read-only database refuses like any write.
-
-    :raises Exception: whatever the store raises when it cannot write.
-    """
-    check = getattr(store, "check_writable", None)
-    if callable(check):
-        check()
-        return
-    store.release_reminder(PROBE_KEY, owner=PROBE_OWNER)
-
-
 def check_store(store: Any) -> StoreHealth:
     """Read the change token, then probe a write; never raises."""
     try:
@@ -74,7 +54,7 @@ def check_store(store: Any) -> StoreHealth:
     except Exception as exc:  # any failure to read means unhealthy
         return StoreHealth(readable=False, writable=False, error=_describe(exc))
     try:
-        probe_write(store)
+        store.check_writable()
     except Exception as exc:
         return StoreHealth(readable=True, writable=False, change_token=token, error=_describe(exc))
     return StoreHealth(readable=True, writable=True, change_token=token)
