@@ -237,3 +237,25 @@ def test_control_characters_in_titles_do_not_reach_the_terminal(
     for out in (s.ok("list"), s.ok("show", "1"), s.ok("list", "--json")):
         assert "\x1b" not in out and "\x07" not in out, repr(out)
         assert "red" in out
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path, database_url: str) -> None:
+    s = Session(tmp_path, database_url)
+    # More than a pipe buffer (64 KiB), so the writer meets the closed pipe.
+    s.ok("declare", "Big", "--description", "x" * 19_000)
+    for _ in range(3):
+        s.ok("update", "1", "--message", "y" * 19_000)
+    proc = subprocess.Popen(
+        [s.script, "show", "1"],
+        cwd=tmp_path,
+        env=s.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == b"INC-1  Big"
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert stderr == ""

@@ -187,6 +187,12 @@ class CrashbotGroup(click.Group):
             raise
         except CrashbotError as exc:
             exit_with_error(ctx, exc.code, exc.message, 1)
+        except BrokenPipeError:
+            # The reader went away (``crashbot show 1 | head``): nothing to tell it.
+            # Python would fail again flushing stdout at exit; point it at devnull.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(1)
         except Exception as exc:
             if os.environ.get(DEBUG_ENV):
                 raise
