@@ -248,3 +248,10 @@ def test_read_view_flattens_state_values() -> None:
         "components": [],
         "description": None,
     }
+
+
+def test_links_to_stored_urls_cannot_be_closed_early_or_relabelled() -> None:
+    assert render.link("https://x.example/a|<!here>") == "<https://x.example/a%7C&lt;!here&gt;>"
+    assert render.link("https://x.example/?a=1&b=2", "post <mortem>") == (
+        "<https://x.example/?a=1&amp;b=2|post &lt;mortem&gt;>"
+    )

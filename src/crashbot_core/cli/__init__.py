@@ -179,12 +179,13 @@ class CrashbotGroup(click.Group):
         """Run the command, turning :class:`CrashbotError` and surprises into exit 1."""
         try:
             return super().invoke(ctx)
-        except click.UsageError as exc:
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except click.ClickException as exc:
             if not ctx.meta.get(_JSON_KEY):
                 raise
-            exit_with_error(ctx, "usage_error", exc.format_message(), exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+            code = "usage_error" if isinstance(exc, click.UsageError) else "error"
+            exit_with_error(ctx, code, exc.format_message(), exc.exit_code)
         except CrashbotError as exc:
             exit_with_error(ctx, exc.code, exc.message, 1)
         except BrokenPipeError:
