@@ -62,9 +62,11 @@ def escape(text: str) -> str:
 
 
 def link(url: str, label: str | None = None) -> str:
-    """``<url|label>`` with the URL made inert: a stored URL such as
-    ``https://x/><!channel>`` (valid to ``urlparse``) can neither close the
-    link early nor bring its own label."""
+    """``<url|label>``, or ``<url>``, with the URL made inert.
+
+    A stored URL such as ``https://x/><!channel>`` (valid to ``urlparse``)
+    can neither close the link early nor bring its own label.
+    """
     target = escape(url).replace("|", "%7C")
     return f"<{target}|{escape(label)}>" if label else f"<{target}>"
 

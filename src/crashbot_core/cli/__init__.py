@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import pluggy
@@ -136,6 +136,10 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+#: ``ctx.meta`` key: the command line asked for ``--json``.
+_JSON_KEY = "crashbot.json"
+
+
 def _wants_json(args: Sequence[str]) -> bool:
     """Whether the command line asks for ``--json`` (before any ``--``)."""
     for arg in args:
@@ -150,16 +154,13 @@ def _one_line(text: str) -> str:
     return printable(" ".join(text.split()))
 
 
-def exit_with_error(ctx: click.Context, code: str, reason: str, status: int) -> None:
+def exit_with_error(ctx: click.Context, code: str, reason: str, status: int) -> NoReturn:
     """Report an error as one line (or, with ``--json``, a JSON object) and exit."""
     if ctx.meta.get(_JSON_KEY):
         echo_json({"error": code, "reason": reason})
     else:
         click.echo(f"error: {_one_line(reason)}", err=True)
     ctx.exit(status)
-
-
-_JSON_KEY = "crashbot.json"
 
 
 class CrashbotGroup(click.Group):
