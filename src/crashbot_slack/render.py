@@ -78,11 +78,15 @@ def _cut(text: str, limit: int = MAX_SECTION) -> str:
     return re.sub(r"&[a-z]{0,3}$", "", text[: limit - 1]) + "…"
 
 
+#: A Slack user id; anything else is shown as a name, never as markup.
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{1,20}")
+
+
 def mention(actor: Actor | None) -> str:
     """``<@U123>`` for Slack users, the escaped name for anyone else, ``—`` for nobody."""
     if actor is None:
         return "—"
-    if actor.platform == "slack":
+    if actor.platform == "slack" and _SLACK_USER_ID.fullmatch(actor.id):
         return f"<@{actor.id}>"
     return escape(actor.display)
 
