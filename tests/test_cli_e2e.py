@@ -171,3 +171,91 @@ def test_usage_errors_exit_2(tmp_path: Path, database_url: str) -> None:
         proc = s.run(*args)
         assert proc.returncode == 2, proc
         assert "Usage: crashbot" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_values_exit_2_and_json_errors_are_json(tmp_path: Path, database_url: str) -> None:
+    s = Session(tmp_path, database_url)
+    s.ok("declare", "DB down")
+    for args in (
+        ["declare", "x", "--started-at", "yesterday"],
+        ["list", "--since", "forever"],
+        ["show", "abc"],
+        ["update", "1", "--status", "bogus"],
+    ):
+        proc = s.run(*args)
+        assert proc.returncode == 2, proc
+        assert proc.stderr.startswith(f"Usage: crashbot {args[0]} "), proc.stderr
+        assert proc.stderr.splitlines()[-1].startswith("Error: Invalid value for ")
+        assert "Traceback" not in proc.stderr
+    missing = s.run("show", "999", "--json")
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout) == {"error": "not_found", "reason": "no incident INC-999"}
+    bad = s.run("show", "abc", "--json")
+    assert bad.returncode == 2
+    assert json.loads(bad.stdout)["error"] == "usage_error"
+
+
+def test_unwritable_and_unreachable_databases_are_one_line(tmp_path: Path) -> None:
+    db_dir = tmp_path / "db"
+    db_dir.mkdir()
+    db_file = db_dir / "crashbot.db"
+    Session(tmp_path, f"sqlite:///{db_file}").ok("declare", "DB down")
+    db_file.chmod(0o444)
+    db_dir.chmod(0o555)
+    # root ignores file modes: then SQLite is also told to open the file read-only.
+    url = (
+        f"sqlite:///file:{db_file}?mode=ro&uri=true"
+        if os.geteuid() == 0
+        else f"sqlite:///{db_file}"
+    )
+    try:
+        s = Session(tmp_path, url)
+        assert "DB down" in s.ok("list")
+        proc = s.run("declare", "Another")
+        assert proc.returncode == 1, proc
+        assert proc.stdout == ""
+        assert proc.stderr.count("\n") == 1, proc.stderr
+        assert proc.stderr.startswith("error: database 'sqlite:///"), proc.stderr
+    finally:
+        db_dir.chmod(0o755)
+        db_file.chmod(0o644)
+
+    refused = Session(tmp_path, "postgresql+psycopg://crashbot:secret@127.0.0.1:9/nowhere")
+    proc = refused.run("list")
+    assert proc.returncode == 1, proc
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(
+        "error: cannot open database 'postgresql+psycopg://crashbot:***@127.0.0.1:9/nowhere'"
+    )
+
+
+def test_control_characters_in_titles_do_not_reach_the_terminal(
+    tmp_path: Path, database_url: str
+) -> None:
+    s = Session(tmp_path, database_url)
+    s.ok("declare", "\x1b[2J\x1b[31mred\x1b[0m title\x07")
+    for out in (s.ok("list"), s.ok("show", "1"), s.ok("list", "--json")):
+        assert "\x1b" not in out and "\x07" not in out, repr(out)
+        assert "red" in out
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path, database_url: str) -> None:
+    s = Session(tmp_path, database_url)
+    # More than a pipe buffer (64 KiB), so the writer meets the closed pipe.
+    s.ok("declare", "Big", "--description", "x" * 19_000)
+    for _ in range(3):
+        s.ok("update", "1", "--message", "y" * 19_000)
+    proc = subprocess.Popen(
+        [s.script, "show", "1"],
+        cwd=tmp_path,
+        env=s.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == b"INC-1  Big"
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert stderr == ""

@@ -26,18 +26,19 @@ def crashbot_postmortem_exporters() -> Sequence[PostmortemExporter]:
 @hookimpl
 def crashbot_cli(group: click.Group) -> None:
     """``crashbot github sync [ID]``."""
-    from crashbot_core.cli import CliState, pass_state
+    from crashbot_core.cli import CliState, pass_state, printable
+    from crashbot_core.cli.params import INCIDENT_ID
 
     @group.group("github")
     def github() -> None:
         """GitHub Issues: postmortem and follow-up issues."""
 
     @github.command("sync")
-    @click.argument("incident_id", metavar="[ID]", required=False)
+    @click.argument("incident_id", metavar="[ID]", required=False, type=INCIDENT_ID)
     @pass_state
     def sync(state: CliState, incident_id: str | None) -> None:
         """Mark follow-ups done whose GitHub issue was closed (one incident, or all exported)."""
         done = sync_follow_ups(state.crashbot(), incident_id)
         for fu in done:
-            click.echo(f"follow-up #{fu.id} done (issue closed): {fu.title}")
+            click.echo(f"follow-up #{fu.id} done (issue closed): {printable(fu.title)}")
         click.echo(f"{len(done)} follow-up(s) marked done")

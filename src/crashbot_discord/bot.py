@@ -557,7 +557,11 @@ class CrashbotDiscord(discord.Client):
         self, crashbot: Crashbot, settings: DiscordSettings, *, sync_commands: bool = True
     ) -> None:
         # Application commands need no privileged intents; guilds keeps discord.py's cache sane.
-        super().__init__(intents=discord.Intents(guilds=True))
+        # No message the client sends pings anyone unless it says so itself:
+        # titles and error texts quote user input ("@everyone", "<@&role>").
+        super().__init__(
+            intents=discord.Intents(guilds=True), allowed_mentions=discord.AllowedMentions.none()
+        )
         self.crashbot = crashbot
         self.settings = settings
         self.sync_commands = sync_commands
@@ -583,10 +587,11 @@ class CrashbotDiscord(discord.Client):
         # Argument conversion failures and the like: tell the user, never a traceback.
         log.warning("Discord command failed: %s", error, exc_info=error)
         message = "⚠️ That command could not be run: " + render.cut(str(error), 300)
+        quiet = discord.AllowedMentions.none()
         if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True)
+            await interaction.followup.send(message, ephemeral=True, allowed_mentions=quiet)
         else:
-            await interaction.response.send_message(message, ephemeral=True)
+            await interaction.response.send_message(message, ephemeral=True, allowed_mentions=quiet)
 
     def run_bot(self) -> None:
         """Connect to the gateway and serve until interrupted."""

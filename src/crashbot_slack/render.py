@@ -1,7 +1,9 @@
 """Block Kit for every message, modal and topic: pure functions of domain objects.
 
 Nothing here talks to Slack. User text is escaped for mrkdwn (``&``, ``<``,
-``>``) so a title like ``<!channel> down`` cannot ping anyone.
+``>``) so a title like ``<!channel> down`` cannot ping anyone: in blocks, in
+the top-level ``text`` (Slack renders it in notifications and where blocks
+cannot be shown) and in channel topics alike.
 """
 
 from __future__ import annotations
@@ -59,15 +61,32 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def link(url: str, label: str | None = None) -> str:
+    """``<url|label>``, or ``<url>``, with the URL made inert.
+
+    A stored URL such as ``https://x/><!channel>`` (valid to ``urlparse``)
+    can neither close the link early nor bring its own label.
+    """
+    target = escape(url).replace("|", "%7C")
+    return f"<{target}|{escape(label)}>" if label else f"<{target}>"
+
+
 def _cut(text: str, limit: int = MAX_SECTION) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    # Never leave half an escape ("&am") behind: Slack would show it as typed.
+    return re.sub(r"&[a-z]{0,3}$", "", text[: limit - 1]) + "…"
+
+
+#: A Slack user id; anything else is shown as a name, never as markup.
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{1,20}")
 
 
 def mention(actor: Actor | None) -> str:
     """``<@U123>`` for Slack users, the escaped name for anyone else, ``—`` for nobody."""
     if actor is None:
         return "—"
-    if actor.platform == "slack":
+    if actor.platform == "slack" and _SLACK_USER_ID.fullmatch(actor.id):
         return f"<@{actor.id}>"
     return escape(actor.display)
 
@@ -115,10 +134,10 @@ def status_text(status: Status) -> str:
 def topic(incident: Incident, policy: SeverityPolicy) -> str:
     """Incident channel topic: status, severity, commander."""
     level = policy.get(incident.severity)
-    commander = incident.commander.display if incident.commander else "unassigned"
+    commander = escape(incident.commander.display) if incident.commander else "unassigned"
     text = (
         f"{incident.ref} | {incident.status.value.capitalize()} | {incident.severity}"
-        f" {level.label} | Commander: {commander} | {incident.title}"
+        f" {escape(level.label)} | Commander: {commander} | {escape(incident.title)}"
     )
     return _cut(text, MAX_TOPIC)
 
@@ -153,7 +172,7 @@ def digest(
     if incident.resolved_at:
         fields.append(f"*Resolved*\n{_ts(incident.resolved_at)}")
     if incident.rca_url:
-        fields.append(f"*RCA*\n<{incident.rca_url}|postmortem>")
+        fields.append(f"*RCA*\n{link(incident.rca_url, 'postmortem')}")
     blocks: Blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": _cut(f"*{head}*")}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]},
@@ -167,7 +186,7 @@ def digest(
         )
     context = [f"{'Public' if incident.public else 'Private'} incident"]
     if status_url and incident.public:
-        context.append(f"<{status_url}|status page>")
+        context.append(link(status_url, "status page"))
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]}
     )
@@ -180,7 +199,7 @@ def digest(
             buttons.append(_button("Acknowledge", ACTION_ACK, value, style="primary"))
         buttons.append(_button("Post update", ACTION_UPDATE, value))
         blocks.append({"type": "actions", "block_id": "crashbot_digest", "elements": buttons})
-    text = f"{incident.ref} {incident.status.value} {incident.severity}: {incident.title}"
+    text = f"{incident.ref} {incident.status.value} {incident.severity}: {title}"
     return text, blocks
 
 
@@ -213,7 +232,7 @@ def intro(incident: Incident, policy: SeverityPolicy) -> tuple[str, Blocks]:
         "Take a role with `/incident role ic @you`; post updates with `/incident update …`."
     )
     text = "\n".join(lines)
-    return f"{incident.ref} declared: {incident.title}", _section(text)
+    return f"{incident.ref} declared: {escape(incident.title)}", _section(text)
 
 
 def event_message(
@@ -256,7 +275,7 @@ def event_message(
         if d.get("message"):
             text += f"\n{_quote(d['message'])}"
     elif kind is EventKind.RCA_LINKED:
-        text = f":page_facing_up: {who} linked the RCA: <{d['url']}>"
+        text = f":page_facing_up: {who} linked the RCA: {link(str(d['url']))}"
     elif kind is EventKind.ALERT_ATTACHED:
         text = f":bell: Alert {d.get('status', '')} from {escape(str(d.get('source', '')))}: {escape(str(d.get('title', '')))}"
     elif kind is EventKind.FOLLOW_UP_ADDED:
@@ -269,7 +288,8 @@ def event_message(
     else:
         # declared (the intro covers it) and reminder_sent (the reminder hook posts it)
         return None
-    fallback = re.sub(r"[*_]", "", text.split("\n", 1)[0])
+    # Only our own bold markers go: "_" is in emoji names and in user text.
+    fallback = text.split("\n", 1)[0].replace("*", "")
     return fallback, _section(text)
 
 
@@ -284,7 +304,7 @@ def role_dm(incident: Incident, role: Role, channel_id: str | None) -> tuple[str
         f"You are now *{escape(role.name)}* for *{incident.ref}: {escape(incident.title)}*{where}.\n"
         f"{escape(role.description)}"
     )
-    return f"You are now {role.name} for {incident.ref}", _section(text)
+    return f"You are now {escape(role.name)} for {incident.ref}", _section(text)
 
 
 def rca_intro(
@@ -319,7 +339,7 @@ def reminder_message(
         text += "\nPost one with `/incident update …`."
     elif reminder.kind is ReminderKind.MISSING_RCA:
         text += "\nLink it with `/incident rca URL`."
-    return reminder.message, _section(text)
+    return escape(reminder.message), _section(text)
 
 
 def _option(text: str, value: str) -> dict[str, Any]:

@@ -248,3 +248,16 @@ def test_read_view_flattens_state_values() -> None:
         "components": [],
         "description": None,
     }
+
+
+def test_links_to_stored_urls_cannot_be_closed_early_or_relabelled() -> None:
+    assert render.link("https://x.example/a|<!here>") == "<https://x.example/a%7C&lt;!here&gt;>"
+    assert render.link("https://x.example/?a=1&b=2", "post <mortem>") == (
+        "<https://x.example/?a=1&amp;b=2|post &lt;mortem&gt;>"
+    )
+
+
+def test_a_slack_actor_whose_id_is_no_user_id_is_shown_as_text() -> None:
+    assert render.mention(Actor("slack", "UCAROL", "carol")) == "<@UCAROL>"
+    forged = Actor("slack", "U1> <!channel", "<!channel>")
+    assert render.mention(forged) == "&lt;!channel&gt;"

@@ -6,7 +6,8 @@ from datetime import date
 
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state
+from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable
+from crashbot_core.cli.params import INCIDENT_ID
 from crashbot_core.models import Actor
 from crashbot_core.serialize import follow_up_dict
 
@@ -38,24 +39,29 @@ def follow_up(
     as_json: bool,
 ) -> None:
     """Add an action item to an incident, or mark one done."""
-    bot = state.crashbot()
     if args[0] == "done":
-        if len(args) != 2 or not args[1].isdigit():
+        if len(args) != 2 or not args[1].isdigit() or len(args[1]) > 18:
             raise click.UsageError("usage: crashbot follow-up done FID")
-        fu = bot.complete_follow_up(int(args[1]), actor=state.actor())
+        fu = state.crashbot().complete_follow_up(int(args[1]), actor=state.actor())
         verb = "done"
     else:
         if len(args) != 2:
             raise click.UsageError('usage: crashbot follow-up ID "TITLE" [--owner U] [--due DATE]')
+        try:
+            incident_id = INCIDENT_ID.convert(args[0], None, click.get_current_context())
+        except click.BadParameter as exc:
+            exc.param_hint = "ID"
+            raise
+        due_date = _due(due)
         who = Actor(platform="cli", id=owner, name=owner) if owner else None
-        fu = bot.add_follow_up(
-            args[0], args[1], actor=state.actor(), owner=who, due=_due(due), url=url
+        fu = state.crashbot().add_follow_up(
+            incident_id, args[1], actor=state.actor(), owner=who, due=due_date, url=url
         )
         verb = "added"
     if as_json:
         echo_json(follow_up_dict(fu))
     else:
-        click.echo(f"follow-up #{fu.id} {verb}: {fu.title}")
+        click.echo(f"follow-up #{fu.id} {verb}: {printable(fu.title)}")
 
 
 def register(group: click.Group) -> None:

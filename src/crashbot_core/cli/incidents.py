@@ -1,39 +1,24 @@
-"""Incident commands: declare, ack, update, assign, resolve, reopen, rca."""
+"""Incident commands: declare, ack, update, assign, unassign, resolve, reopen, rca."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state
-from crashbot_core.errors import InvalidInput
+from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable
+from crashbot_core.cli.params import COMPONENT, INCIDENT_ID, INSTANT, LABEL, STATUS
 from crashbot_core.models import Actor, Impact, Incident
-from crashbot_core.serialize import incident_dict, parse_iso
+from crashbot_core.serialize import incident_dict
 
 
 def _say(incident: Incident, what: str, as_json: bool) -> None:
     if as_json:
         echo_json(incident_dict(incident))
     else:
-        click.echo(f"{incident.ref} {what} ({incident.severity}, {incident.status.value})")
-
-
-def _components(values: tuple[str, ...]) -> dict[str, Impact | str | None]:
-    """``api`` or ``api=major_outage`` per value."""
-    result: dict[str, Impact | str | None] = {}
-    for value in values:
-        key, sep, impact = value.partition("=")
-        result[key.strip()] = Impact.parse(impact) if sep else None
-    return result
-
-
-def _labels(values: tuple[str, ...]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"label {value!r} must look like key=value")
-        labels[key.strip()] = val.strip()
-    return labels
+        click.echo(
+            f"{incident.ref} {printable(what)} ({incident.severity}, {incident.status.value})"
+        )
 
 
 @click.command()
@@ -48,12 +33,17 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     "--component",
     "-c",
     multiple=True,
+    type=COMPONENT,
     metavar="KEY[=IMPACT]",
     help="Affected component; repeatable.",
 )
 @click.option("--description", "-d", default="", help="What is happening, for responders.")
-@click.option("--label", "-l", multiple=True, metavar="KEY=VALUE", help="Label; repeatable.")
-@click.option("--started-at", metavar="ISO8601", help="When impact began (default: now).")
+@click.option(
+    "--label", "-l", multiple=True, type=LABEL, metavar="KEY=VALUE", help="Label; repeatable."
+)
+@click.option(
+    "--started-at", type=INSTANT, metavar="ISO8601", help="When impact began (default: now)."
+)
 @json_option
 @pass_state
 def declare(
@@ -61,33 +51,30 @@ def declare(
     title: str,
     severity: str | None,
     public: bool | None,
-    component: tuple[str, ...],
+    component: tuple[tuple[str, Impact | None], ...],
     description: str,
-    label: tuple[str, ...],
-    started_at: str | None,
+    label: tuple[tuple[str, str], ...],
+    started_at: datetime | None,
     as_json: bool,
 ) -> None:
     """Declare a new incident."""
-    try:
-        started = parse_iso(started_at) if started_at else None
-    except ValueError:
-        raise InvalidInput(f"--started-at {started_at!r} is not an ISO 8601 time") from None
+    components: dict[str, Impact | str | None] = dict(component)
     incident = state.crashbot().declare(
         title,
         actor=state.actor(),
         severity=severity,
         public=public,
-        components=_components(component),
+        components=components,
         description=description,
-        labels=_labels(label),
+        labels=dict(label),
         source="cli",
-        started_at=started,
+        started_at=started_at,
     )
     _say(incident, "declared", as_json)
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
 @json_option
 @pass_state
 def ack(state: CliState, incident_id: str, as_json: bool) -> None:
@@ -96,8 +83,8 @@ def ack(state: CliState, incident_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
-@click.option("--status", help="investigating, identified, monitoring or resolved.")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
+@click.option("--status", type=STATUS, help="The new status; resolved resolves.")
 @click.option("--severity", "-s", help="New severity.")
 @click.option("--message", "-m", help="Update text.")
 @click.option("--public", is_flag=True, help="Publish the message on the status page.")
@@ -125,7 +112,7 @@ def update(
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
 @click.argument("role")
 @click.argument("user")
 @json_option
@@ -140,7 +127,19 @@ def assign(state: CliState, incident_id: str, role: str, user: str, as_json: boo
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
+@click.argument("role")
+@json_option
+@pass_state
+def unassign(state: CliState, incident_id: str, role: str, as_json: bool) -> None:
+    """Take ROLE away from whoever holds it."""
+    bot = state.crashbot()
+    incident = bot.unassign_role(incident_id, role, actor=state.actor())
+    _say(incident, f"{bot.roles.parse(role).name} unassigned", as_json)
+
+
+@click.command()
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
 @click.option("--message", "-m", help="Closing update.")
 @json_option
 @pass_state
@@ -154,7 +153,7 @@ def resolve(state: CliState, incident_id: str, message: str | None, as_json: boo
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
 @click.option("--message", "-m", help="Why it is back.")
 @json_option
 @pass_state
@@ -168,7 +167,7 @@ def reopen(state: CliState, incident_id: str, message: str | None, as_json: bool
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
 @click.argument("url")
 @json_option
 @pass_state
@@ -183,5 +182,5 @@ def rca(state: CliState, incident_id: str, url: str, as_json: bool) -> None:
 
 def register(group: click.Group) -> None:
     """Add these commands to the CLI."""
-    for command in (declare, ack, update, assign, resolve, reopen, rca):
+    for command in (declare, ack, update, assign, unassign, resolve, reopen, rca):
         group.add_command(command)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state
+from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable
+from crashbot_core.cli.params import INCIDENT_ID
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
 @click.option(
     "--to",
     "to",
@@ -41,7 +42,7 @@ def postmortem(state: CliState, incident_id: str, to: str, out: str | None, as_j
             }
         )
     else:
-        click.echo(f"{incident.ref} postmortem exported to {to}: {location}")
+        click.echo(f"{incident.ref} postmortem exported to {printable(to)}: {printable(location)}")
 
 
 def register(group: click.Group) -> None:

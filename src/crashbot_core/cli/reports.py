@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state, table
-from crashbot_core.durations import format_duration, parse_since
-from crashbot_core.errors import InvalidInput
+from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable, table
+from crashbot_core.cli.params import AGE, INCIDENT_ID, INSTANT, LABEL, STATUS
+from crashbot_core.durations import format_duration
 from crashbot_core.metrics import Durations, MetricsReport
 from crashbot_core.models import Incident, Status
-from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict, parse_iso
+from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.store import IncidentFilter
 
 
@@ -22,23 +22,13 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
-def _instant(text: str, option: str) -> datetime:
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise InvalidInput(f"{option} {text!r} is not a date or ISO 8601 time") from None
-
-
 @click.command("list")
 @click.option("--open", "only_open", is_flag=True, help="Only unresolved incidents.")
 @click.option("--severity", "-s", multiple=True, help="Only these severities; repeatable.")
+@click.option("--status", multiple=True, type=STATUS, help="Only these statuses.")
 @click.option(
-    "--status",
-    multiple=True,
-    type=click.Choice([s.value for s in Status]),
-    help="Only these statuses.",
+    "--since", type=AGE, metavar="AGE", help="Only incidents started within AGE (30d, 12h, 2w)."
 )
-@click.option("--since", metavar="AGE", help="Only incidents started within AGE (30d, 12h, 2w).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 @json_option
 @pass_state
@@ -47,14 +37,14 @@ def list_(
     only_open: bool,
     severity: tuple[str, ...],
     status: tuple[str, ...],
-    since: str | None,
+    since: timedelta | None,
     limit: int | None,
     as_json: bool,
 ) -> None:
     """List incidents, newest first."""
     bot = state.crashbot()
     levels = tuple(bot.policy.parse(s).key for s in severity)
-    start = bot.now() - parse_since(since) if since else None
+    start = bot.now() - since if since else None
     incidents = bot.list(
         IncidentFilter(
             open=True if only_open else None,
@@ -106,7 +96,7 @@ def _short(text: str, width: int) -> str:
 
 
 @click.command()
-@click.argument("incident_id", metavar="ID")
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
 @json_option
 @pass_state
 def show(state: CliState, incident_id: str, as_json: bool) -> None:
@@ -125,16 +115,16 @@ def show(state: CliState, incident_id: str, as_json: bool) -> None:
     click.echo("\nTimeline (UTC):")
     for e in events:
         vis = "public  " if e.public else "internal"
-        click.echo(
-            f"  {_when(e.at)}  {vis}  {e.actor.display:<12}  {e.kind.value}  {_event_text(e.data)}".rstrip()
-        )
+        actor = printable(e.actor.display)
+        text = printable(_event_text(e.data))
+        click.echo(f"  {_when(e.at)}  {vis}  {actor:<12}  {e.kind.value}  {text}".rstrip())
     if follow_ups:
         click.echo("\nFollow-ups:")
         for f in follow_ups:
             mark = "x" if f.done else " "
-            owner = f" @{f.owner.display}" if f.owner else ""
+            owner = f" @{printable(f.owner.display)}" if f.owner else ""
             due = f" due {f.due.isoformat()}" if f.due else ""
-            click.echo(f"  [{mark}] #{f.id} {f.title}{owner}{due}")
+            click.echo(f"  [{mark}] #{f.id} {printable(f.title)}{owner}{due}")
 
 
 def _event_text(data: dict[str, object]) -> str:
@@ -153,8 +143,9 @@ def _event_text(data: dict[str, object]) -> str:
 
 
 def _describe(i: Incident, label: str) -> str:
+    p = printable
     lines = [
-        f"{i.ref}  {i.title}",
+        f"{i.ref}  {p(i.title)}",
         f"  severity   {i.severity} ({label})",
         f"  status     {i.status.value}",
         f"  visibility {'public' if i.public else 'private'}",
@@ -163,32 +154,39 @@ def _describe(i: Incident, label: str) -> str:
     ]
     if i.components:
         lines.append(
-            "  components " + ", ".join(f"{k} ({v.value})" for k, v in i.components.items())
+            "  components " + ", ".join(f"{p(k)} ({v.value})" for k, v in i.components.items())
         )
     if i.roles:
-        lines.append("  roles      " + ", ".join(f"{k}: {a.display}" for k, a in i.roles.items()))
+        lines.append(
+            "  roles      " + ", ".join(f"{p(k)}: {p(a.display)}" for k, a in i.roles.items())
+        )
+    if i.labels:
+        lines.append("  labels     " + ", ".join(f"{p(k)}={p(v)}" for k, v in i.labels.items()))
     if i.rca_url:
-        lines.append(f"  rca        {i.rca_url}")
+        lines.append(f"  rca        {p(i.rca_url)}")
     if i.description:
-        lines.append(f"  {i.description}")
+        lines.append("  " + p(i.description, multiline=True).replace("\n", "\n  "))
     return "\n".join(lines)
 
 
 @click.command()
 @click.option(
     "--since",
+    type=AGE,
     default="90d",
     show_default=True,
     metavar="AGE",
     help="Window start, as a look-back (90d, 12w).",
 )
-@click.option("--until", metavar="DATE", help="Window end (ISO date or time, exclusive).")
+@click.option(
+    "--until", type=INSTANT, metavar="DATE", help="Window end (ISO date or time, exclusive)."
+)
 @click.option(
     "--by", type=click.Choice(["severity", "month", "component"]), help="Break down by group."
 )
 @click.option("--severity", "-s", multiple=True, help="Only these severities; repeatable.")
 @click.option("--component", metavar="KEY", help="Only incidents affecting this component.")
-@click.option("--label", metavar="KEY=VALUE", help="Only incidents with this label.")
+@click.option("--label", type=LABEL, metavar="KEY=VALUE", help="Only incidents with this label.")
 @click.option(
     "--source", metavar="SOURCE", help="Only incidents from this source (slack, alert:NAME …)."
 )
@@ -197,12 +195,12 @@ def _describe(i: Incident, label: str) -> str:
 @pass_state
 def metrics(
     state: CliState,
-    since: str,
-    until: str | None,
+    since: timedelta,
+    until: datetime | None,
     by: str | None,
     severity: tuple[str, ...],
     component: str | None,
-    label: str | None,
+    label: tuple[str, str] | None,
     source: str | None,
     as_json: bool,
     as_csv: bool,
@@ -214,11 +212,15 @@ def metrics(
         raise click.UsageError("choose one of --json and --csv")
     bot = state.crashbot()
     criteria = filter_criteria(
-        bot.policy, severities=severity, component=component, label=label, source=source
+        bot.policy,
+        severities=severity,
+        component=component,
+        label="=".join(label) if label else None,
+        source=source,
     )
     report = bot.metrics(
-        since=parse_since(since),
-        until=_instant(until, "--until") if until else None,
+        since=since,
+        until=until,
         by=by,
         **criteria,
     )

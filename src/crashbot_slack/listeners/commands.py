@@ -94,7 +94,7 @@ def _listener(
         try:
             cmd = _check(runtime, body, alias)
         except CommandError as exc:
-            ack(text=str(exc), response_type="ephemeral")
+            ack(text=render.escape(str(exc)), response_type="ephemeral")
             return
         except Exception:
             log.exception("could not read %s", command)
@@ -114,7 +114,7 @@ def _listener(
             cmd, implied = _read(runtime, body, alias)
         except CommandError as exc:
             # Parsed for the ack, but not as the channel's incident makes it read.
-            reply(str(exc))
+            reply(render.escape(str(exc)))
             return
         except Exception:
             log.exception("could not read %s", command)
@@ -169,7 +169,7 @@ def _run(
         user = runtime.api.actor(cmd.user_id)
         done = bot.assign_role(inc.id, cmd.role, user, actor=actor)
         role = bot.roles.parse(cmd.role)
-        reply(f"{user.display} is now {role.name} of {done.ref}.")
+        reply(f"{render.escape(user.display)} is now {render.escape(role.name)} of {done.ref}.")
     elif cmd.action == "resolve":
         done = bot.resolve(inc.id, actor=actor, message=cmd.message or None, public=cmd.public)
         reply(f"Resolved {done.ref}.")
@@ -179,7 +179,7 @@ def _run(
         reply(f"Linked the RCA of {done.ref}.")
     elif cmd.action == "follow-up":
         fu = bot.add_follow_up(inc.id, cmd.title, actor=actor)
-        reply(f"Added follow-up #{fu.id} to {inc.ref}: {fu.title}")
+        reply(f"Added follow-up #{fu.id} to {inc.ref}: {render.escape(fu.title)}")
     else:  # pragma: no cover - parse() only returns known actions
         raise InvalidInput(f"unknown action {cmd.action}")
 

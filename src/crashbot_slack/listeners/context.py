@@ -12,6 +12,7 @@ from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.models import Incident
 from crashbot_core.store import IncidentFilter
 from crashbot_slack.notifier import REF_CHANNEL, REF_RCA_CHANNEL
+from crashbot_slack.render import escape
 
 if TYPE_CHECKING:
     from crashbot_slack.runtime import SlackRuntime
@@ -97,7 +98,8 @@ def guarded(reply: Callable[[str], Any], work: Callable[[], Any]) -> None:
     try:
         work()
     except CrashbotError as exc:
-        reply(f":warning: {exc.message}")
+        # Messages quote what the user typed ("unknown severity '<!channel>'").
+        reply(f":warning: {escape(exc.message)}")
     except Exception:
         log.exception("Slack listener failed")
         try:
