@@ -36,11 +36,6 @@ from crashbot_core.severity import DEFAULT_POLICY
 TEMPLATE = "postmortem.xhtml.j2"
 #: Incident refs key holding the page id.
 REF_PAGE_ID = "confluence.page_id"
-#: Namespaces of storage format, for parsing it as XML.
-NAMESPACES = {
-    "ac": "http://atlassian.com/content",
-    "ri": "http://atlassian.com/resource/identifier",
-}
 
 
 @define

@@ -533,58 +533,6 @@ class SqlStore:
 
     # -- deliveries (outbox) ------------------------------------------------------------
 
-    def mark_delivery(
-        self,
-        event_id: int,
-        plugin: str,
-        state: DeliveryState,
-        *,
-        at: datetime,
-        error: str | None = None,
-        next_attempt_at: datetime | None = None,
-    ) -> None:
-        """Record the outcome of one delivery attempt; ``attempts`` goes up by one.
-
-        A plugin that was not subscribed when the event was committed gets its
-        row created here, so its retries are tracked like everyone else's.
-
-        :raises crashbot_core.errors.NotFound: no event with this id.
-        """
-        values: dict[str, Any] = {
-            "state": DeliveryState(state).value,
-            "attempts": t.deliveries.c.attempts + 1,
-            "last_error": error,
-            "next_attempt_at": next_attempt_at,
-            "updated_at": at,
-            "claimed_by": None,
-            "lease_until": None,
-        }
-        key = (t.deliveries.c.event_id == event_id, t.deliveries.c.plugin == plugin)
-        with self._write() as conn:
-            if conn.execute(sa.update(t.deliveries).where(*key).values(values)).rowcount:
-                return
-            incident_id = conn.execute(
-                sa.select(t.events.c.incident_id).where(t.events.c.id == event_id)
-            ).scalar_one_or_none()
-            if incident_id is None:
-                raise NotFound(f"no event with id {event_id}")
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        sa.insert(t.deliveries).values(
-                            {
-                                **values,
-                                "event_id": event_id,
-                                "plugin": plugin,
-                                "incident_id": incident_id,
-                                "attempts": 1,
-                            }
-                        )
-                    )
-            except sa.exc.IntegrityError:
-                # Another worker created the row between our UPDATE and INSERT.
-                conn.execute(sa.update(t.deliveries).where(*key).values(values))
-
     def deliveries(
         self, *, states: Sequence[DeliveryState] = (), limit: int = 100
     ) -> list[Delivery]:
@@ -593,17 +541,6 @@ class SqlStore:
         if states:
             query = query.where(t.deliveries.c.state.in_([DeliveryState(s).value for s in states]))
         query = query.order_by(t.deliveries.c.event_id.desc(), t.deliveries.c.plugin).limit(limit)
-        with self._read() as conn:
-            return [_delivery_from(row) for row in conn.execute(query).mappings()]
-
-    def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
-        """Pending or failed deliveries whose next attempt is due and not leased, oldest first."""
-        query = (
-            sa.select(t.deliveries)
-            .where(*_due(now))
-            .order_by(t.deliveries.c.event_id, t.deliveries.c.plugin)
-            .limit(limit)
-        )
         with self._read() as conn:
             return [_delivery_from(row) for row in conn.execute(query).mappings()]
 
@@ -729,23 +666,6 @@ class SqlStore:
 
     # -- reminders --------------------------------------------------------------------
 
-    def claim_reminder(self, key: str, incident_id: int, at: datetime) -> bool:
-        """Claim a reminder occurrence; True only for the first caller with this key.
-
-        The unique key is the lease: the INSERT either wins or hits the
-        constraint, atomically across threads, processes and replicas.
-        """
-        try:
-            with self._write() as conn:
-                conn.execute(
-                    sa.insert(t.reminders_sent).values(
-                        key=key, incident_id=incident_id, at=at, sent_at=at
-                    )
-                )
-        except sa.exc.IntegrityError:
-            return False
-        return True
-
     def lease_reminder(
         self, key: str, incident_id: int, *, owner: str, now: datetime, lease_until: datetime
     ) -> bool:
@@ -806,16 +726,6 @@ class SqlStore:
                 .values(sent_at=at, lease_until=None)
             )
             return bool(done.rowcount)
-
-    def release_reminder(self, key: str, *, owner: str) -> None:
-        """Give back an unsent reminder's lease so the next round may try again."""
-        r = t.reminders_sent
-        with self._write() as conn:
-            conn.execute(
-                sa.update(r)
-                .where(r.c.key == key, r.c.claimed_by == owner, r.c.sent_at.is_(None))
-                .values(claimed_by=None, lease_until=None)
-            )
 
     def check_writable(self) -> None:
         """Take the write lock and update nothing: raises when the database refuses writes."""

@@ -1,7 +1,7 @@
 """Which reminders are due: a pure function of (incidents, now, policy).
 
 The worker calls :func:`due_reminders` on every tick and fires each returned
-reminder whose ``key`` it has not fired before (``Store.claim_reminder``; with
+reminder whose ``key`` it has not fired before (``Store.lease_reminder``; with
 many replicas a database lease makes each key fire once). So the rules below
 return what is due *now*, and encode "once" in the key, not in state:
 

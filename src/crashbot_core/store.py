@@ -234,10 +234,6 @@ class Store(Protocol):
         """Mark a leased reminder sent; False if ``owner`` lost the lease or it was sent."""
         ...
 
-    def release_reminder(self, key: str, *, owner: str) -> None:
-        """Give back a lease without sending (the hook failed): the next round retries it."""
-        ...
-
     # -- components -------------------------------------------------------------------------
 
     def upsert_component(self, component: Component) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from confluence_support import NAMESPACES
 from pytest_httpserver import HTTPServer
 from support import ALICE, BOB
 from werkzeug import Request, Response
 
 from crashbot_confluence import render_storage
-from crashbot_confluence.exporter import NAMESPACES, REF_PAGE_ID
+from crashbot_confluence.exporter import REF_PAGE_ID
 from crashbot_core import Crashbot, FixedClock
 from crashbot_core.cli import build_cli
 from crashbot_core.models import EventKind, Incident

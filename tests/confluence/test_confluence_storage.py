@@ -5,12 +5,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
+from confluence_support import NAMESPACES
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support import ALICE, T0
 
 from crashbot_confluence import render_storage
-from crashbot_confluence.exporter import NAMESPACES
 from crashbot_core.models import Event, EventKind, FollowUp, Incident, Status
 from crashbot_core.postmortem import assemble
 from crashbot_core.severity import DEFAULT_POLICY

@@ -171,19 +171,6 @@ def test_a_reminder_lease_is_won_once_and_taken_over_only_when_it_expires(
     assert not store.lease_reminder(key, 1, owner="w3", now=much_later, lease_until=much_later)
 
 
-def test_a_released_reminder_is_claimable_again(store: SqlStore, outbox: Crashbot) -> None:
-    key = "1:update_overdue:0"
-    assert store.lease_reminder(key, 1, owner="w1", now=T0, lease_until=LEASE)
-    store.release_reminder(key, owner="w1")
-
-    assert store.lease_reminder(key, 1, owner="w2", now=T0, lease_until=LEASE)
-
-
-def test_the_old_claim_reminder_still_counts_as_sent(store: SqlStore, outbox: Crashbot) -> None:
-    assert store.claim_reminder("1:stale:0", 1, T0)
-    assert not store.lease_reminder("1:stale:0", 1, owner="w", now=LEASE, lease_until=LEASE)
-
-
 def test_a_reminder_plugin_that_raises_does_not_stop_the_others(outbox: Crashbot) -> None:
     class Broken:
         @hookimpl

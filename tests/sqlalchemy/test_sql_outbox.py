@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import attrs
-import pytest
 from sqlstore_support import ALICE, T0, DeclareFn, new_incident
 
-from crashbot_core.errors import NotFound
 from crashbot_core.models import (
     Alert,
     AlertStatus,
@@ -57,107 +54,11 @@ def test_no_subscribers_means_no_deliveries(store: SqlStore, declare: DeclareFn)
     assert store.deliveries() == []
 
 
-def test_due_deliveries_are_pending_or_failed_and_due(store: SqlStore, declare: DeclareFn) -> None:
-    for _ in range(4):
-        declare(subscribers=("slack",))
-    now = T0 + timedelta(minutes=10)
-    store.mark_delivery(1, "slack", DeliveryState.DELIVERED, at=now)
-    store.mark_delivery(
-        2, "slack", DeliveryState.FAILED, at=now, error="ratelimited", next_attempt_at=now
-    )
-    store.mark_delivery(
-        3, "slack", DeliveryState.FAILED, at=now, next_attempt_at=now + timedelta(seconds=1)
-    )
-
-    due = store.due_deliveries(now)
-
-    assert [(d.event_id, d.state) for d in due] == [
-        (2, DeliveryState.FAILED),
-        (4, DeliveryState.PENDING),
-    ]
-    assert [d.event_id for d in store.due_deliveries(now + timedelta(seconds=1))] == [2, 3, 4]
-    assert [d.event_id for d in store.due_deliveries(now, limit=1)] == [2]
-
-
-def test_mark_delivery_counts_attempts_and_keeps_the_error(
-    store: SqlStore, declare: DeclareFn
-) -> None:
-    declare(subscribers=("slack",))
-    retry_at = T0 + timedelta(minutes=5)
-    store.mark_delivery(
-        1, "slack", DeliveryState.FAILED, at=T0, error="503 from Slack", next_attempt_at=retry_at
-    )
-    failed = store.deliveries(states=[DeliveryState.FAILED])
-    store.mark_delivery(1, "slack", DeliveryState.DELIVERED, at=retry_at)
-
-    assert failed == [
-        Delivery(
-            event_id=1,
-            incident_id=1,
-            plugin="slack",
-            state=DeliveryState.FAILED,
-            attempts=1,
-            last_error="503 from Slack",
-            next_attempt_at=retry_at,
-            updated_at=T0,
-        )
-    ]
-    [delivered] = store.deliveries()
-    assert (delivered.state, delivered.attempts, delivered.last_error) == (
-        DeliveryState.DELIVERED,
-        2,
-        None,
-    )
-    assert store.deliveries(states=[DeliveryState.FAILED, DeliveryState.DEAD]) == []
-
-
-def test_mark_delivery_for_a_late_subscriber_creates_its_row(
-    store: SqlStore, declare: DeclareFn
-) -> None:
-    declare(subscribers=("slack",))
-
-    store.mark_delivery(1, "pagerduty", DeliveryState.DEAD, at=T0, error="gave up")
-
-    [late] = store.deliveries(states=[DeliveryState.DEAD])
-    assert (late.plugin, late.incident_id, late.attempts) == ("pagerduty", 1, 1)
-
-
-def test_mark_delivery_of_an_unknown_event_raises_not_found(store: SqlStore) -> None:
-    with pytest.raises(NotFound, match="event"):
-        store.mark_delivery(404, "slack", DeliveryState.DELIVERED, at=T0)
-
-
 def test_deliveries_lists_newest_first_within_limit(store: SqlStore, declare: DeclareFn) -> None:
     for _ in range(3):
         declare(subscribers=("slack",))
 
     assert [d.event_id for d in store.deliveries(limit=2)] == [3, 2]
-
-
-def test_claim_reminder_succeeds_once(store: SqlStore, declare: DeclareFn) -> None:
-    declare()
-
-    assert store.claim_reminder("1:update_overdue:0", 1, T0) is True
-    assert store.claim_reminder("1:update_overdue:0", 1, T0) is False
-    assert store.claim_reminder("1:update_overdue:1", 1, T0) is True
-
-
-def test_claim_reminder_from_many_threads_wins_once(store: SqlStore, declare: DeclareFn) -> None:
-    declare()
-    start = threading.Barrier(8)
-    results: list[bool] = []
-
-    def claim() -> None:
-        start.wait()
-        results.append(store.claim_reminder("1:stale:7d", 1, T0))
-
-    threads = [threading.Thread(target=claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sorted(results) == [False] * 7 + [True]
 
 
 def _alert(fingerprint: str = "abc", **changes: object) -> Alert:

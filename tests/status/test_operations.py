@@ -7,9 +7,9 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 from status_support import SECRET_TITLE, auth, open_incident
 
+from crashbot_core import hookimpl
 from crashbot_core.cli import build_cli
-from crashbot_core.models import DeliveryState
-from crashbot_core.testing import make_crashbot
+from crashbot_core.testing import make_crashbot, registered
 from crashbot_status import create_app, demo
 
 
@@ -48,12 +48,21 @@ def _samples(text):
     return out
 
 
+class _Down:
+    """A chat plugin whose API is down."""
+
+    @hookimpl
+    def crashbot_incident_event(self, incident, event):
+        raise RuntimeError("boom")
+
+
 def test_prometheus_metrics(bot, clock, client):
     inc = open_incident(bot)
     bot.acknowledge(inc.id)
     client.get("/")
     client.get("/nope")
-    bot.store.mark_delivery(1, "slack", DeliveryState.FAILED, at=clock.now(), error="boom")
+    with registered(bot.pm, _Down(), "chat"):
+        bot.update(inc.id, message="internal note")  # its delivery to "chat" fails
     resp = client.get("/metrics", headers=auth(bot.create_token("prometheus", "read")[0]))
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
@@ -75,7 +84,7 @@ def test_prometheus_metrics(bot, clock, client):
         == 1
     )
     assert ("crashbot_http_request_duration_seconds_count", (("route", "/"),)) in s
-    assert s[("crashbot_delivery_failures", (("plugin", "slack"), ("state", "failed")))] == 1
+    assert s[("crashbot_delivery_failures", (("plugin", "chat"), ("state", "failed")))] == 1
     assert s[("crashbot_store_up", ())] == 1
 
 

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state, table
+from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, table
 from crashbot_core.config import DEFAULT_CONFIG_FILE
 from crashbot_core.plugins import hook_names
 from crashbot_core.serialize import delivery_dict, iso
@@ -77,9 +77,8 @@ def db() -> None:
 def upgrade(state: CliState) -> None:
     """Apply database migrations (opening the store already does)."""
     bot = state.crashbot()
-    upgrade_fn = getattr(bot.store, "upgrade", None)
-    if callable(upgrade_fn):
-        upgrade_fn()
+    if bot.capabilities.migrations is not None:
+        bot.capabilities.migrations.upgrade()
     click.echo(f"database at {bot.config.database_url} is up to date")
 
 

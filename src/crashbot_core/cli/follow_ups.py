@@ -6,7 +6,7 @@ from datetime import date
 
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable
+from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, printable
 from crashbot_core.cli.params import INCIDENT_ID
 from crashbot_core.models import Actor
 from crashbot_core.serialize import follow_up_dict

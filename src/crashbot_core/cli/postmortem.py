@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable
+from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, printable
 from crashbot_core.cli.params import INCIDENT_ID
 
 

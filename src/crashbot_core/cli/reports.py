@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable, table
+from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, printable, table
 from crashbot_core.cli.params import AGE, INCIDENT_ID, INSTANT, LABEL, STATUS
 from crashbot_core.durations import format_duration
 from crashbot_core.metrics import Durations, MetricsReport
