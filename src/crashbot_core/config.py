@@ -180,6 +180,10 @@ class AlertsTable:
     on_resolved: str = "monitoring"
     #: Public update when an alert reopens a resolved incident (alert text is never public).
     reopened_message: str = "The problem has recurred; we are investigating again."
+    #: Public title of an incident an alert declared (its own title is the alert's).
+    public_title: str = "Service disruption"
+    #: Public first update of an incident an alert declared (instead of the alert's text).
+    public_message: str = "We are investigating reports of a problem."
     rules: list[AlertRuleTable] = field(factory=list)
 
 
@@ -574,6 +578,8 @@ def _build_alerts(table: AlertsTable, where: str, severity: SeverityPolicy) -> A
         on_resolved=_choice(table.on_resolved, OnResolved, where, "$.alerts.on_resolved")
         or OnResolved.MONITORING,
         reopened_message=_sentence(table.reopened_message, where, "$.alerts.reopened_message"),
+        public_title=_sentence(table.public_title, where, "$.alerts.public_title"),
+        public_message=_sentence(table.public_message, where, "$.alerts.public_message"),
     )
 
 

@@ -146,6 +146,10 @@ class AlertPolicy:
     on_resolved: OnResolved = OnResolved.MONITORING
     #: Public text for an alert-driven reopen; alert-derived text is never public.
     reopened_message: str = "The problem has recurred; we are investigating again."
+    #: Public title of an alert-declared incident (its own title is the alert's).
+    public_title: str = "Service disruption"
+    #: Public first update of an alert-declared incident.
+    public_message: str = "We are investigating reports of a problem."
 
     def match(self, alert: Alert) -> AlertRule | None:
         """The first rule the alert matches, or None."""

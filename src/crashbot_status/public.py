@@ -1,9 +1,9 @@
 """The public view of incidents: pure functions, no Flask, no store.
 
 Everything the status site shows is derived here from incidents and their
-*public* events, so the privacy rule lives in one place: :func:`is_public`
-and :func:`public_updates` are the only gates, and every renderer (HTML,
-JSON, feeds, badge, export) is fed from their output.
+*public* events, so the privacy rule lives in one place: :func:`is_public`,
+:func:`public_face` and :func:`public_updates` are the only gates, and every
+renderer (HTML, JSON, feeds, badge, export) is fed from their output.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from attrs import field, frozen
 
 from crashbot_core.models import Component, Event, EventKind, Impact, Incident, Status
+from crashbot_core.routing import AlertPolicy
 from crashbot_core.severity import SeverityPolicy
+
+#: ``Incident.source`` of incidents an alert declared (``alert:grafana`` …).
+ALERT_SOURCE_PREFIX = "alert:"
 
 #: Days shown in each component's uptime bar.
 UPTIME_DAYS = 90
@@ -195,6 +199,26 @@ def is_public(incident: Incident) -> bool:
     return bool(incident.public)
 
 
+def declared_by_alert(incident: Incident) -> bool:
+    """Whether an alert declared the incident (its title and description are alert text)."""
+    return incident.source.startswith(ALERT_SOURCE_PREFIX)
+
+
+def public_face(incident: Incident, alerts: AlertPolicy) -> Incident:
+    """The incident as the public may see it: only fields meant for the public keep their value.
+
+    An alert-declared incident's title and description are the alert's text
+    (host names, accounts, queries): the public sees ``[alerts] public_title``
+    and ``public_message`` instead. Labels, plugin refs, roles and who
+    declared it are internal on every incident, so they are emptied here and
+    no renderer can show them by mistake.
+    """
+    changes: dict[str, object] = {"labels": {}, "refs": {}, "roles": {}, "declared_by": None}
+    if declared_by_alert(incident):
+        changes.update(title=alerts.public_title, description=alerts.public_message)
+    return incident.with_changes(**changes)
+
+
 def public_updates(incident: Incident, events: Iterable[Event]) -> list[PublicUpdate]:
     """The public updates of a public incident, newest first.
 
@@ -224,7 +248,9 @@ def _update_from(incident: Incident, e: Event) -> PublicUpdate | None:
     body: str
     if e.kind is EventKind.DECLARED:
         status = _text(d.get("status")) or Status.INVESTIGATING.value
-        body = _text(d.get("description")) or DEFAULT_BODIES[Status.INVESTIGATING]
+        # An alert's description rides on its declared event: never public.
+        said = incident.description if declared_by_alert(incident) else d.get("description")
+        body = _text(said) or DEFAULT_BODIES[Status.INVESTIGATING]
     elif e.kind is EventKind.UPDATE_POSTED:
         status = _text(d.get("status")) or incident.status.value
         body = _text(d.get("message"))

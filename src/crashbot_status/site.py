@@ -70,10 +70,13 @@ class Site:
         found = self.crashbot.store.list_incidents(IncidentFilter(public=True, **criteria))  # type: ignore[arg-type]
         # The store filter is the first gate; this is the second, so a store
         # bug can never leak a private incident.
-        return [i for i in found if public.is_public(i)]
+        return [self._face(i) for i in found if public.is_public(i)]
+
+    def _face(self, incident: Incident) -> Incident:
+        return public.public_face(incident, self.crashbot.config.alerts)
 
     def with_updates(self, incidents: Sequence[Incident]) -> list[PublicIncident]:
-        """Attach each incident's public updates (newest first)."""
+        """Attach each incident's public updates (newest first); give it public faces only."""
         out = []
         for inc in incidents:
             events = self.crashbot.store.events(inc.id, public_only=True)
@@ -149,7 +152,7 @@ class Site:
         inc = self.crashbot.store.get_incident(incident_id)
         if inc is None or not public.is_public(inc):
             return None
-        return self.with_updates([inc])[0]
+        return self.with_updates([self._face(inc)])[0]
 
     def history(self, page: int, *, size: int = HISTORY_PAGE_SIZE) -> tuple[list[Incident], int]:
         """One page (1-based) of public incidents, newest first, and the number of pages."""

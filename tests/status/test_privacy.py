@@ -9,8 +9,10 @@ from __future__ import annotations
 import html
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
+import attrs
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +26,7 @@ from status_support import (
 )
 
 from crashbot_core import Crashbot, FixedClock
+from crashbot_core.models import Alert, AlertStatus
 from crashbot_core.testing import make_crashbot
 from crashbot_status import create_app
 from crashbot_status.export import export_site
@@ -176,3 +179,47 @@ def test_a_public_change_moves_the_etags_of_what_shows_it(bot: Crashbot) -> None
         assert b"Rolled back" in after[path].data
     # The overall status did not change, so status.json's bytes and ETag did not either.
     assert after["/api/v2/status.json"].status_code == 304
+
+
+def test_alert_text_never_reaches_a_public_output(
+    database_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    # An alert declares a public SEV1, resolves, fires again (reopening it):
+    # its title, description and labels name hosts and accounts; the public
+    # sees only the configured sentences.
+    bot = make_crashbot(
+        database_url=database_url,
+        clock=clock,
+        config={"alerts": {"action": "declare", "public_title": "Checkout is degraded"}},
+    )
+    try:
+        leak = Alert(
+            source="generic",
+            fingerprint="db-7",
+            status=AlertStatus.FIRING,
+            title="disk full on db-7.corp acct 4411",
+            description="SELECT * FROM payroll WHERE acct=4411",
+            severity="SEV1",
+            labels={"host": "db-7.corp"},
+        )
+        declared = bot.ingest_alert(leak).incident
+        assert declared is not None and declared.public
+        bot.ingest_alert(attrs.evolve(leak, status=AlertStatus.RESOLVED))
+        bot.resolve(declared.id)
+        clock.advance(minutes=5)
+        assert bot.ingest_alert(leak).action == "reopened"
+        app = create_app(bot, {"TESTING": True, "CHANGE_TOKEN_TTL": 0, "HEALTH_TTL": 0})
+        paths = [p for p in walk_paths(app, [declared.id], pages=1) if p != "/metrics"]
+        answers = walk(app.test_client(), paths)
+        export = export_site(app, tmp_path / "site")
+    finally:
+        bot.close()
+
+    served = b"".join(body for _, _, body in answers.values())
+    for secret in ("db-7", "4411", "payroll"):
+        assert secret.encode() not in served, secret
+    assert b"Checkout is degraded" in answers[f"text/html,*/* /incidents/{declared.id}"][2]
+    assert b"We are investigating reports of a problem." in served
+    assert b"The problem has recurred; we are investigating again." in served
+    exported = b"".join(p.read_bytes() for p in export)
+    assert export and b"db-7" not in exported and b"4411" not in exported
