@@ -19,7 +19,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping
 
-from crashbot_core.errors import ConflictError, InvalidInput, NotFound
+from crashbot_core.errors import ConflictError, InvalidInput, LeaseLost, NotFound
 from crashbot_core.metrics import MetricsReport
 from crashbot_core.models import (
     Actor,
@@ -146,6 +146,19 @@ class SqlStore:
 
     def _write_change(self, conn: Connection, change: Change) -> Saved:
         """Every write of one change, inside the caller's transaction."""
+        if change.reminder is not None:
+            if not change.events:
+                raise InvalidInput("a change that sends a reminder records its event")
+            # First, so a lost lease writes nothing at all.
+            key, owner = change.reminder
+            r = t.reminders_sent
+            sent = conn.execute(
+                sa.update(r)
+                .where(r.c.key == key, r.c.claimed_by == owner, r.c.sent_at.is_(None))
+                .values(sent_at=change.events[0].at, lease_until=None)
+            )
+            if not sent.rowcount:
+                raise LeaseLost(f"reminder {key}: the lease of {owner} ran out or it was sent")
         incident = self._save_incident(conn, change)
         saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
         saved_follow_ups = [self._save_follow_up(conn, incident.id, f) for f in change.follow_ups]
@@ -715,17 +728,6 @@ class SqlStore:
                 .values(claimed_by=owner, lease_until=lease_until)
             )
             return bool(taken.rowcount)
-
-    def finish_reminder(self, key: str, *, owner: str, at: datetime) -> bool:
-        """Mark a leased reminder sent; False if ``owner`` no longer holds it."""
-        r = t.reminders_sent
-        with self._write() as conn:
-            done = conn.execute(
-                sa.update(r)
-                .where(r.c.key == key, r.c.claimed_by == owner, r.c.sent_at.is_(None))
-                .values(sent_at=at, lease_until=None)
-            )
-            return bool(done.rowcount)
 
     def check_writable(self) -> None:
         """Take the write lock and update nothing: raises when the database refuses writes."""

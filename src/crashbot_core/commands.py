@@ -18,7 +18,17 @@ from crashbot_core import lifecycle
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config
 from crashbot_core.errors import InvalidInput, NotFound
-from crashbot_core.models import Actor, EventKind, FollowUp, Impact, Incident, Status
+from crashbot_core.models import (
+    Actor,
+    Component,
+    EventKind,
+    FollowUp,
+    Impact,
+    Incident,
+    Reminder,
+    Status,
+)
+from crashbot_core.outbox import reminder_data
 
 
 def parse_status(value: Status | str) -> Status:
@@ -58,8 +68,13 @@ class Commands:
         labels: Mapping[str, str] | None = None,
         source: str = "api",
         started_at: datetime | None = None,
+        new_components: bool = False,
     ) -> Incident:
-        """Declare a new incident. Severity defaults to the policy's default level."""
+        """Declare a new incident. Severity defaults to the policy's default level.
+
+        :param new_components: add component keys that ``[components]`` does
+            not list (refused otherwise, when it lists any).
+        """
         policy = self.config.severity_policy
         level = policy.parse(severity) if severity else policy.default_level
         comps: Mapping[str, Impact | str | None]
@@ -71,6 +86,7 @@ class Commands:
             comps = {components: None}  # one key, not its letters
         else:
             comps = {c: None for c in components}
+        self._check_components(comps, new=new_components)
         incident, events = lifecycle.declare(
             title=title,
             severity=level,
@@ -149,9 +165,11 @@ class Commands:
         components: Mapping[str, Impact | str],
         *,
         actor: Actor | None = None,
+        new_components: bool = False,
     ) -> Incident:
-        """Replace the affected components and their impact."""
+        """Replace the affected components and their impact (see :meth:`declare`)."""
         who = actor or Actor.system()
+        self._check_components(components, new=new_components)
         return self.commit.run(
             incident_id,
             lambda inc, now: lifecycle.set_components(
@@ -276,6 +294,48 @@ class Commands:
             return inc.with_changes(refs=merged), []
 
         return self.commit.run(incident_id, transition)
+
+    def _check_components(self, keys: Iterable[str], *, new: bool) -> None:
+        """Refuse component keys the catalogue lacks, unless adding them is asked for.
+
+        A misspelt key (``apii``) would otherwise be published as a new
+        component in outage. With no ``[components]`` configured there is no
+        catalogue, and any valid key is accepted as before.
+        """
+        configured = {c.key for c in self.config.components}
+        if not configured:
+            return
+        wanted = [k.strip().lower() for k in keys]
+        known = configured | {c.key for c in self.commit.store.components()}
+        unknown = [k for k in dict.fromkeys(wanted) if k not in known]
+        if not unknown:
+            return
+        if not new:
+            listed = ", ".join(sorted(known))
+            names = ", ".join(repr(k) for k in unknown)
+            raise InvalidInput(
+                f"unknown component {names}; known: {listed} (add it under [components] in "
+                "crashbot.toml, or add it with --new-component)"
+            )
+        for key in lifecycle.clean_components(dict.fromkeys(unknown, Impact.PARTIAL_OUTAGE)):
+            self.commit.store.upsert_component(Component(key=key, name=key))
+
+    def send_reminder(self, incident_id: int, reminder: Reminder, *, owner: str) -> Incident:
+        """Record a leased reminder as sent (``reminder_sent``); the outbox delivers it.
+
+        :raises LeaseLost: ``owner`` no longer holds the reminder's lease.
+        """
+        return self.commit.run_saved(
+            incident_id,
+            lambda inc, now: lifecycle.note(
+                inc,
+                kind=EventKind.REMINDER_SENT,
+                actor=Actor.system(),
+                now=now,
+                **reminder_data(reminder),
+            ),
+            reminder=(reminder.key, owner),
+        ).incident
 
     def record(
         self, /, incident_id: int | str, kind: EventKind, *, actor: Actor | None = None, **data: Any

@@ -131,8 +131,12 @@ class CommitPath:
         *,
         follow_ups: Sequence[FollowUp] = (),
         alert_ids: Sequence[int] = (),
+        reminder: tuple[str, str] | None = None,
     ) -> Saved:
         """Apply ``transition`` and commit with ``follow_ups`` and ``alert_ids``; returns all saved.
+
+        ``reminder`` is the ``(key, owner)`` lease of a reminder this change
+        sends (:attr:`crashbot_core.store.Change.reminder`).
 
         Re-runs the transition on fresh state after a version conflict, under
         the store's row lock after :data:`LOCK_AFTER_CONFLICTS` of them.
@@ -156,8 +160,11 @@ class CommitPath:
                 events=events,
                 follow_ups=list(follow_ups),
                 alert_ids=alert_ids,
-                subscribers=self.outbox.subscribers() if events else (),
+                subscribers=self.outbox.subscribers(reminder=reminder is not None)
+                if events
+                else (),
                 ref_prefix=self.config.ref_prefix,
+                reminder=reminder,
             )
 
         locked = self.capabilities.locked_commit

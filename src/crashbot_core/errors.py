@@ -66,6 +66,13 @@ class ConflictError(CrashbotError):
     http_status = 409
 
 
+class LeaseLost(CrashbotError):
+    """A worker's lease on a reminder ran out and another worker holds it now: nothing was written."""
+
+    code = "lease_lost"
+    http_status = 409
+
+
 class ConfigError(CrashbotError):
     """A setting is missing or malformed; the message names the file and key path."""
 

@@ -21,13 +21,14 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pluggy
 
 from crashbot_core.clock import Clock
 from crashbot_core.delivery import RetryAfter, RetryPolicy
+from crashbot_core.errors import LeaseLost
 from crashbot_core.hookspecs import SUBSCRIBED_WHEN_ATTR
 from crashbot_core.models import (
     Delivery,
@@ -36,6 +37,7 @@ from crashbot_core.models import (
     EventKind,
     Incident,
     Reminder,
+    ReminderKind,
 )
 from crashbot_core.store import Saved, Store
 
@@ -46,10 +48,10 @@ log = logging.getLogger("crashbot")
 #: worker dies, another one takes its claims over after this long.
 DEFAULT_LEASE = timedelta(minutes=2)
 
-#: Records an internal event on an incident's timeline: ``record(incident_id,
-#: kind, **data)``. The outbox sits below the command layer, so the facade
-#: hands the command that does this in.
-RecordEvent = Callable[..., object]
+#: Commits the ``reminder_sent`` event of a leased reminder:
+#: ``record(incident_id, reminder, owner=instance_id)``. The outbox sits below
+#: the commit path, so the facade hands the command that does this in.
+RecordReminder = Callable[..., object]
 
 
 class Outbox:
@@ -79,13 +81,27 @@ class Outbox:
         self.lease = DEFAULT_LEASE
         #: Who this process is when it claims outbox rows and reminders.
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        #: Servers set this (:meth:`crashbot_core.service.Crashbot.defer_deliveries`):
+        #: a commit only writes its delivery rows, and the worker delivers them,
+        #: so no request waits on a chat, mail or paging API.
+        self.deferred = False
+        #: Set after each commit while :attr:`deferred`: wakes the worker at once.
+        self.pending = threading.Event()
+        #: With inline delivery, the longest a command waits for it (seconds;
+        #: None: until done). What is not done by then continues in the
+        #: background, and the worker takes over what a process leaves behind.
+        self.inline_budget: float | None = None
         # Per-thread queue of commits made while this thread delivers events.
         self._delivering = threading.local()
 
     # ------------------------------------------------------------------ subscribers
 
-    def subscribers(self) -> list[str]:
-        """Plugins that get a delivery row for each event committed now."""
+    def subscribers(self, *, reminder: bool = False) -> list[str]:
+        """Plugins that get a delivery row for each event committed now.
+
+        :param reminder: for a ``reminder_sent`` event: the ``crashbot_reminder``
+            implementations are subscribed too.
+        """
         # Inert plugins (no token, no webhook) opt out with @subscribed_when,
         # so a command writes and claims delivery rows only for plugins that
         # will do something with them.
@@ -99,12 +115,17 @@ class Outbox:
                 except Exception:
                     log.exception("subscribed_when of plugin %s failed", impl.plugin_name)
             names.add(impl.plugin_name)
+        if reminder:
+            names.update(i.plugin_name for i in self.pm.hook.crashbot_reminder.get_hookimpls())
         return sorted(names)
 
     # ------------------------------------------------------------------ after a commit
 
     def after_commit(self, saved: Saved) -> None:
-        """Deliver a command's events now, in order per plugin; failures wait for the worker."""
+        """Deliver a command's events now (or wake the worker), in order per plugin.
+
+        Failures wait for the worker's retries; the commit stands either way.
+        """
         # A plugin may run commands while handling an event (an exporter
         # records `postmortem_exported`). Delivering that commit at once would
         # find the outer event still in flight and leave the new one to the
@@ -113,10 +134,33 @@ class Outbox:
         if queue is not None:
             queue.append(saved)
             return
+        if self.deferred:
+            self.pending.set()
+            return
+        if self.inline_budget is None:
+            self._drain(saved)
+            return
+        thread = threading.Thread(
+            target=self._drain, args=(saved,), name="crashbot-deliver", daemon=True
+        )
+        thread.start()
+        thread.join(self.inline_budget)
+        if thread.is_alive():
+            log.warning(
+                "delivery of %s is taking over %gs; it goes on in the background, "
+                "and the worker retries what is left undone",
+                saved.incident.ref,
+                self.inline_budget,
+            )
+
+    def _drain(self, saved: Saved) -> None:
         self._delivering.queue = queue = [saved]
         try:
             while queue:
                 self._deliver_saved(queue.pop(0))
+        except Exception:
+            # The rows stay in the outbox: the worker delivers them.
+            log.exception("delivery after the commit of %s failed", saved.incident.ref)
         finally:
             self._delivering.queue = None
 
@@ -207,6 +251,13 @@ class Outbox:
             for i in self.pm.hook.crashbot_incident_event.get_hookimpls()
             if i.plugin_name == plugin
         ]
+        kwargs: dict[str, Any] = {"crashbot": self.host, "incident": incident, "event": event}
+        if event.kind is EventKind.REMINDER_SENT:
+            # The reminder itself first: it is what this delivery is for.
+            kwargs["reminder"] = reminder_of(event)
+            impls = [
+                i for i in self.pm.hook.crashbot_reminder.get_hookimpls() if i.plugin_name == plugin
+            ] + impls
         now = self.clock.now()
         if not impls:
             self.store.finish_delivery(
@@ -218,7 +269,6 @@ class Outbox:
                 error="plugin is no longer installed",
             )
             return False
-        kwargs = {"crashbot": self.host, "incident": incident, "event": event}
         try:
             for impl in impls:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
@@ -247,17 +297,21 @@ class Outbox:
 
     # ------------------------------------------------------------------ reminders
 
-    def send_reminder(self, incident: Incident, reminder: Reminder, *, record: RecordEvent) -> bool:
-        """Deliver a reminder exactly once across workers; record it on the timeline.
+    def send_reminder(
+        self, incident: Incident, reminder: Reminder, *, record: RecordReminder
+    ) -> bool:
+        """Send a reminder exactly once across workers, through the retried outbox.
 
         The key is leased in the store first (for :attr:`lease`), so among any
-        number of workers one sends it; a worker that dies before sending
-        leaves the key unsent and another takes it over once the lease runs
-        out. Each ``crashbot_reminder`` implementation is called on its own: one
-        that raises is logged and does not stop the others, and the reminder
-        still counts as sent (it is not repeated to the plugins that got it).
+        number of workers one goes on. It then commits a ``reminder_sent``
+        event whose transaction also marks the key sent, only while it still
+        holds the lease, and writes one delivery row per plugin: each
+        ``crashbot_reminder`` implementation gets the reminder like any
+        event, retried with backoff while its chat API is down, never twice
+        after it succeeded. A worker that dies before the commit leaves the
+        key unsent; another takes it over once the lease runs out.
 
-        :param record: records the ``reminder_sent`` event (a command).
+        :param record: commits the ``reminder_sent`` event with the lease (a command).
         :returns: False when another worker holds or already sent it.
         """
         now = self.clock.now()
@@ -269,23 +323,32 @@ class Outbox:
             lease_until=now + self.lease,
         ):
             return False
-        kwargs = {"crashbot": self.host, "incident": incident, "reminder": reminder}
-        for impl in self.pm.hook.crashbot_reminder.get_hookimpls():
-            try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception:
-                log.exception("reminder %s to %s failed", reminder.key, impl.plugin_name)
-        if not self.store.finish_reminder(
-            reminder.key, owner=self.instance_id, at=self.clock.now()
-        ):
-            # Our lease ran out mid-send and another worker took the key over.
-            log.warning("reminder %s: lease lost while sending", reminder.key)
+        try:
+            record(incident.id, reminder, owner=self.instance_id)
+        except LeaseLost:
+            # Our lease ran out before the commit and another worker took it.
+            log.warning("reminder %s: lease lost before it was recorded", reminder.key)
             return False
-        record(
-            incident.id,
-            EventKind.REMINDER_SENT,
-            reminder=reminder.kind.value,
-            key=reminder.key,
-            message=reminder.message,
-        )
         return True
+
+
+def reminder_of(event: Event) -> Reminder:
+    """The reminder a ``reminder_sent`` event carries (see :func:`reminder_data`)."""
+    d = event.data
+    return Reminder(
+        incident_id=event.incident_id,
+        kind=ReminderKind(str(d["reminder"])),
+        due_at=datetime.fromisoformat(str(d.get("due_at") or event.at.isoformat())),
+        key=str(d["key"]),
+        message=str(d.get("message") or ""),
+    )
+
+
+def reminder_data(reminder: Reminder) -> dict[str, str]:
+    """The data of the ``reminder_sent`` event that sends ``reminder``."""
+    return {
+        "reminder": reminder.kind.value,
+        "key": reminder.key,
+        "message": reminder.message,
+        "due_at": reminder.due_at.isoformat(),
+    }

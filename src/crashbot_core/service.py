@@ -384,9 +384,20 @@ class Crashbot:
 
         :returns: False when another worker holds or already sent it.
         """
-        return self.outbox.send_reminder(incident, reminder, record=self.commands.record)
+        return self.outbox.send_reminder(incident, reminder, record=self.commands.send_reminder)
 
     # ------------------------------------------------------------------ delivery
+
+    def defer_deliveries(self) -> None:
+        """Leave every delivery to the worker: a command only commits (servers and bots).
+
+        Each commit still writes its delivery rows in its transaction, and
+        wakes a worker of this process at once; ``crashbot serve``,
+        ``crashbot slack run`` and ``crashbot discord run`` call this, so no
+        request waits on a chat, mail or paging API. Without a worker in the
+        process, run ``crashbot worker``.
+        """
+        self.outbox.deferred = True
 
     deliveries = _delegate("outbox", Outbox.deliveries)
     retry_deliveries = _delegate("outbox", Outbox.retry_deliveries)

@@ -76,6 +76,12 @@ class Change:
     subscribers: Sequence[str] = ()
     #: Prefix for the ref of a new incident (``INC`` gives ``INC-42``).
     ref_prefix: str = "INC"
+    #: ``(key, owner)`` of a leased reminder this change sends: the store marks
+    #: it sent in the same transaction, and writes nothing (raising
+    #: :class:`~crashbot_core.errors.LeaseLost`) unless ``owner`` still holds
+    #: the lease and it is unsent. So a reminder is recorded, and handed to the
+    #: outbox, exactly once across workers.
+    reminder: tuple[str, str] | None = None
 
 
 @frozen
@@ -103,6 +109,8 @@ class Store(Protocol):
         :raises crashbot_core.errors.ConflictError: the stored version is not
             ``change.expected_version`` (someone else saved first).
         :raises crashbot_core.errors.NotFound: the incident does not exist.
+        :raises crashbot_core.errors.LeaseLost: ``change.reminder`` is no
+            longer leased to its owner, or was sent already.
         """
         ...
 
@@ -228,10 +236,6 @@ class Store(Protocol):
         True when the key is new, or was claimed but never sent and its lease
         ran out before ``now`` (the holder died): the caller takes it over.
         """
-        ...
-
-    def finish_reminder(self, key: str, *, owner: str, at: datetime) -> bool:
-        """Mark a leased reminder sent; False if ``owner`` lost the lease or it was sent."""
         ...
 
     # -- components -------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import attrs
 import pytest
 
 from crashbot_core import metrics
-from crashbot_core.errors import ConflictError, NotFound
+from crashbot_core.errors import ConflictError, LeaseLost, NotFound
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -104,6 +104,17 @@ def _update(store: Store, incident: Incident, *, subscribers: tuple[str, ...] = 
             expected_version=incident.version,
             events=[_event(at=T0 + timedelta(minutes=1))],
             subscribers=subscribers,
+        )
+    )
+
+
+def _send_reminder(store: Store, incident: Incident, key: str, *, owner: str) -> Saved:
+    return store.commit(
+        Change(
+            incident,
+            expected_version=incident.version,
+            events=[_event(EventKind.REMINDER_SENT, data={"key": key})],
+            reminder=(key, owner),
         )
     )
 
@@ -357,17 +368,18 @@ class StoreContract:
     # ------------------------------------------------------------------ reminders
 
     def test_a_reminder_is_leased_to_one_caller_and_sent_once(self, store: Store) -> None:
-        _declare(store)
+        incident = _declare(store).incident
         key = "1:update_overdue:0"
 
         assert store.lease_reminder(key, 1, owner="w1", now=T0, lease_until=LEASE)
         assert not store.lease_reminder(key, 1, owner="w2", now=T0, lease_until=LEASE)
-        assert store.finish_reminder(key, owner="w1", at=T0)
+        _send_reminder(store, incident, key, owner="w1")
         later = LEASE + timedelta(hours=1)
         assert not store.lease_reminder(key, 1, owner="w2", now=later, lease_until=later)
+        assert [e.kind for e in store.events(1)][-1] is EventKind.REMINDER_SENT
 
     def test_a_reminder_whose_holder_died_is_taken_over(self, store: Store) -> None:
-        _declare(store)
+        incident = _declare(store).incident
         key = "1:stale:0"
         store.lease_reminder(key, 1, owner="dead", now=T0, lease_until=LEASE)
         later = LEASE + timedelta(seconds=1)
@@ -375,8 +387,12 @@ class StoreContract:
         assert store.lease_reminder(
             key, 1, owner="w2", now=later, lease_until=later + timedelta(minutes=2)
         )
-        assert not store.finish_reminder(key, owner="dead", at=later)
-        assert store.finish_reminder(key, owner="w2", at=later)
+        with pytest.raises(LeaseLost):
+            _send_reminder(store, incident, key, owner="dead")
+        assert len(store.events(1)) == 1  # the dead worker's change wrote nothing
+        _send_reminder(store, incident, key, owner="w2")
+        with pytest.raises(LeaseLost):  # sent: never again
+            _send_reminder(store, store.get_incident(1), key, owner="w2")  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ components and tokens
 

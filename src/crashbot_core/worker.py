@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from attrs import frozen
 
@@ -21,6 +22,9 @@ from crashbot_core.errors import CrashbotError
 from crashbot_core.service import Crashbot
 
 log = logging.getLogger("crashbot.worker")
+
+#: Seconds between checks of the stop flag while waiting for work.
+STOP_CHECK = 0.2
 
 
 @frozen
@@ -68,13 +72,40 @@ class Worker:
         return RoundResult(reminders=sent, deliveries=retried)
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until ``stop`` is set; the item in progress always finishes."""
+        """Loop until ``stop`` is set; the item in progress always finishes.
+
+        A full round (reminders and retries) runs every ``interval``; a commit
+        of this process that left its deliveries to the worker
+        (:meth:`~crashbot_core.service.Crashbot.defer_deliveries`) wakes it to
+        deliver at once.
+        """
+        pending = self.crashbot.outbox.pending
+        next_round = 0.0
         while not stop.is_set():
             busy = False
             try:
-                result = self.run_once(stop)
+                if time.monotonic() >= next_round:
+                    next_round = time.monotonic() + self.interval
+                    result = self.run_once(stop)
+                else:
+                    result = RoundResult(
+                        reminders=0,
+                        deliveries=self.crashbot.retry_deliveries(limit=self.batch, stop=stop),
+                    )
                 busy = result.deliveries >= self.batch
             except Exception:
                 log.exception("worker round failed")
             if not busy:
-                stop.wait(self.interval)
+                self._wait(stop, pending, next_round)
+
+    @staticmethod
+    def _wait(stop: threading.Event, pending: threading.Event, until: float) -> None:
+        """Until the next round, ``stop``, or a commit waiting for delivery."""
+        while not stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            # Short slices so a stop is noticed promptly while waiting on `pending`.
+            if pending.wait(min(left, STOP_CHECK)):
+                pending.clear()
+                return

@@ -35,6 +35,8 @@ def run(state: CliState, no_sync: bool, worker: bool) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     stop = threading.Event()
+    # Interaction responses never wait on chat APIs: the worker delivers.
+    crashbot.defer_deliveries()
     if worker:
         from crashbot_core.worker import Worker
 

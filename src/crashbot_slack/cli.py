@@ -75,6 +75,8 @@ def run_command(ctx: click.Context, socket: bool, host: str, port: int, worker: 
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     stop = threading.Event()
+    # Acks never wait on Slack: the worker makes the channel and the posts.
+    bot.defer_deliveries()
     if worker:
         from crashbot_core.worker import Worker
 

@@ -85,7 +85,12 @@ def create_app(
     app.config.update(DEFAULTS)
     if test_config:
         app.config.update(test_config)
-    bot = crashbot or Crashbot.from_config()
+    if crashbot is None:
+        # Built for a server (gunicorn): requests only commit, and `crashbot
+        # worker` delivers, so no request waits on a chat API.
+        crashbot = Crashbot.from_config()
+        crashbot.defer_deliveries()
+    bot = crashbot
     app.extensions["crashbot"] = bot
     state = StatusState(bot, float(app.config["CHANGE_TOKEN_TTL"]), float(app.config["HEALTH_TTL"]))
     app.extensions["crashbot_status"] = state

@@ -39,6 +39,9 @@ def serve(state: CliState, host: str, port: int, demo: bool, no_worker: bool) ->
     bot = state.crashbot()
     if demo:
         click.echo(demo_mod.seed(bot))
+    # No request waits on chat: commits only write delivery rows, and the
+    # worker (this process's thread, or `crashbot worker`) delivers them.
+    bot.defer_deliveries()
     app = create_app(bot)
     try:
         # Bind here: werkzeug's own bind prints a two-line hint and exits.

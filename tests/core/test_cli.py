@@ -438,3 +438,18 @@ def test_help_never_opens_the_database(tmp_path: Path) -> None:
     cli = Cli(tmp_path, "mysql://nowhere/x")
     assert "declare" in cli.ok("--help")
     assert "--severity" in cli.ok("declare", "--help")
+
+
+def test_a_misspelt_component_is_one_line_listing_the_known_ones(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "crashbot.toml").write_text('[components.api]\nname = "API"\n')
+
+    refused = cli("declare", "Checkout down", "--component", "apii", "--public")
+    added = cli("declare", "Queue stuck", "--component", "queue", "--new-component")
+
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().splitlines() == [
+        "error: unknown component 'apii'; known: api (add it under [components] in "
+        "crashbot.toml, or add it with --new-component)"
+    ]
+    assert added.exit_code == 0, added.output
+    assert [i["title"] for i in cli.json("list")] == ["Queue stuck"]

@@ -5,6 +5,7 @@ Store-backed: they run on PostgreSQL too when ``CRASHBOT_TEST_POSTGRES_URL`` is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from crashbot_core.errors import (
     InvalidInput,
     NotFound,
 )
+from crashbot_core.testing import make_crashbot
 
 
 def test_declare_defaults_and_sequential_refs(bot: Crashbot) -> None:
@@ -103,3 +105,53 @@ def test_set_refs_merges_and_removes_without_an_event(bot: Crashbot) -> None:
     assert after.refs == {"slack.channel": "C1"}
     assert after.version == 3
     assert len(bot.timeline(inc.id)) == 1
+
+
+# --------------------------------------------------------------------------- components
+
+
+@pytest.fixture
+def catalogued(database_url: str, clock: FixedClock) -> Iterator[Crashbot]:
+    """A service whose crashbot.toml lists its components."""
+    service = make_crashbot(
+        database_url=database_url,
+        clock=clock,
+        config={"components": {"api": {"name": "API"}, "web": {"name": "Website"}}},
+    )
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def test_a_misspelt_component_is_refused_with_the_known_ones(catalogued: Crashbot) -> None:
+    with pytest.raises(InvalidInput) as err:
+        catalogued.declare("Checkout down", components=["apii"], public=True, actor=ALICE)
+
+    assert "unknown component 'apii'; known: api, web" in err.value.message
+    assert catalogued.list() == []
+    assert [c.key for c in catalogued.components()] == ["api", "web"]
+
+
+def test_a_new_component_is_added_only_when_asked(catalogued: Crashbot) -> None:
+    first = catalogued.declare(
+        "Queue stuck", components=["Queue"], new_components=True, actor=ALICE
+    )
+    second = catalogued.declare("Queue stuck again", components=["queue"], actor=ALICE)
+
+    assert first.components and second.components
+    assert [c.key for c in catalogued.components()] == ["api", "web", "queue"]
+
+
+def test_changing_components_checks_the_catalogue_too(catalogued: Crashbot) -> None:
+    inc = catalogued.declare("Checkout down", components=["api"], actor=ALICE)
+
+    with pytest.raises(InvalidInput, match="unknown component 'wbe'"):
+        catalogued.set_components(inc.id, {"wbe": "major_outage"}, actor=ALICE)
+    assert catalogued.get(inc.id).components == {"api": catalogued.get(inc.id).components["api"]}
+
+
+def test_without_a_catalogue_any_component_key_is_accepted(bot: Crashbot) -> None:
+    inc = bot.declare("Checkout down", components=["anything"], actor=ALICE)
+
+    assert list(inc.components) == ["anything"]

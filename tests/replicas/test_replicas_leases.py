@@ -9,8 +9,10 @@ import pytest
 from support import ALICE, T0
 
 from crashbot_core import Crashbot, FixedClock
+from crashbot_core.errors import LeaseLost
 from crashbot_core.hookspecs import hookimpl
-from crashbot_core.models import DeliveryState, Event, Incident
+from crashbot_core.models import DeliveryState, Event, EventKind, Incident
+from crashbot_core.store import Change
 from crashbot_core.testing import Recorder, make_crashbot, registered
 from crashbot_sqlalchemy.store import SqlStore
 
@@ -165,8 +167,11 @@ def test_a_reminder_lease_is_won_once_and_taken_over_only_when_it_expires(
     assert store.lease_reminder(
         key, 1, owner="w2", now=later, lease_until=later + timedelta(minutes=2)
     )
-    assert not store.finish_reminder(key, owner="w1", at=later)  # the dead worker lost it
-    assert store.finish_reminder(key, owner="w2", at=later)
+    inc = store.get_incident(1)
+    sent = Event(kind=EventKind.REMINDER_SENT, at=later, actor=ALICE, data={"key": key})
+    with pytest.raises(LeaseLost):  # the dead worker lost it
+        store.commit(Change(inc, inc.version, events=[sent], reminder=(key, "w1")))
+    store.commit(Change(inc, inc.version, events=[sent], reminder=(key, "w2")))
     much_later = later + timedelta(days=1)
     assert not store.lease_reminder(key, 1, owner="w3", now=much_later, lease_until=much_later)
 

@@ -22,6 +22,9 @@ from crashbot_core.service import Crashbot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Seconds a command waits for its chat deliveries before it exits.
+CLI_DELIVERY_BUDGET = 10.0
+
 #: Who the CLI acts as when ``--as`` is not given.
 USER_ENV = "CRASHBOT_USER"
 #: Set to show the traceback of an unexpected failure instead of one line.
@@ -41,6 +44,9 @@ class CliState:
         """The service, built on first use (so ``--help`` never touches the database)."""
         if self._bot is None:
             self._bot = Crashbot.from_config(self.config_path, pm=self.pm)
+            # A command delivers its events before it exits, within a bound;
+            # the worker retries what fails or is left over.
+            self._bot.outbox.inline_budget = CLI_DELIVERY_BUDGET
         return self._bot
 
     def actor(self) -> Actor:

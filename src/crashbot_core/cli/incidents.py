@@ -37,6 +37,11 @@ def _say(incident: Incident, what: str, as_json: bool) -> None:
     metavar="KEY[=IMPACT]",
     help="Affected component; repeatable.",
 )
+@click.option(
+    "--new-component",
+    is_flag=True,
+    help="Add --component keys that [components] in crashbot.toml does not list.",
+)
 @click.option("--description", "-d", default="", help="What is happening, for responders.")
 @click.option(
     "--label", "-l", multiple=True, type=LABEL, metavar="KEY=VALUE", help="Label; repeatable."
@@ -52,6 +57,7 @@ def declare(
     severity: str | None,
     public: bool | None,
     component: tuple[tuple[str, Impact | None], ...],
+    new_component: bool,
     description: str,
     label: tuple[tuple[str, str], ...],
     started_at: datetime | None,
@@ -65,6 +71,7 @@ def declare(
         severity=severity,
         public=public,
         components=components,
+        new_components=new_component,
         description=description,
         labels=dict(label),
         source="cli",
