@@ -180,7 +180,7 @@ def test_no_core_module_grows_past_its_room() -> None:
     sizes = {
         name: len(path.read_text().splitlines())
         for name, path in _modules().items()
-        if name.rpartition(".")[2] in PARTS
+        if name.rpartition(".")[2] in [*PARTS, "service", "commit", "grouping"]
     }
 
     assert {name: n for name, n in sizes.items() if n > 480} == {}
