@@ -34,8 +34,9 @@ Result = tuple[Incident, list[Event]]
 #: Longest title accepted (Slack channel topics and Discord embed titles cut longer ones).
 MAX_TITLE = 200
 MAX_TEXT = 20_000
-#: Labels: at most this many, keys this long (the SQL column holds 255), values this long.
-MAX_LABELS = 64
+#: Labels: at most this many (room for an alert's 64 plus crashbot's own), keys this
+#: long (the SQL column holds 255), values this long.
+MAX_LABELS = 100
 MAX_LABEL_KEY = 128
 MAX_LABEL_VALUE = 1024
 MAX_URL = 2048

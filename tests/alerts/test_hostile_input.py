@@ -169,3 +169,15 @@ def test_a_parser_that_crashes_is_422_not_500(client: FlaskClient, intake_bot: C
     intake_bot.pm.register(_CarelessPlugin(), name="careless")
     response = post(client, b'{"crash": true}', "careless")
     refused(response, 422, "unreadable_payload", intake_bot)
+
+
+def test_an_alert_with_the_most_labels_still_declares_an_incident(
+    client: FlaskClient, intake_bot: Crashbot
+) -> None:
+    labels = {f"k{i}": "v" * 1024 for i in range(200)}  # cut to 64 by the source
+    response = post(client, json.dumps({"title": "x", "labels": labels}).encode())
+    assert response.status_code == 202, response.json
+    (result,) = response.json["alerts"]
+    assert result["action"] == "declared"
+    incident = intake_bot.get(result["incident"])
+    assert len(incident.labels) == 65  # the alert's 64 and crashbot's alert_group
