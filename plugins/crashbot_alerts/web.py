@@ -176,7 +176,7 @@ def read_body(request: flask.Request, limit: int) -> bytes:
     if length is not None and length > limit:
         raise Reply(413, "too_large", f"the body is {length} bytes; at most {limit} are accepted")
     try:
-        data = request.stream.read(limit + 1)
+        data = _read_at_most(request.stream, limit + 1)
     except RequestEntityTooLarge:
         raise Reply(413, "too_large", "the body is over the server's limit") from None
     except ClientDisconnected:
@@ -186,6 +186,19 @@ def read_body(request: flask.Request, limit: int) -> bytes:
             413, "too_large", f"the body is over {limit} bytes; at most {limit} are accepted"
         )
     return data
+
+
+def _read_at_most(stream: Any, size: int) -> bytes:
+    # One read() of a chunked stream may return less than asked before its end.
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def authenticate(

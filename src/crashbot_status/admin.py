@@ -130,10 +130,23 @@ def _read_body() -> bytes:
     if limit is None or request.content_length is not None:
         return request.get_data(cache=True)
     request.max_content_length = limit + 1
-    data = request.stream.read(limit + 1)
+    data = read_at_most(request.stream, limit + 1)
     if len(data) > limit:
         raise RequestEntityTooLarge()
     return data
+
+
+def read_at_most(stream: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``: one ``read`` may return less than asked."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def body() -> dict[str, Any]:

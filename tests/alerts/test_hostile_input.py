@@ -107,17 +107,42 @@ def test_url_with_an_unbalanced_ipv6_bracket_is_422(
     refused(post(client, body), 422, "invalid_input", intake_bot)
 
 
+class Trickle(io.BytesIO):
+    """A chunked request body as a server hands it over: a little per read()."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(1000 if size is None or size < 0 else min(size, 1000))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def post_chunked(client: FlaskClient, body: bytes) -> Any:
+    return client.post(
+        "/api/alerts/generic",
+        input_stream=Trickle(body),
+        headers={**auth(), "Transfer-Encoding": "chunked"},
+        # What gunicorn sets for a chunked request: the stream ends where the body does.
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
 def test_chunked_body_over_the_limit_is_413_not_422(
     client: FlaskClient, intake_bot: Crashbot
 ) -> None:
-    body = b'{"title": "' + b"x" * 1_100_000 + b'"}'
-    response = client.post(
-        "/api/alerts/generic",
-        input_stream=io.BytesIO(body),
-        headers={**auth(), "Transfer-Encoding": "chunked"},
-        environ_overrides={"wsgi.input_terminated": True},
-    )
+    response = post_chunked(client, b'{"title": "' + b"x" * 1_100_000 + b'"}')
     refused(response, 413, "too_large", intake_bot)
+
+
+def test_chunked_body_under_the_limit_is_read_whole(
+    client: FlaskClient, intake_bot: Crashbot
+) -> None:
+    body = json.dumps({"title": "x", "description": "d" * 15_000}).encode()
+    assert post_chunked(client, body).status_code == 202
+    (row,) = stored_alerts(intake_bot)
+    assert row["description"] == "d" * 15_000
 
 
 class _CarelessSource:
