@@ -46,7 +46,8 @@ _COMPONENT_KEY = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 #: Written so Python's ``re`` and ECMA-262 read it alike: the OpenAPI document uses it too.
 VISIBLE_PATTERN = r"[^\s\x00-\x1f\x7f-\x9f]"
 
-#: The http(s) URLs crashbot links to: ASCII host (no IP literal in brackets), any path.
+#: The http(s) URLs crashbot links to: an ASCII host (international names in punycode,
+#: no IP literal in brackets), any path without spaces or control characters.
 #: Shared with the OpenAPI document, so the API accepts exactly what it documents.
 URL_PATTERN = (
     r"^[Hh][Tt][Tt][Pp][Ss]?://"

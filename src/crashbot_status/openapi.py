@@ -148,7 +148,8 @@ _URL = {
     "type": "string",
     "maxLength": MAX_URL,
     "pattern": URL_PATTERN,
-    "description": "An http(s) URL with a host name (no IP literal in brackets).",
+    "description": "An http(s) URL with an ASCII host name (international names in "
+    "punycode; no IP literal in brackets).",
     "x-error": f"not an http(s) URL with a host name (at most {MAX_URL} characters)",
 }
 
