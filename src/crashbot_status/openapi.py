@@ -415,6 +415,7 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     "requestBody": _body(
                         {
                             "type": "object",
+                            "description": "Give a message, a status or a severity (or more).",
                             "additionalProperties": False,
                             "anyOf": [
                                 {"required": ["message"]},
@@ -694,12 +695,12 @@ def _raise_first(validator: Draft202012Validator, value: Any, where: str) -> Non
     field = ".".join(p for p in (where, path) if p) or "the body"
     shown = repr(error.instance)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    if error.validator in {"pattern", "format", "anyOf", "oneOf"}:
-        reason = f"{shown} is not valid"
-    else:
-        reason = error.message if len(error.message) <= 200 else error.message[:197] + "..."
     schema = error.schema if isinstance(error.schema, dict) else {}
     if schema.get("x-error"):
         raise InvalidInput(f"{field}: {shown}: {schema['x-error']}")
-    hint = schema.get("description")
-    raise InvalidInput(f"{field}: {reason}" + (f" ({hint})" if hint else ""))
+    if error.validator in {"pattern", "format", "anyOf", "oneOf"}:
+        # jsonschema would print the whole pattern or schema: say what is wanted instead.
+        hint = schema.get("description")
+        raise InvalidInput(f"{field}: {shown} is not valid" + (f" ({hint})" if hint else ""))
+    reason = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    raise InvalidInput(f"{field}: {reason}")
