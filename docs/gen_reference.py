@@ -564,8 +564,9 @@ def _schema_text(schema: dict[str, Any], doc: dict[str, Any]) -> str:
     schema = _deref(schema, doc)
     if "enum" in schema:
         return "one of " + ", ".join(_code(json.dumps(v)) for v in schema["enum"])
-    if "oneOf" in schema:
-        return " or ".join(_schema_text(s, doc) for s in schema["oneOf"])
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            return " or ".join(_schema_text(s, doc) for s in schema[key])
     kind = schema.get("type", "any")
     text = " or ".join(kind) if isinstance(kind, list) else kind
     if kind == "array" and "items" in schema:
@@ -574,13 +575,18 @@ def _schema_text(schema: dict[str, Any], doc: dict[str, Any]) -> str:
         text = "object with " + ", ".join(_code(p) for p in schema["properties"])
     elif kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         text = f"object of {_schema_text(schema['additionalProperties'], doc)}"
+    # A long pattern (the severity spellings of the policy) reads worse than the
+    # sentence describing it.
+    described = len(schema.get("pattern", "")) > 60 and bool(schema.get("description"))
     extras = [
         f"{k} {_code(str(schema[k]))}"
         for k in ("format", "pattern", "minLength", "maxLength", "maxItems", "minProperties")
-        if k in schema
+        if k in schema and not (k == "pattern" and described)
     ]
     if extras:
         text += " (" + ", ".join(extras) + ")"
+    if described:
+        text += ": " + md(schema["description"])
     return text
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,17 @@ def handle(crashbot: Crashbot, name: str, request: flask.Request) -> tuple[int, 
         alerts = source.parse(headers, body)
     except CrashbotError as exc:
         raise Reply(exc.http_status, exc.code, exc.message) from None
+    except Exception:
+        # A parser bug answers the same way on every retry: a 5xx would have the
+        # sender retry forever, so say the payload could not be read.
+        log.exception("alert source %s failed to parse a payload", name)
+        raise Reply(
+            422, "unreadable_payload", f"the {name} payload could not be read; it was logged"
+        ) from None
+    for index, alert in enumerate(alerts):
+        problem = unstorable(alert)
+        if problem:
+            raise Reply(422, "invalid_input", f"alert {index}: {problem}")
     if len(alerts) > settings.max_alerts:
         raise Reply(
             413,
@@ -119,6 +131,43 @@ def handle(crashbot: Crashbot, name: str, request: flask.Request) -> tuple[int, 
     return 202, summary(name, results)
 
 
+#: Column widths of the alert store (plugins/crashbot_sqlalchemy/schema.py), so a
+#: third-party source cannot make the store fail (which would be a 503, retried forever).
+_LIMITS = {"source": 64, "fingerprint": 255, "severity": 64, "label key": 255}
+
+
+def unstorable(alert: Alert) -> str | None:
+    """Why ``alert`` cannot be stored as it is (text no store can hold), or None.
+
+    Built-in sources already clean their output; this holds any source to it.
+    """
+    texts: list[tuple[str, str | None]] = [
+        ("source", alert.source),
+        ("fingerprint", alert.fingerprint),
+        ("title", alert.title),
+        ("severity", alert.severity),
+        ("url", alert.url),
+        ("description", alert.description),
+    ]
+    for key, label in alert.labels.items():
+        texts.append(("label key", key))
+        texts.append((f"label {key[:40]!r}", label))
+    for what, text in texts:
+        if text is None:
+            continue
+        if "\x00" in text:
+            return f"the {what} holds a NUL character"
+        if _SURROGATE.search(text):
+            return f"the {what} holds a lone surrogate; that is not Unicode text"
+        limit = _LIMITS.get(what)
+        if limit is not None and len(text) > limit:
+            return f"the {what} is over {limit} characters"
+    return None
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def read_body(request: flask.Request, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes (413) without reading it all."""
     # The intake's own limit replaces the app's MAX_CONTENT_LENGTH for this
@@ -128,7 +177,7 @@ def read_body(request: flask.Request, limit: int) -> bytes:
     if length is not None and length > limit:
         raise Reply(413, "too_large", f"the body is {length} bytes; at most {limit} are accepted")
     try:
-        data = request.stream.read(limit + 1)
+        data = _read_at_most(request.stream, limit + 1)
     except RequestEntityTooLarge:
         raise Reply(413, "too_large", "the body is over the server's limit") from None
     except ClientDisconnected:
@@ -138,6 +187,19 @@ def read_body(request: flask.Request, limit: int) -> bytes:
             413, "too_large", f"the body is over {limit} bytes; at most {limit} are accepted"
         )
     return data
+
+
+def _read_at_most(stream: Any, size: int) -> bytes:
+    # One read() of a chunked stream may return less than asked before its end.
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def authenticate(
@@ -201,7 +263,7 @@ def raw_parts(body: bytes, alerts: list[Alert], limit: int) -> list[bytes | None
     if len(alerts) > 1:
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         items = data.get("alerts") if isinstance(data, dict) else None
         if isinstance(items, list) and len(items) == len(alerts):

@@ -68,6 +68,19 @@ def format_duration(delta: timedelta | float | None) -> str:
     return sign + " ".join(parts)
 
 
+#: Longest look-back window: 10,000 weeks (about 190 years). Longer ones would reach
+#: before year 1 when subtracted from now, which datetime cannot represent.
+MAX_SINCE = timedelta(weeks=10_000)
+
+
 def parse_since(text: str) -> timedelta:
-    """Parse a look-back window such as ``30d`` or ``12w`` (same grammar as durations)."""
-    return parse_duration(text)
+    """Parse a look-back window such as ``30d`` or ``12w`` (same grammar as durations).
+
+    :raises InvalidInput: when it is no duration or longer than :data:`MAX_SINCE`.
+    """
+    window = parse_duration(text)
+    if window > MAX_SINCE:
+        raise InvalidInput(
+            f"look-back window {text[:40]!r} is too long; at most 10000w (about 190 years)"
+        )
+    return window

@@ -146,6 +146,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
+#: Largest incident id a store issues (the SQL column is a 32-bit integer); a larger
+#: id names no incident, so adapters answer "not found" without asking the store.
+MAX_ID = 2**31 - 1
+
+
 @frozen
 class Incident:
     """One incident, as stored. Change it only through :mod:`crashbot_core.lifecycle`."""

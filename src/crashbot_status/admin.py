@@ -4,22 +4,31 @@
 NAME --scope read|write`` or ``CRASHBOT_API_TOKEN``. A missing or unknown
 token is 401, a read token on a write route 403. Domain errors map through
 their ``http_status`` and ``code``.
+
+Every request is checked against ``/api/openapi.json`` (:class:`RequestRules`)
+before anything reads it: the document is the single description of what the
+API accepts. Text is then normalised by the core (:mod:`crashbot_core.lifecycle`)
+and ids beyond what a store can hold are "not found" without a query.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from crashbot_core.durations import parse_since
-from crashbot_core.errors import InvalidInput, PermissionDenied
-from crashbot_core.models import Actor, ApiToken, TokenScope
-from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict, parse_iso
+from crashbot_core.errors import InvalidInput, NotFound, PermissionDenied
+from crashbot_core.inputs import MalformedJSON, load_json, parse_date_or_instant, parse_instant
+from crashbot_core.models import MAX_ID, Actor, ApiToken, TokenScope
+from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.service import Crashbot
+from crashbot_status.openapi import RequestRules, document
 
 bp = Blueprint("admin", __name__, url_prefix="/api")
 
@@ -36,6 +45,47 @@ class Unauthorized(PermissionDenied):
 def crashbot() -> Crashbot:
     """The service this app serves."""
     return current_app.extensions["crashbot"]  # type: ignore[no-any-return]
+
+
+def rules() -> RequestRules:
+    """This app's request rules, compiled once from its OpenAPI document."""
+    found: RequestRules | None = current_app.extensions.get("crashbot_request_rules")
+    if found is None:
+        found = RequestRules(document(crashbot()))
+        current_app.extensions["crashbot_request_rules"] = found
+    return found
+
+
+def _operation() -> tuple[str, str]:
+    """This request's OpenAPI path (``/api/incidents/{incident_id}``) and method."""
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule), request.method
+
+
+def checked_query() -> None:
+    """Refuse query parameters the document does not allow for this route (422)."""
+    path, method = _operation()
+    rules().check_query(path, method, request.args)
+
+
+def incident_key(text: str) -> int:
+    """The id in ``42``, ``#42`` or ``INC-42``, as the document's pattern accepts them.
+
+    :raises InvalidInput: for text that is no id (422).
+    :raises NotFound: for an id larger than any store issues, however many digits
+        it has (404, without asking the store: PostgreSQL would refuse the number).
+    """
+    if not rules().path_pattern("incident_id").search(text):
+        raise InvalidInput(
+            f"{text[:40]!r} is not an incident id; expected a number or a ref like "
+            f"{crashbot().config.ref_prefix}-42"
+        )
+    digits = re.search(r"[0-9]+$", text.rstrip("\n"))
+    number = digits.group().lstrip("0") if digits else ""
+    if len(number) > len(str(MAX_ID)) or int(number or "0") > MAX_ID:
+        shown = number if len(number) <= 24 else number[:21] + "..."
+        raise NotFound(f"no incident {crashbot().config.ref_prefix}-{shown}")
+    return int(number or "0")
 
 
 def requires(scope: TokenScope) -> Callable[[F], F]:
@@ -69,14 +119,56 @@ def actor() -> Actor:
     return Actor(platform="api", id=token.name, name=token.name)
 
 
-def body() -> dict[str, Any]:
-    """The JSON object body; 422 for anything else."""
-    if not request.data:
-        return {}
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("the request body must be a JSON object")
+def _read_body() -> bytes:
+    """The raw body; 413 past ``MAX_CONTENT_LENGTH`` even when it is chunked.
+
+    Werkzeug refuses an announced ``Content-Length`` over the limit, but cuts a
+    chunked body at the limit silently, which would turn a too-large body into
+    a confusing "not JSON" 422. Reading one byte more tells the two apart.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is None or request.content_length is not None:
+        return request.get_data(cache=True)
+    request.max_content_length = limit + 1
+    data = read_at_most(request.stream, limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
     return data
+
+
+def read_at_most(stream: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``: one ``read`` may return less than asked."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def body() -> dict[str, Any]:
+    """The JSON object body, checked against this operation's schema; 422 for anything else.
+
+    An empty body is ``{}`` (the schema decides whether that is enough). The
+    app's ``MAX_CONTENT_LENGTH`` bounds chunked bodies too (413).
+    """
+    raw = _read_body()
+    if not raw:
+        data: Any = {}
+    else:
+        try:
+            data = load_json(raw)
+        except MalformedJSON as exc:
+            # The admin API's documented answer to a body that is no JSON object is 422.
+            raise InvalidInput(f"the request body must be a JSON object: {exc.message}") from None
+        if not isinstance(data, dict):
+            raise InvalidInput("the request body must be a JSON object")
+    path, method = _operation()
+    rules().check_body(path, method, data)
+    return data  # type: ignore[no-any-return]
 
 
 _TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}
@@ -90,14 +182,6 @@ def _field(data: Mapping[str, Any], name: str, kind: type, default: Any = None) 
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise InvalidInput(f"{name!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}")
     return value
-
-
-def _reject_unknown(data: Mapping[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(data) - allowed)
-    if extra:
-        raise InvalidInput(
-            f"unknown field(s) {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}"
-        )
 
 
 def _components(value: Any) -> dict[str, str | None] | list[str] | None:
@@ -136,19 +220,12 @@ def _changed() -> None:
 def create_incident() -> Response:
     """Declare an incident."""
     data = body()
-    allowed = {"title", "severity", "description", "public", "components", "labels", "started_at"}
-    _reject_unknown(data, allowed)
     title = _field(data, "title", str)
     if title is None:
         raise InvalidInput("'title' is required")
     labels = _field(data, "labels", dict, {})
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-        raise InvalidInput("'labels' must be an object of strings")
     started = _field(data, "started_at", str)
-    try:
-        started_at = parse_iso(started) if started else None
-    except ValueError:
-        raise InvalidInput(f"'started_at' {started!r} is not an ISO 8601 instant") from None
+    started_at = parse_instant(started) if started is not None else None
     inc = crashbot().declare(
         title,
         actor=actor(),
@@ -170,22 +247,22 @@ def create_incident() -> Response:
 @requires(TokenScope.READ)
 def get_incident(incident_id: str) -> Response:
     """One incident, timeline and follow-ups."""
-    return incident_response(incident_id)
+    return incident_response(incident_key(incident_id))
 
 
 @bp.patch("/incidents/<incident_id>")
 @requires(TokenScope.WRITE)
 def patch_incident(incident_id: str) -> Response:
     """Change status, severity and/or components."""
+    key = incident_key(incident_id)
     data = body()
-    _reject_unknown(data, {"status", "severity", "components"})
     status = _field(data, "status", str)
     severity = _field(data, "severity", str)
     comps = data.get("components")
     if status is None and severity is None and comps is None:
         raise InvalidInput("nothing to change: give status, severity or components")
     bot = crashbot()
-    inc = bot.get(incident_id)
+    inc = bot.get(key)
     if status is not None or severity is not None:
         inc = bot.update(inc.id, actor=actor(), status=status, severity=severity)
     if comps is not None:
@@ -204,10 +281,10 @@ def patch_incident(incident_id: str) -> Response:
 @requires(TokenScope.WRITE)
 def post_update(incident_id: str) -> Response:
     """Post an update: a message (public or internal) with an optional status/severity change."""
+    key = incident_key(incident_id)
     data = body()
-    _reject_unknown(data, {"message", "status", "severity", "public"})
     inc = crashbot().update(
-        incident_id,
+        key,
         actor=actor(),
         message=_field(data, "message", str),
         status=_field(data, "status", str),
@@ -222,10 +299,10 @@ def post_update(incident_id: str) -> Response:
 @requires(TokenScope.WRITE)
 def resolve(incident_id: str) -> Response:
     """Resolve the incident."""
+    key = incident_key(incident_id)
     data = body()
-    _reject_unknown(data, {"message", "public"})
     inc = crashbot().resolve(
-        incident_id,
+        key,
         actor=actor(),
         message=_field(data, "message", str),
         public=_field(data, "public", bool),
@@ -238,12 +315,12 @@ def resolve(incident_id: str) -> Response:
 @requires(TokenScope.WRITE)
 def rca(incident_id: str) -> Response:
     """Link the RCA of a resolved incident."""
+    key = incident_key(incident_id)
     data = body()
-    _reject_unknown(data, {"url"})
     url = _field(data, "url", str)
     if not url:
         raise InvalidInput("'url' is required")
-    inc = crashbot().link_rca(incident_id, url, actor=actor())
+    inc = crashbot().link_rca(key, url, actor=actor())
     _changed()
     return incident_response(inc.id)
 
@@ -258,6 +335,7 @@ def metrics() -> Response:
     """
     from crashbot_core.metrics import filter_criteria
 
+    checked_query()
     bot = crashbot()
     criteria = filter_criteria(
         bot.policy,
@@ -267,10 +345,7 @@ def metrics() -> Response:
         source=request.args.get("source") or None,
     )
     until_text = request.args.get("until")
-    try:
-        until = parse_iso(until_text) if until_text else None
-    except ValueError:
-        raise InvalidInput(f"'until' {until_text!r} is not an ISO 8601 date or time") from None
+    until = parse_date_or_instant(until_text) if until_text is not None else None
     since_text = request.args.get("since", "90d")
     by = request.args.get("by") or None
     if by not in (None, "severity", "month", "component"):

@@ -124,7 +124,7 @@ def _operations(app: Flask, state: StatusState) -> None:
     @app.get("/api/openapi.json")
     def openapi_json() -> Response:
         """The OpenAPI 3.1 document of the JSON API."""
-        resp = jsonify(openapi.document())
+        resp = jsonify(openapi.document(state.site.crashbot))
         resp.headers["Access-Control-Allow-Origin"] = "*"
         return resp
 

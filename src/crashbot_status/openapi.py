@@ -1,12 +1,56 @@
-"""The OpenAPI 3.1 description of the JSON API (served at ``/api/openapi.json``)."""
+"""The OpenAPI 3.1 description of the JSON API (served at ``/api/openapi.json``).
+
+It is also the admin API's request validator: :class:`RequestRules` checks
+bodies and query strings against the very schemas this document publishes,
+so a request the document allows is one the API accepts (until the state of
+the incident or the clock says otherwise: 404, 409), and one it forbids is
+refused with 422. Severity and ref spellings come from the running policy.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import jsonschema  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator, FormatChecker
+
+from crashbot_core.errors import InvalidInput
+from crashbot_core.inputs import DATE_PATTERN, INSTANT_PATTERN, is_date, is_instant
+from crashbot_core.lifecycle import (
+    MAX_LABEL_KEY,
+    MAX_LABEL_VALUE,
+    MAX_LABELS,
+    MAX_TEXT,
+    MAX_TITLE,
+    MAX_URL,
+    URL_PATTERN,
+    VISIBLE_PATTERN,
+)
+from crashbot_core.severity import DEFAULT_POLICY, SeverityPolicy
+
+if TYPE_CHECKING:
+    from crashbot_core.service import Crashbot
 
 _ERR = {"$ref": "#/components/responses/Error"}
 _STR_OR_NULL = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
+_STATUSES = ["investigating", "identified", "monitoring", "resolved"]
+_IMPACTS = ["degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
+#: A component key as :func:`crashbot_core.lifecycle.clean_components` accepts it.
+_COMPONENT_KEY = {
+    "type": "string",
+    "pattern": r"^[a-z0-9][a-z0-9_.\-]{0,63}$",
+    "x-error": "not a component key (lower-case letters, digits, '-', '_' or '.'; at most 64)",
+}
+_INSTANT = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": INSTANT_PATTERN,
+    "description": "RFC 3339 with a zone, years 1900-2999, e.g. `2026-03-02T08:55:00Z`.",
+    "x-error": "not an instant like 2026-03-02T08:55:00Z (RFC 3339 with a zone, years 1900-2999)",
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -37,31 +81,96 @@ def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-_ID_PARAM = {
-    "name": "incident_id",
-    "in": "path",
-    "required": True,
-    "description": "Incident id (`42`) or ref (`INC-42`).",
-    "schema": {"type": "string", "pattern": "^(?:[A-Za-z]+-|#)?[0-9]{1,9}$"},
-}
+def _any_case(text: str, separators: str = r"[\s_-]*") -> str:
+    """``text`` as a regex matching it in any letter case, with ``separators`` between
+    characters (by default the ones :meth:`SeverityPolicy.parse` ignores)."""
+    parts = []
+    for ch in text:
+        up, low = ch.upper(), ch.lower()
+        if up != low and len(up) == 1 and len(low) == 1 and up.lower() == low:
+            parts.append(f"[{re.escape(low)}{re.escape(up)}]")
+        else:
+            parts.append(re.escape(ch))
+    return separators.join(parts)
 
-_COMPONENTS_IN = {
-    "oneOf": [
-        {"type": "array", "items": {"type": "string", "minLength": 1}},
-        {
-            "type": "object",
-            "additionalProperties": {
-                "type": ["string", "null"],
-                "enum": [
-                    "degraded_performance",
-                    "partial_outage",
-                    "major_outage",
-                    "under_maintenance",
-                    None,
-                ],
+
+def severity_schema(policy: SeverityPolicy) -> dict[str, Any]:
+    """A severity as the policy parses it: a key, priority, label or alias in any case
+    (``SEV2``, ``sev-2``, ``P1``, ``high``) or the number in a level's key (``2``)."""
+    names: list[str] = []
+    for level in policy:
+        for name in level.names:
+            norm = re.sub(r"[\s_\-]+", "", name.strip().lower())
+            if norm and norm not in names:
+                names.append(norm)
+        digits = re.sub(r"\D", "", level.key)
+        if digits and digits not in names:
+            names.append(digits)
+    alternatives = "|".join(_any_case(n) for n in names)
+    return {
+        "type": "string",
+        "maxLength": 64,
+        "pattern": rf"^[\s_-]*(?:{alternatives})[\s_-]*$",
+        "description": "One of "
+        + ", ".join(f"`{lv.key}`/`{lv.priority}`/`{lv.label}`" for lv in policy)
+        + " (any case; `-`, `_` and spaces ignored), or the number in a key (`2`).",
+        # Said by the API when a value does not match (an extension: JSON Schema ignores it).
+        "x-error": "unknown severity; expected one of "
+        + ", ".join(f"{lv.key}/{lv.priority}/{lv.label.lower()}" for lv in policy),
+    }
+
+
+def id_param(prefix: str) -> dict[str, Any]:
+    """The ``incident_id`` path parameter: ``42``, ``#42`` or ``INC-42`` (prefix in any case)."""
+    return {
+        "name": "incident_id",
+        "in": "path",
+        "required": True,
+        "description": f"Incident id (`42`) or ref (`{prefix}-42`). An id no incident "
+        "has (however long) is 404.",
+        "schema": {"type": "string", "pattern": rf"^(?:{_any_case(prefix, '')}-|#)?[0-9]+$"},
+    }
+
+
+def _components_in() -> dict[str, Any]:
+    return {
+        "description": "A list of component keys (each gets the severity's default impact) "
+        "or an object of key to impact (null: the default impact).",
+        "oneOf": [
+            {"type": "array", "maxItems": 64, "items": _COMPONENT_KEY},
+            {
+                "type": "object",
+                "maxProperties": 64,
+                "propertyNames": _COMPONENT_KEY,
+                "additionalProperties": {"enum": [*_IMPACTS, None]},
             },
-        },
-    ]
+        ],
+    }
+
+
+_TITLE = {
+    "type": "string",
+    "maxLength": MAX_TITLE,
+    "pattern": VISIBLE_PATTERN,
+    "description": "Control characters are removed and whitespace collapsed; "
+    "something visible must remain.",
+    "x-error": f"a title needs 1 to {MAX_TITLE} characters, something visible among them",
+}
+_TEXT = {"type": "string", "maxLength": MAX_TEXT}
+_MESSAGE = {**_TEXT, "pattern": VISIBLE_PATTERN}
+_LABELS = {
+    "type": "object",
+    "maxProperties": MAX_LABELS,
+    "propertyNames": {"maxLength": MAX_LABEL_KEY, "pattern": VISIBLE_PATTERN},
+    "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_VALUE},
+}
+_URL = {
+    "type": "string",
+    "maxLength": MAX_URL,
+    "pattern": URL_PATTERN,
+    "description": "An http(s) URL with an ASCII host name (international names in "
+    "punycode; no IP literal in brackets).",
+    "x-error": f"not an http(s) URL with a host name (at most {MAX_URL} characters)",
 }
 
 _INCIDENT = {
@@ -218,17 +327,32 @@ def _sp_doc(extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document."""
+def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document; severities and the ref prefix from ``crashbot``'s config
+    (the built-in policy and ``INC`` without one)."""
+    policy: SeverityPolicy = crashbot.policy if crashbot is not None else DEFAULT_POLICY
+    prefix = crashbot.config.ref_prefix if crashbot is not None else "INC"
+    severity = severity_schema(policy)
+    ident = id_param(prefix)
     incident_ok = _json(_INCIDENT, "The incident, its timeline and follow-ups")
-    write_errors = {"401": _ERR, "403": _ERR, "404": _ERR, "409": _ERR, "413": _ERR, "422": _ERR}
+    write_errors = {
+        "401": _ERR,
+        "403": _ERR,
+        "404": _ERR,
+        "409": _ERR,
+        "413": _ERR,
+        "422": _ERR,
+    }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "crashbot",
             "version": "0.1.0",
             "description": "Public status JSON (crashbot's own and Statuspage v2-compatible) "
-            "and the admin API. Admin routes need `Authorization: Bearer TOKEN`.",
+            "and the admin API. Admin routes need `Authorization: Bearer TOKEN`. "
+            "The admin API validates every request against this document: a request "
+            "it forbids is 422; one it allows is refused only by state (404 no such "
+            "incident, 409 not now) or by size (413).",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -255,16 +379,17 @@ def document() -> dict[str, Any]:
                             "required": ["title"],
                             "additionalProperties": False,
                             "properties": {
-                                "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                                "severity": {"type": "string"},
-                                "description": {"type": "string"},
+                                "title": _TITLE,
+                                "severity": severity,
+                                "description": _TEXT,
                                 "public": {"type": "boolean"},
-                                "components": _COMPONENTS_IN,
-                                "labels": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "string"},
+                                "components": _components_in(),
+                                "labels": _LABELS,
+                                "started_at": {
+                                    **_INSTANT,
+                                    "description": "When impact began; not later than the "
+                                    "server's clock (409). " + _INSTANT["description"],
                                 },
-                                "started_at": {"type": "string", "format": "date-time"},
                             },
                         }
                     ),
@@ -272,7 +397,7 @@ def document() -> dict[str, Any]:
                 }
             },
             "/api/incidents/{incident_id}": {
-                "parameters": [_ID_PARAM],
+                "parameters": [ident],
                 "get": {
                     "summary": "One incident with its full timeline",
                     "tags": ["admin"],
@@ -293,16 +418,9 @@ def document() -> dict[str, Any]:
                             "additionalProperties": False,
                             "minProperties": 1,
                             "properties": {
-                                "status": {
-                                    "enum": [
-                                        "investigating",
-                                        "identified",
-                                        "monitoring",
-                                        "resolved",
-                                    ]
-                                },
-                                "severity": {"type": "string"},
-                                "components": _COMPONENTS_IN,
+                                "status": {"enum": _STATUSES},
+                                "severity": severity,
+                                "components": _components_in(),
                             },
                         }
                     ),
@@ -310,25 +428,24 @@ def document() -> dict[str, Any]:
                 },
             },
             "/api/incidents/{incident_id}/updates": {
-                "parameters": [_ID_PARAM],
+                "parameters": [ident],
                 "post": {
                     "summary": "Post an update (public or internal), optionally changing status",
                     "tags": ["admin"],
                     "requestBody": _body(
                         {
                             "type": "object",
+                            "description": "Give a message, a status or a severity (or more).",
                             "additionalProperties": False,
+                            "anyOf": [
+                                {"required": ["message"]},
+                                {"required": ["status"]},
+                                {"required": ["severity"]},
+                            ],
                             "properties": {
-                                "message": {"type": "string"},
-                                "status": {
-                                    "enum": [
-                                        "investigating",
-                                        "identified",
-                                        "monitoring",
-                                        "resolved",
-                                    ]
-                                },
-                                "severity": {"type": "string"},
+                                "message": _MESSAGE,
+                                "status": {"enum": _STATUSES},
+                                "severity": severity,
                                 "public": {"type": "boolean"},
                             },
                         }
@@ -337,7 +454,7 @@ def document() -> dict[str, Any]:
                 },
             },
             "/api/incidents/{incident_id}/resolve": {
-                "parameters": [_ID_PARAM],
+                "parameters": [ident],
                 "post": {
                     "summary": "Resolve the incident",
                     "tags": ["admin"],
@@ -346,7 +463,7 @@ def document() -> dict[str, Any]:
                             "type": "object",
                             "additionalProperties": False,
                             "properties": {
-                                "message": {"type": "string"},
+                                "message": _TEXT,
                                 "public": {"type": "boolean"},
                             },
                         },
@@ -356,7 +473,7 @@ def document() -> dict[str, Any]:
                 },
             },
             "/api/incidents/{incident_id}/rca": {
-                "parameters": [_ID_PARAM],
+                "parameters": [ident],
                 "post": {
                     "summary": "Link the RCA of a resolved incident",
                     "tags": ["admin"],
@@ -365,7 +482,7 @@ def document() -> dict[str, Any]:
                             "type": "object",
                             "required": ["url"],
                             "additionalProperties": False,
-                            "properties": {"url": {"type": "string", "format": "uri"}},
+                            "properties": {"url": _URL},
                         }
                     ),
                     "responses": {"200": incident_ok, **write_errors},
@@ -379,13 +496,66 @@ def document() -> dict[str, Any]:
                         {
                             "name": "since",
                             "in": "query",
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,4}[mhdw]$"},
-                            "description": "Look-back window, e.g. `90d`.",
+                            "schema": {
+                                "type": "string",
+                                "pattern": "^[1-9][0-9]{0,3}[mhdw]$",
+                                "x-error": "not a look-back window like 90d "
+                                "(1 to 9999 followed by m, h, d or w)",
+                            },
+                            "description": "Look-back window, e.g. `90d` (default): 1 to 9999 "
+                            "minutes, hours, days or weeks.",
+                        },
+                        {
+                            "name": "until",
+                            "in": "query",
+                            "schema": {
+                                "anyOf": [
+                                    {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                                    _INSTANT,
+                                ],
+                                "x-error": "not a date or instant like 2026-03-02 or "
+                                "2026-03-02T08:55:00Z (years 1900-2999)",
+                            },
+                            "description": "End of the window (default now): a date or instant.",
                         },
                         {
                             "name": "by",
                             "in": "query",
                             "schema": {"enum": ["severity", "month", "component"]},
+                        },
+                        {
+                            # Repeatable (``?severity=SEV1&severity=SEV2``); described as one
+                            # string because array query parameters serialize ambiguously.
+                            "name": "severity",
+                            "in": "query",
+                            "schema": severity,
+                            "x-repeatable": True,
+                            "description": "Only this severity; repeat for several.",
+                        },
+                        {
+                            "name": "component",
+                            "in": "query",
+                            "schema": _COMPONENT_KEY,
+                            "description": "Only incidents affecting this component.",
+                        },
+                        {
+                            "name": "label",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": MAX_LABEL_KEY + MAX_LABEL_VALUE + 1,
+                                "pattern": r"^[^=\x00-\x1f\x7f]*[^\s=\x00-\x1f\x7f]"
+                                r"[^=\x00-\x1f\x7f]*=[^\x00-\x1f\x7f]*$",
+                                "x-error": "not KEY=VALUE (for example team=payments)",
+                            },
+                            "description": "Only incidents with this label, as `KEY=VALUE`.",
+                        },
+                        {
+                            "name": "source",
+                            "in": "query",
+                            "schema": {"type": "string", "pattern": r"^[^\x00-\x1f\x7f]{1,128}$"},
+                            "description": "Only incidents from this source (`api`, "
+                            "`alert:alertmanager`, ...).",
                         },
                     ],
                     "responses": {
@@ -473,3 +643,91 @@ def document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _checker() -> FormatChecker:
+    checker = FormatChecker(formats=())
+    # Non-strings pass: "type" reports them, as JSON Schema intends for formats.
+    checker.checks("date-time")(lambda value: not isinstance(value, str) or is_instant(value))
+    checker.checks("date")(lambda value: not isinstance(value, str) or is_date(value))
+    return checker
+
+
+_FORMATS = _checker()
+
+
+class RequestRules:
+    """The admin API's request checks, compiled from :func:`document`: one source of truth.
+
+    Build once per app (compiling the validators costs milliseconds); each check
+    raises :class:`~crashbot_core.errors.InvalidInput` (422) naming the field.
+    """
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self._bodies: dict[tuple[str, str], Draft202012Validator] = {}
+        self._queries: dict[tuple[str, str], list[tuple[dict[str, Any], Draft202012Validator]]]
+        self._queries = {}
+        self._paths: dict[str, re.Pattern[str]] = {}
+        for path, item in doc["paths"].items():
+            shared = item.get("parameters", [])
+            for method, operation in item.items():
+                if method == "parameters":
+                    continue
+                key = (path, method.upper())
+                body = operation.get("requestBody")
+                if body is not None:
+                    schema = body["content"]["application/json"]["schema"]
+                    self._bodies[key] = Draft202012Validator(schema, format_checker=_FORMATS)
+                params = [*shared, *operation.get("parameters", [])]
+                self._queries[key] = [
+                    (p, Draft202012Validator(p["schema"], format_checker=_FORMATS))
+                    for p in params
+                    if p["in"] == "query"
+                ]
+                for p in params:
+                    if p["in"] == "path":
+                        self._paths[p["name"]] = re.compile(p["schema"]["pattern"])
+
+    def check_body(self, path: str, method: str, data: Any) -> None:
+        """Refuse a decoded JSON body the document does not allow for this operation."""
+        validator = self._bodies.get((path, method.upper()))
+        if validator is not None:
+            _raise_first(validator, data, "")
+
+    def check_query(self, path: str, method: str, args: Any) -> None:
+        """Refuse documented query parameters the document does not allow (others are ignored).
+
+        ``args`` is a Werkzeug ``MultiDict``; each value of an ``x-repeatable`` one is checked.
+        """
+        for param, validator in self._queries.get((path, method.upper()), []):
+            name = param["name"]
+            if name not in args:
+                continue
+            if param.get("x-repeatable"):
+                for value in args.getlist(name):
+                    _raise_first(validator, value, name)
+            else:
+                _raise_first(validator, args[name], name)
+
+    def path_pattern(self, name: str) -> re.Pattern[str]:
+        """The pattern of a path parameter (``incident_id``)."""
+        return self._paths[name]
+
+
+def _raise_first(validator: Draft202012Validator, value: Any, where: str) -> None:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return
+    path = ".".join(str(p) for p in error.absolute_path)
+    field = ".".join(p for p in (where, path) if p) or "the body"
+    shown = repr(error.instance)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if schema.get("x-error"):
+        raise InvalidInput(f"{field}: {shown}: {schema['x-error']}")
+    if error.validator in {"pattern", "format", "anyOf", "oneOf"}:
+        # jsonschema would print the whole pattern or schema: say what is wanted instead.
+        hint = schema.get("description")
+        raise InvalidInput(f"{field}: {shown} is not valid" + (f" ({hint})" if hint else ""))
+    reason = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    raise InvalidInput(f"{field}: {reason}")

@@ -18,9 +18,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from crashbot_core.durations import format_duration
 from crashbot_core.errors import CrashbotError
+from crashbot_core.models import MAX_ID
 from crashbot_status import feeds, listing, public, statuspage
 from crashbot_status.cache import Entry, RenderCache, content_etag, etag_matches, public_headers
 from crashbot_status.site import Site
@@ -28,6 +30,24 @@ from crashbot_status.site import Site
 log = logging.getLogger("crashbot.status")
 
 bp = Blueprint("public", __name__)
+
+
+class BoundedInt(IntegerConverter):
+    """Werkzeug's ``int``, refusing (so 404) numbers beyond any id or page a store holds.
+
+    The stock converter calls ``int()`` on any run of digits: past 4,300 digits
+    that raises ValueError (a 500), and past 64 bits the store cannot bind it.
+    """
+
+    def to_python(self, value: str) -> int:
+        """The number, or ValidationError (no match, 404) when it is over :data:`MAX_ID`."""
+        if len(value.lstrip("0")) > len(str(MAX_ID)) or int(value) > MAX_ID:
+            raise ValidationError()
+        return int(value)
+
+
+# Registered before any route of this blueprint is added, so its rules use it.
+bp.record_once(lambda state: state.app.url_map.converters.update(int=BoundedInt))
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -200,7 +220,9 @@ def incident(incident_id: int) -> Response:
 def history(page: int | None = None) -> Response:
     """Every public incident, newest first, paginated (``/history/page/N`` or ``?page=N``)."""
     number = page if page is not None else request.args.get("page", 1, type=int)
-    if number is None or number < 1:
+    # ``?page=`` bypasses the route converter: bound it the same way (a page past
+    # MAX_ID would overflow the store's OFFSET).
+    if number is None or number < 1 or number > MAX_ID:
         abort(404, description="no such page")
 
     def render() -> tuple[str, str]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlparse
 
+from crashbot_core import inputs
 from crashbot_core.errors import InvalidInput
 
 
@@ -37,27 +37,21 @@ MAX_SEVERITY = 64
 MAX_URL = 2048
 
 
-def load_json(body: bytes) -> Any:
-    """Decode a UTF-8 JSON body.
+#: Deepest nesting accepted in a vendor payload (Sentry's are the deepest, around 10).
+MAX_DEPTH = 64
 
-    :raises InvalidInput: with the decoder's position, for anything that is not JSON.
+
+def load_json(body: bytes) -> Any:
+    """Decode a UTF-8 JSON body with the core's rules (:func:`crashbot_core.inputs.load_json`).
+
+    :raises MalformedBody: (HTTP 400) for anything that is not JSON text a store
+        can hold: bad UTF-8 or syntax, NaN, integers over 4,300 digits, nesting
+        deeper than :data:`MAX_DEPTH`, lone surrogates such as ``"\\ud800"``.
     """
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MalformedBody(f"the body is not UTF-8 (byte {exc.start})") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise MalformedBody("the body is not usable JSON: nested too deeply") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise MalformedBody(f"the body is not valid JSON: {name} is not a JSON value")
+        return inputs.load_json(body, max_depth=MAX_DEPTH)
+    except inputs.MalformedJSON as exc:
+        raise MalformedBody(exc.message) from None
 
 
 def obj(value: Any, path: str) -> dict[str, Any]:
