@@ -41,6 +41,7 @@ signum
 _.param_hint  # click.BadParameter attribute (crashbot_core.cli.follow_ups)
 objtype  # descriptor protocol __get__(obj, objtype) (crashbot_core.service._delegate)
 _.collect  # prometheus_client custom collector (crashbot_status.prom)
+_.to_python  # werkzeug URL converter (crashbot_status.views.BoundedInt)
 _.on_submit  # discord.ui.Modal callbacks (crashbot_discord.bot)
 _.from_custom_id  # discord.ui.DynamicItem (crashbot_discord.bot)
 _.on_error  # discord.app_commands.CommandTree error handler

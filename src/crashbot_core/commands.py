@@ -20,7 +20,6 @@ from crashbot_core.config import Config
 from crashbot_core.errors import InvalidInput, NotFound
 from crashbot_core.models import (
     Actor,
-    Component,
     EventKind,
     FollowUp,
     Impact,
@@ -296,29 +295,24 @@ class Commands:
         return self.commit.run(incident_id, transition)
 
     def _check_components(self, keys: Iterable[str], *, new: bool) -> None:
-        """Refuse component keys the catalogue lacks, unless adding them is asked for.
+        """Refuse component keys ``[components]`` does not list, unless ``new`` says to add them.
 
         A misspelt key (``apii``) would otherwise be published as a new
-        component in outage. With no ``[components]`` configured there is no
-        catalogue, and any valid key is accepted as before.
+        component in outage. The catalogue is the configuration, the same on
+        every surface and in the HTTP API's document. With no
+        ``[components]`` configured there is none, and any valid key is
+        accepted as before.
         """
         configured = {c.key for c in self.config.components}
-        if not configured:
+        if not configured or new:
             return
-        wanted = [k.strip().lower() for k in keys]
-        known = configured | {c.key for c in self.commit.store.components()}
-        unknown = [k for k in dict.fromkeys(wanted) if k not in known]
-        if not unknown:
-            return
-        if not new:
-            listed = ", ".join(sorted(known))
-            names = ", ".join(repr(k) for k in unknown)
+        unknown = [k for k in dict.fromkeys(k.strip().lower() for k in keys) if k not in configured]
+        if unknown:
             raise InvalidInput(
-                f"unknown component {names}; known: {listed} (add it under [components] in "
+                f"unknown component {', '.join(repr(k) for k in unknown)}; known: "
+                f"{', '.join(sorted(configured))} (add it under [components] in "
                 "crashbot.toml, or add it with --new-component)"
             )
-        for key in lifecycle.clean_components(dict.fromkeys(unknown, Impact.PARTIAL_OUTAGE)):
-            self.commit.store.upsert_component(Component(key=key, name=key))
 
     def send_reminder(self, incident_id: int, reminder: Reminder, *, owner: str) -> Incident:
         """Record a leased reminder as sent (``reminder_sent``); the outbox delivers it.

@@ -233,6 +233,7 @@ def create_incident() -> Response:
         description=_field(data, "description", str, ""),
         public=_field(data, "public", bool),
         components=_components(data.get("components")),
+        new_components=bool(_field(data, "new_components", bool, False)),
         labels=labels,
         source="api",
         started_at=started_at,
@@ -272,7 +273,12 @@ def patch_incident(incident_id: str) -> Response:
             if isinstance(parsed, list)
             else {k: v or bot.policy.get(inc.severity).impact for k, v in (parsed or {}).items()}
         )
-        inc = bot.set_components(inc.id, mapping, actor=actor())
+        inc = bot.set_components(
+            inc.id,
+            mapping,
+            actor=actor(),
+            new_components=bool(_field(data, "new_components", bool, False)),
+        )
     _changed()
     return incident_response(inc.id)
 

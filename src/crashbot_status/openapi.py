@@ -10,7 +10,7 @@ refused with 422. Severity and ref spellings come from the running policy.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jsonschema  # type: ignore[import-untyped]
@@ -132,19 +132,47 @@ def id_param(prefix: str) -> dict[str, Any]:
     }
 
 
-def _components_in() -> dict[str, Any]:
+def _components_in(known: Sequence[str] = ()) -> dict[str, Any]:
+    key: dict[str, Any] = _COMPONENT_KEY
+    if known:
+        key = {
+            **_COMPONENT_KEY,
+            "enum": sorted(known),
+            "x-error": "not a known component (known: "
+            + ", ".join(sorted(known))
+            + "); send new_components: true to add one",
+        }
     return {
         "description": "A list of component keys (each gets the severity's default impact) "
         "or an object of key to impact (null: the default impact).",
         "oneOf": [
-            {"type": "array", "maxItems": 64, "items": _COMPONENT_KEY},
+            {"type": "array", "maxItems": 64, "items": key},
             {
                 "type": "object",
                 "maxProperties": 64,
-                "propertyNames": _COMPONENT_KEY,
+                "propertyNames": key,
                 "additionalProperties": {"enum": [*_IMPACTS, None]},
             },
         ],
+    }
+
+
+_NEW_COMPONENTS = {
+    "type": "boolean",
+    "description": "Add component keys that [components] in crashbot.toml does not list "
+    "(refused otherwise, when it lists any).",
+}
+
+
+def _with_catalogue(schema: dict[str, Any], known: Sequence[str]) -> dict[str, Any]:
+    """``schema`` whose ``components`` must be known keys unless ``new_components`` is true."""
+    if not known:
+        return schema
+    return {
+        **schema,
+        "if": {"required": ["new_components"], "properties": {"new_components": {"const": True}}},
+        "then": {},
+        "else": {"properties": {"components": _components_in(known)}},
     }
 
 
@@ -334,6 +362,8 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
     prefix = crashbot.config.ref_prefix if crashbot is not None else "INC"
     severity = severity_schema(policy)
     ident = id_param(prefix)
+    # With [components] configured, its keys are the catalogue.
+    known = [c.key for c in crashbot.config.components] if crashbot is not None else []
     incident_ok = _json(_INCIDENT, "The incident, its timeline and follow-ups")
     write_errors = {
         "401": _ERR,
@@ -374,24 +404,28 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     "summary": "Declare an incident",
                     "tags": ["admin"],
                     "requestBody": _body(
-                        {
-                            "type": "object",
-                            "required": ["title"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "title": _TITLE,
-                                "severity": severity,
-                                "description": _TEXT,
-                                "public": {"type": "boolean"},
-                                "components": _components_in(),
-                                "labels": _LABELS,
-                                "started_at": {
-                                    **_INSTANT,
-                                    "description": "When impact began; not later than the "
-                                    "server's clock (409). " + _INSTANT["description"],
+                        _with_catalogue(
+                            {
+                                "type": "object",
+                                "required": ["title"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "title": _TITLE,
+                                    "severity": severity,
+                                    "description": _TEXT,
+                                    "public": {"type": "boolean"},
+                                    "components": _components_in(),
+                                    "new_components": _NEW_COMPONENTS,
+                                    "labels": _LABELS,
+                                    "started_at": {
+                                        **_INSTANT,
+                                        "description": "When impact began; not later than the "
+                                        "server's clock (409). " + _INSTANT["description"],
+                                    },
                                 },
                             },
-                        }
+                            known,
+                        )
                     ),
                     "responses": {"201": incident_ok, **write_errors},
                 }
@@ -413,16 +447,25 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     "summary": "Change status, severity or components",
                     "tags": ["admin"],
                     "requestBody": _body(
-                        {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "minProperties": 1,
-                            "properties": {
-                                "status": {"enum": _STATUSES},
-                                "severity": severity,
-                                "components": _components_in(),
+                        _with_catalogue(
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "anyOf": [
+                                    {"required": ["status"]},
+                                    {"required": ["severity"]},
+                                    {"required": ["components"]},
+                                ],
+                                "description": "Give status, severity or components.",
+                                "properties": {
+                                    "status": {"enum": _STATUSES},
+                                    "severity": severity,
+                                    "components": _components_in(),
+                                    "new_components": _NEW_COMPONENTS,
+                                },
                             },
-                        }
+                            known,
+                        )
                     ),
                     "responses": {"200": incident_ok, **write_errors},
                 },
@@ -714,8 +757,13 @@ class RequestRules:
         return self._paths[name]
 
 
+#: A field the document does not know is the first thing to tell (a typo), before
+#: "give status, severity or components" that the typo may have caused.
+_RELEVANCE = jsonschema.exceptions.by_relevance(strong=frozenset({"additionalProperties"}))
+
+
 def _raise_first(validator: Draft202012Validator, value: Any, where: str) -> None:
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value), key=_RELEVANCE)
     if error is None:
         return
     path = ".".join(str(p) for p in error.absolute_path)
