@@ -87,7 +87,9 @@ class AgeType(_Age):
             age = parse_since(str(value))
             # An age reaching back before the year 1 cannot be subtracted from now.
             datetime.now(UTC) - age
-        except InvalidInput:
+        except InvalidInput as exc:
+            if "too long" in exc.message:  # an age, over parse_since's bound
+                self.fail(exc.message, param, ctx)
             self.fail(f"{value!r} is not an age like 30d, 12h or 2w", param, ctx)
         except OverflowError:
             self.fail(f"{value!r} reaches back before the year 1", param, ctx)
