@@ -251,28 +251,40 @@ def _json(data: Any) -> bytes:
 
 
 def durability(server: Server, declares: int, rng: random.Random) -> tuple[int, int]:
-    """(acknowledged, lost): declares in flight while the server is killed with SIGKILL."""
+    """(acknowledged, lost): declares in flight while the server is killed with SIGKILL.
+
+    Sixteen clients declare at once; once a random share of ``declares`` has
+    been answered 201, the server is killed mid-stream, restarted, and every
+    acknowledged incident is looked up.
+    """
     acknowledged: list[str] = []
     lock = threading.Lock()
-    kill_after = rng.randrange(declares // 4, declares // 2)
+    kill_at = rng.randrange(declares // 4, declares // 2)
+    killed = threading.Event()
+    numbers = iter(range(declares))
 
-    def declare(n: int) -> None:
-        body = json.dumps({"title": f"durability {n}", "severity": "SEV3"}).encode()
-        status, answer = send(server.url, "POST", "/api/incidents", body, authed())
-        if status == 201:
+    def client() -> None:
+        while not killed.is_set():
             with lock:
-                acknowledged.append(json.loads(answer)["ref"])
+                n = next(numbers, None)
+            if n is None:
+                return
+            body = json.dumps({"title": f"durability {n}", "severity": "SEV3"}).encode()
+            status, answer = send(server.url, "POST", "/api/incidents", body, authed())
+            if status == 201:
+                with lock:
+                    acknowledged.append(json.loads(answer)["ref"])
+                    if len(acknowledged) >= kill_at and not killed.is_set():
+                        killed.set()
+                        server.kill()
 
-    threads = []
-    for n in range(declares):
-        if n == kill_after:
-            server.kill()
-            break
-        thread = threading.Thread(target=declare, args=(n,))
+    clients = [threading.Thread(target=client) for _ in range(16)]
+    for thread in clients:
         thread.start()
-        threads.append(thread)
-    for thread in threads:
+    for thread in clients:
         thread.join()
+    if not killed.is_set():
+        server.kill()
     server.start()
     lost = 0
     for ref in acknowledged:
