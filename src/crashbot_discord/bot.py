@@ -1,11 +1,12 @@
 """Bot mode: ``/incident`` application commands, digest buttons and modals (discord.py).
 
 Every listener is thin: parse the interaction → one :class:`Crashbot` call →
-an ephemeral reply. The service call runs in a worker thread (it does
-database and HTTP I/O, and delivers events to the notifier, which posts to
-the incident thread and edits the digest), so the gateway's event loop never
-blocks. Replies are deferred first: Discord wants an answer within 3 s and
-posting to threads may take longer under rate limits.
+an ephemeral reply. The service call runs in a worker thread (database I/O),
+so the gateway's event loop never blocks, and Discord is answered only once
+it has returned: the change is committed before Discord shows the command
+as done, so a bot killed the moment after loses nothing it confirmed. What
+the commit sets off in chat (the incident thread, the digest) is delivered
+by the outbox, not by the listener.
 """
 
 from __future__ import annotations
@@ -68,23 +69,45 @@ def incident_line(crashbot: Crashbot, incident: Incident) -> str:
     return line
 
 
-async def run_command(interaction: discord.Interaction[Any], command: Callable[[], str]) -> None:
-    """Defer ephemerally, run ``command`` (one service call) off the loop, show its answer.
+#: How long a command may run before Discord is asked to wait; it allows 3 s
+#: for the first answer. A commit takes milliseconds: this is for a store or
+#: an inline delivery having a bad moment.
+DEFER_AFTER = 2.0
 
-    A domain error (unknown incident, illegal transition, bad value) is shown
-    to the user as the reason; anything else is logged and shown as a short
-    apology, never a traceback.
-    """
-    await interaction.response.defer(ephemeral=True, thinking=True)
+
+def _outcome(interaction_id: int, command: Callable[[], str]) -> str:
     try:
-        text = await asyncio.to_thread(command)
+        return command()
     except CrashbotError as exc:
-        text = f"⚠️ {exc.message}"
+        return f"⚠️ {exc.message}"
     except Exception:
-        log.exception("Discord interaction %s failed", interaction.id)
-        text = "⚠️ Something went wrong on our side; the error was logged."
-    await interaction.edit_original_response(
-        content=render.cut(text, 2000), allowed_mentions=discord.AllowedMentions.none()
+        log.exception("Discord interaction %s failed", interaction_id)
+        return "⚠️ Something went wrong on our side; the error was logged."
+
+
+async def run_command(interaction: discord.Interaction[Any], command: Callable[[], str]) -> None:
+    """Run ``command`` (one service call, committed when it returns) off the loop, then answer.
+
+    The ephemeral answer is the interaction's response, sent after the
+    commit. Should the call outlast :data:`DEFER_AFTER`, the interaction is
+    deferred first ("thinking…", which claims nothing) so that its token stays
+    valid, and the answer then replaces it. A domain error (unknown incident,
+    illegal transition, bad value) is shown to the user as the reason;
+    anything else is logged and shown as a short apology, never a traceback.
+    """
+    quiet = discord.AllowedMentions.none()
+    work = asyncio.ensure_future(asyncio.to_thread(_outcome, interaction.id, command))
+    try:
+        text = await asyncio.wait_for(asyncio.shield(work), DEFER_AFTER)
+    except TimeoutError:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await work
+        await interaction.edit_original_response(
+            content=render.cut(text, 2000), allowed_mentions=quiet
+        )
+        return
+    await interaction.response.send_message(
+        render.cut(text, 2000), ephemeral=True, allowed_mentions=quiet
     )
 
 

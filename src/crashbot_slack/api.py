@@ -139,6 +139,21 @@ class SlackApi:
             self._users[user_id] = actor
         return actor
 
+    def known_actor(self, user_id: str, name: str | None = None) -> Actor:
+        """The :class:`Actor` for a user, without calling Slack.
+
+        For requests answered in Slack's 3-second window, where the command is
+        committed before the ack: ``name`` is what the request carries (the
+        user's handle: ``user_name`` of a slash command, ``user.username`` of
+        a view or action, the ``|name`` of a ``<@U123|name>`` mention). Without
+        one, a name :meth:`actor` looked up earlier serves, else the id.
+        """
+        if name:
+            return Actor(platform="slack", id=user_id, name=name)
+        with self._lock:
+            cached = self._users.get(user_id)
+        return cached or Actor(platform="slack", id=user_id, name=user_id)
+
     # ------------------------------------------------------------------ channels
 
     def channel_id(self, name_or_id: str) -> str | None:

@@ -5,28 +5,29 @@ makes the :class:`~slack_bolt.App`, :func:`crashbot_slack.listeners.register_lis
 adds one module of listeners per kind. Listeners are thin: parse → one
 :class:`Crashbot` call → reply.
 
-Every listener acks in the request thread (parse, validate, answer Slack)
-and hands the rest to ``listener_executor`` — the service call, whose event
-delivery creates channels and posts messages: slow work that must not hold
-Slack's 3-second ack. This is bolt's lazy-listener pattern without its
-per-request deep copy. ``process_before_response=True`` makes the listener
-run in the request thread before the response, rather than queued behind
-busy pool threads as with bolt's default. The pool starts queued work only
-once the acks in progress are sent (:mod:`crashbot_slack.ackfirst`).
+Every command is carried out in the request thread before Slack is answered:
+parse, one service call (committed to the store), then the ack, carrying the
+reply. A change Slack showed as done is stored, even if the process dies the
+moment after. ``process_before_response=True`` makes bolt run the listener
+in the request thread and send its ack as the HTTP response (or the Socket
+Mode envelope reply) only when the listener returns. What the commit sets
+off in chat (channels, posts, the digest) is delivered by the outbox, not by
+the listener. Only chat calls that change nothing stored — opening a modal,
+a confirmation on a ``response_url`` or by DM — go to ``listener_executor``
+after the ack.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
-from crashbot_slack.ackfirst import AckFirstExecutor
 from crashbot_slack.listeners import register_listeners
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ def build_app(
 
     :param verify_requests: check the ``X-Slack-Signature`` with the signing
         secret (HTTP); Socket Mode turns it off (the socket is authenticated).
-    :param listener_executor: where work runs after the ack; tests pass one
-        that runs it inline, so the HTTP reply comes after the work.
+    :param listener_executor: where chat-only work runs after the ack
+        (opening a modal, a confirmation); tests pass one that runs it inline.
     """
     settings = runtime.settings
     if verify_requests and not settings.signing_secret:
@@ -82,8 +83,8 @@ def build_app(
             bot_id=bot_id,
         )
 
-    executor = listener_executor or AckFirstExecutor(
-        runtime.ack_first, settings.listener_threads, thread_name_prefix="crashbot-slack"
+    executor = listener_executor or ThreadPoolExecutor(
+        settings.listener_threads, thread_name_prefix="crashbot-slack"
     )
     app = App(
         name="crashbot",

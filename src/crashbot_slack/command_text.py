@@ -42,7 +42,7 @@ SYNONYMS = {
     "?": "help",
 }
 
-_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>$")
 _LINK = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
 _EXPLICIT_REF = re.compile(r"^(?:[A-Za-z]+-\d{1,18}|#\d{1,18})$")
 _BARE_REF = re.compile(r"^\d{1,18}$")
@@ -66,6 +66,8 @@ class ParsedCommand:
     role: str | None = None
     #: Slack user id for ``role``.
     user_id: str | None = None
+    #: The name Slack put in the mention (``<@U123|alice>``), if any.
+    user_name: str | None = None
     message: str = ""
     url: str | None = None
     #: ``--public`` / ``--private`` on update and resolve; None: the default.
@@ -144,7 +146,9 @@ def parse(
             raise CommandError(
                 f"`{_shorten(tokens[1])}` is not a Slack user; mention them, e.g. `role ic @alice`"
             )
-        return ParsedCommand(action="role", ref=ref, role=tokens[0], user_id=m.group(1))
+        return ParsedCommand(
+            action="role", ref=ref, role=tokens[0], user_id=m.group(1), user_name=m.group(2) or None
+        )
     if sub == "rca":
         if len(tokens) != 1:
             raise CommandError(f"Usage: {SUBCOMMANDS['rca']}")

@@ -26,13 +26,10 @@ class SlackRuntime:
     def __init__(self, crashbot: Crashbot, settings: SlackSettings) -> None:
         from slack_sdk import WebClient
 
-        from crashbot_slack.ackfirst import AckFirst
         from crashbot_slack.api import SlackApi
         from crashbot_slack.notifier import SlackNotifier
 
         self.crashbot = crashbot
-        #: Counts the Slack requests being answered; work after the ack waits on it.
-        self.ack_first = AckFirst()
         self.settings = settings
         self.api: SlackApi = SlackApi(
             WebClient(token=settings.bot_token, base_url=settings.base_url, timeout=10)

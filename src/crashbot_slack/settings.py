@@ -65,9 +65,8 @@ class SlackSettings:
     channel_prefix: str = "inc"
     #: Appended to the incident channel's name for the RCA channel.
     rca_suffix: str = "rca"
-    #: Threads that run commands after Slack was answered (each: one service call
-    #: and its Slack calls). More threads finish bursts sooner; fewer keep the
-    #: acks of new requests quicker (they share one interpreter lock).
+    #: Threads for the Slack calls made after a command was answered (opening a
+    #: form, a confirmation). Commands themselves run before the answer.
     listener_threads: int = field(default=8, validator=_check_threads)
     #: Who an escalation pings in the incident channel (``<!here>``, ``<!subteam^S123>``).
     escalation_mention: str = "<!here>"

@@ -52,8 +52,7 @@ def mount(app: Flask, crashbot: Crashbot, *, listener_executor: Executor | None 
                 jsonify, 401, "invalid_signature", "missing, invalid or expired Slack signature"
             )
         try:
-            with runtime.ack_first.answering():
-                return handler.handle(request)
+            return handler.handle(request)
         except ValueError as exc:  # json.JSONDecodeError included
             log.info("unreadable Slack request: %s", exc)
             return _error(

@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pytest_httpserver import HTTPServer
@@ -69,6 +70,9 @@ class FakeDiscord:
         self._ids = itertools.count(1300000000000000001)
         self._failures: list[tuple[str, Response]] = []
         self._lock = threading.Lock()
+        #: Called with each request as it arrives, before it is answered (to
+        #: look at the world at that moment, e.g. what the store holds).
+        self.on_request: Callable[[Recorded], None] | None = None
         server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
 
     @property
@@ -174,10 +178,11 @@ class FakeDiscord:
             except ValueError:
                 body = raw.decode(errors="replace")
         path = request.path
+        recorded = Recorded(request.method, path, request.query_string.decode(), body)
+        if self.on_request is not None:
+            self.on_request(recorded)
         with self._lock:
-            self.requests.append(
-                Recorded(request.method, path, request.query_string.decode(), body)
-            )
+            self.requests.append(recorded)
             for i, (pattern, response) in enumerate(self._failures):
                 if re.fullmatch(pattern, path):
                     del self._failures[i]

@@ -17,10 +17,10 @@ EPHEMERAL = 64
 
 
 def reply(api: FakeDiscord) -> str:
-    """The text of the last (deferred, ephemeral) reply."""
-    callbacks = api.callbacks()
-    assert callbacks[-1] == {"type": 5, "data": {"flags": EPHEMERAL}}
-    return str(api.original_edits()[-1]["content"])
+    """The text of the last reply: the interaction's ephemeral response (sent after the commit)."""
+    callback = api.callbacks()[-1]
+    assert callback["type"] == 4 and callback["data"]["flags"] == EPHEMERAL
+    return str(callback["data"]["content"])
 
 
 def declare(client: Harness, **options: Any) -> None:

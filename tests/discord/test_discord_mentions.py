@@ -85,8 +85,8 @@ def test_interaction_replies_quoting_user_text_ping_nobody(
     discord_client.feed(command("severity", incident="1", severity="@everyone"))
     discord_client.feed(command("update", incident="@here", message="x"))
 
-    edits = discord_api.original_edits()
-    assert any("@everyone" in str(e.get("content")) for e in edits)
+    replies = [c["data"] for c in discord_api.callbacks() if c.get("type") == 4]
+    assert any("@everyone" in str(r.get("content")) for r in replies)
     assert bot_mode.get(1).title == HOSTILE
     assert_nobody_pinged(discord_api)
 

@@ -7,14 +7,19 @@ import urllib.parse
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from fake_slack import DIGEST_ID, FakeSlack, sign
+from fake_slack import DIGEST_ID, PEOPLE, FakeSlack, sign
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
+def handle(user: str) -> str:
+    """The Slack handle (``user_name``) requests carry for a user id."""
+    return PEOPLE[user][0] if user in PEOPLE else user.lower()
+
+
 class InlineExecutor(Executor):
-    """Runs bolt's listeners in the request thread, so a test sees all their work when the
-    HTTP reply arrives (production uses a thread pool and replies at ``ack()``)."""
+    """Runs the work after the ack in the request thread, so a test sees it (a modal
+    opened, a confirmation) when the HTTP reply arrives; production uses a thread pool."""
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -23,6 +28,18 @@ class InlineExecutor(Executor):
         except BaseException as exc:
             future.set_exception(exc)
         return future
+
+
+class NeverExecutor(Executor):
+    """Takes the work meant for after the ack and never runs it: what a process
+    killed the moment after its ack does with that work."""
+
+    def __init__(self) -> None:
+        self.dropped = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.dropped += 1
+        return Future()
 
 
 def slack_env(fake: FakeSlack, **extra: str) -> dict[str, str]:
@@ -72,7 +89,7 @@ class SlackDriver:
             "channel_id": channel_id,
             "channel_name": channel_name,
             "user_id": user,
-            "user_name": user.lower(),
+            "user_name": handle(user),
             "command": command,
             "text": text,
             "api_app_id": "A0001",
@@ -95,8 +112,8 @@ class SlackDriver:
                 "type": "block_actions",
                 "user": {
                     "id": user,
-                    "username": user.lower(),
-                    "name": user.lower(),
+                    "username": handle(user),
+                    "name": handle(user),
                     "team_id": "T0001",
                 },
                 "api_app_id": "A0001",
@@ -142,8 +159,8 @@ class SlackDriver:
                 "team": {"id": "T0001", "domain": "example"},
                 "user": {
                     "id": user,
-                    "username": user.lower(),
-                    "name": user.lower(),
+                    "username": handle(user),
+                    "name": handle(user),
                     "team_id": "T0001",
                 },
                 "api_app_id": "A0001",

@@ -79,7 +79,7 @@ def test_fixed_argument_commands_take_an_optional_leading_incident() -> None:
 
 def test_role_reads_an_escaped_user_mention() -> None:
     assert p("role ic <@U024BE7LH|bob>") == ParsedCommand(
-        action="role", role="ic", user_id="U024BE7LH"
+        action="role", role="ic", user_id="U024BE7LH", user_name="bob"
     )
     assert p("role INC-2 tl <@W123ABC>") == ParsedCommand(
         action="role", ref="INC-2", role="tl", user_id="W123ABC"

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fake_slack import DIGEST_ID, FakeSlack
 from slack_support import SlackDriver
 
 from crashbot_core import Crashbot, Status
 
 
-def declare(slack: SlackDriver, text: str = "declare Checkout API returns 500s sev1") -> None:
-    r = slack.command(text)
+def reply(r: Any) -> str:
+    """The reply a command's ack carries (Slack shows it only to the user)."""
     assert r.status_code == 200
+    body = r.get_json()
+    assert body["response_type"] == "ephemeral"
+    return str(body["text"])
 
 
-def in_channel(slack: SlackDriver, text: str, *, user: str = "UALICE") -> None:
-    """Run a command inside incident 1's channel."""
+def declare(slack: SlackDriver, text: str = "declare Checkout API returns 500s sev1") -> str:
+    """Declare; the reply in the ack."""
+    return reply(slack.command(text))
+
+
+def in_channel(slack: SlackDriver, text: str, *, user: str = "UALICE") -> Any:
+    """Run a command inside incident 1's channel; the HTTP response (the ack)."""
     r = slack.command(
         text,
         user=user,
@@ -22,19 +32,13 @@ def in_channel(slack: SlackDriver, text: str, *, user: str = "UALICE") -> None:
         channel_name="inc-20260302-1-checkout-api-returns-500s",
     )
     assert r.status_code == 200
-
-
-def last_reply(fake: FakeSlack) -> str:
-    assert fake.responses, "no reply was sent to response_url"
-    reply = fake.responses[-1]
-    assert reply["response_type"] == "ephemeral"
-    return str(reply["text"])
+    return r
 
 
 def test_declare_creates_channel_invites_declarer_and_posts_digest(
     slack: SlackDriver, fake_slack: FakeSlack, slack_bot: Crashbot
 ) -> None:
-    declare(slack)
+    answer = declare(slack)
     inc = slack_bot.get(1)
     assert (inc.title, inc.severity, inc.source) == ("Checkout API returns 500s", "SEV1", "slack")
     assert inc.declared_by is not None and (inc.declared_by.id, inc.declared_by.name) == (
@@ -58,7 +62,9 @@ def test_declare_creates_channel_invites_declarer_and_posts_digest(
     ]
     assert inc.refs["slack.channel"] == "CINC00001"
     assert inc.refs["slack.digest_channel"] == DIGEST_ID and inc.refs["slack.digest_ts"]
-    assert "Declared INC-1" in last_reply(fake_slack) and "<#CINC00001>" in last_reply(fake_slack)
+    # The reply rides on the ack: nothing goes to response_url.
+    assert "Declared INC-1" in answer and "<#CINC00001>" in answer
+    assert fake_slack.responses == []
 
 
 def test_declare_without_severity_uses_the_policy_default(
@@ -108,11 +114,10 @@ def test_public_update_from_another_channel_by_ref(
     slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack
 ) -> None:
     declare(slack)
-    r = slack.command("update INC-1 --public Payments are recovering")
-    assert r.status_code == 200
+    answer = reply(slack.command("update INC-1 --public Payments are recovering"))
     last = slack_bot.timeline(1)[-1]
     assert last.public and last.data["message"] == "Payments are recovering"
-    assert "public update" in last_reply(fake_slack)
+    assert "public update" in answer
 
 
 def test_ack_severity_status_commands_change_the_incident(
@@ -174,8 +179,7 @@ def test_rca_link_on_a_resolved_incident_and_refused_while_open(
     slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack
 ) -> None:
     declare(slack)
-    in_channel(slack, "rca <https://docs.example.com/rca/1>")
-    assert "resolve it first" in last_reply(fake_slack)
+    assert "resolve it first" in reply(in_channel(slack, "rca <https://docs.example.com/rca/1>"))
     assert slack_bot.get(1).rca_url is None
     in_channel(slack, "resolve")
     in_channel(slack, "rca <https://docs.example.com/rca/1|RCA>")
@@ -199,10 +203,10 @@ def test_follow_up_is_stored(
     slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack
 ) -> None:
     declare(slack)
-    in_channel(slack, "follow-up Add an alert on 5xx rate")
+    answer = reply(in_channel(slack, "follow-up Add an alert on 5xx rate"))
     [fu] = slack_bot.follow_ups(1)
     assert fu.title == "Add an alert on 5xx rate"
-    assert "Added follow-up" in last_reply(fake_slack)
+    assert "Added follow-up" in answer
 
 
 def test_seed_adr_aliases_create_update_close(slack: SlackDriver, slack_bot: Crashbot) -> None:
@@ -219,18 +223,14 @@ def test_outside_an_incident_channel_without_a_ref_says_what_to_do(
     slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
     declare(slack)
-    slack.command("ack")
-    assert "which incident?" in last_reply(fake_slack)
+    assert "which incident?" in reply(slack.command("ack"))
 
 
 def test_domain_errors_become_ephemeral_replies(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     declare(slack)
-    slack.command("ack INC-99")
-    assert "no incident INC-99" in last_reply(fake_slack)
-    slack.command("severity 1 purple")
-    assert "unknown severity" in last_reply(fake_slack)
-    slack.command("role 1 wizard <@UBOB>")
-    assert "unknown role" in last_reply(fake_slack)
+    assert "no incident INC-99" in reply(slack.command("ack INC-99"))
+    assert "unknown severity" in reply(slack.command("severity 1 purple"))
+    assert "unknown role" in reply(slack.command("role 1 wizard <@UBOB>"))
 
 
 def test_unknown_subcommand_gets_help_in_the_ack(
@@ -255,10 +255,10 @@ def test_a_slack_outage_during_declare_keeps_the_incident(
     slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack
 ) -> None:
     fake_slack.fail_always("conversations.create", "internal_error", status=503)
-    declare(slack)
+    answer = declare(slack)
     inc = slack_bot.get(1)
     assert inc.title == "Checkout API returns 500s"
-    assert "Declared INC-1" in last_reply(fake_slack)
+    assert "Declared INC-1" in answer
     [failed] = slack_bot.deliveries(failed_only=True)
     assert failed.plugin == "slack" and failed.state.value == "failed"
 
@@ -275,10 +275,10 @@ def test_a_look_alike_channel_name_does_not_imply_an_incident(
     slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
     declare(slack)
-    slack.command(
+    r = slack.command(
         "ack", channel_id="CFAKE0001", channel_name="inc-20260302-1-checkout-api-returns-500s"
     )
-    assert "which incident?" in last_reply(fake_slack)
+    assert "which incident?" in reply(r)
 
 
 def test_a_bare_number_follow_up_title_works_in_the_incident_channel(
@@ -287,8 +287,8 @@ def test_a_bare_number_follow_up_title_works_in_the_incident_channel(
     declare(slack)
     in_channel(slack, "follow-up 42")
     assert [f.title for f in slack_bot.follow_ups(1)] == ["42"]
-    slack.command("follow-up 42")  # outside: "42" is the incident, and the title is missing
-    assert "follow-up TITLE" in last_reply(fake_slack)
+    # Outside: "42" is the incident, and the title is missing.
+    assert "follow-up TITLE" in reply(slack.command("follow-up 42"))
 
 
 def test_commands_never_wait_on_slacks_api_before_the_ack(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from fake_slack import FakeSlack, sign
-from slack_support import SECRET, SlackDriver
+from slack_support import SECRET, NeverExecutor, SlackDriver
 
 from crashbot_core import Crashbot
 
@@ -124,3 +124,37 @@ def test_the_bots_own_reaction_declares_nothing(
     assert fake_slack.methods().count("auth.test") == 1
     slack.event(reaction(user="UBOT"))
     assert fake_slack.methods().count("auth.test") == 1  # remembered
+
+
+def test_a_reaction_that_cannot_be_declared_now_is_left_for_slack_to_retry(
+    slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.messages[("CGENERAL1", "1772441000.000200")] = {
+        "type": "message",
+        "user": "UCAROL",
+        "text": "Search returns nothing",
+        "ts": "1772441000.000200",
+    }
+    fake_slack.fail_once("conversations.history", "internal_error", status=503)
+    # Not acknowledged: Slack delivers the event again later.
+    assert slack.event(reaction()).status_code == 503
+    assert slack_bot.list() == []
+    # The retry declares, and a further retry of the same event declares nothing more.
+    assert slack.event(reaction()).status_code == 200
+    assert slack.event(reaction()).status_code == 200
+    [inc] = slack_bot.list()
+    assert inc.title == "Search returns nothing"
+
+
+def test_a_reaction_is_acked_only_once_its_declare_is_committed(
+    slack_bot: Crashbot, fake_slack: FakeSlack
+) -> None:
+    from crashbot_slack.web import create_app
+
+    never = NeverExecutor()
+    client = SlackDriver(create_app(slack_bot, listener_executor=never).test_client(), fake_slack)
+    assert client.event(reaction()).status_code == 200
+    assert slack_bot.get(1).labels["slack.message"] == "CGENERAL1:1772441000.000200"
+    # Only the reply in the message's thread was left for after the ack.
+    assert never.dropped == 1
+    assert not [m for m in fake_slack.called("chat.postMessage") if m.get("thread_ts")]

@@ -185,3 +185,21 @@ def test_update_modal_with_nothing_changed_asks_for_something(
     )
     assert r.get_json()["response_action"] == "errors"
     assert len(slack_bot.timeline(1)) == before
+
+
+def test_update_form_refused_by_the_service_stays_open_with_the_reason(
+    slack: SlackDriver, slack_bot: Crashbot
+) -> None:
+    declare(slack)
+    slack_bot.resolve(1)
+    before = len(slack_bot.timeline(1))
+    r = slack.submit(
+        "crashbot_update",
+        {"status": select("monitoring"), "message": text_input("still watching")},
+        private_metadata="1",
+    )
+    # Answered in the ack, before anything else: the form shows why, and keeps what was typed.
+    body = r.get_json()
+    assert body["response_action"] == "errors" and "resolved" in body["errors"]["message"]
+    assert slack_bot.get(1).status is Status.RESOLVED
+    assert len(slack_bot.timeline(1)) == before

@@ -101,16 +101,19 @@ def command_in_channel(slack: SlackDriver, text: str) -> Any:
 def test_slash_command_replies_quoting_user_text_are_escaped(
     slack: SlackDriver, fake_slack: FakeSlack, slack_bot: Crashbot
 ) -> None:
-    assert slack.command(f"declare {TITLE} sev1").status_code == 200
+    declared = slack.command(f"declare {TITLE} sev1")
     assert slack_bot.get(1).title == TITLE
-    command_in_channel(slack, "follow-up <!channel> add alerts")
-    command_in_channel(slack, "severity <!channel>")  # unknown severity, quoted back
-    unknown = slack.command("<!everyone>")  # unknown subcommand, answered in the ack
-
-    replies = [str(r["text"]) for r in fake_slack.responses]
+    follow_up = command_in_channel(slack, "follow-up <!channel> add alerts")
+    severity = command_in_channel(slack, "severity <!channel>")  # unknown severity, quoted back
+    unknown = slack.command("<!everyone>")  # unknown subcommand
+    # Every reply rides on the command's ack.
+    acks = [declared, follow_up, severity, unknown]
+    replies = [str(r.get_json()["text"]) for r in acks]
     assert replies[0].startswith("Declared INC-1 (SEV1): " + ESCAPED_TITLE)
     assert replies[1] == "Added follow-up #1 to INC-1: &lt;!channel&gt; add alerts"
     assert "&lt;!channel&gt;" in replies[2]
-    assert "&lt;!everyone&gt;" in unknown.get_json()["text"]
-    assert "<!everyone>" not in unknown.get_data(as_text=True)
+    assert "&lt;!everyone&gt;" in replies[3]
+    for r in acks:
+        for raw in RAW:
+            assert raw not in r.get_data(as_text=True)
     assert_no_raw_mentions(fake_slack)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from fake_slack import FakeSlack
-from slack_support import InlineExecutor, SlackDriver, slack_env
+from slack_support import InlineExecutor, NeverExecutor, SlackDriver, slack_env
 
 from crashbot_core import ConfigError, Crashbot, FixedClock
 from crashbot_core.cli import build_cli
@@ -169,54 +168,74 @@ def test_socket_mode_dispatch_runs_commands_without_signatures(
     assert fake_slack.called("conversations.create")
 
 
-class DeferredExecutor(Executor):
-    """Holds submitted work until :meth:`run_all`: shows what happens before the ack."""
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        self.pending.append((fn, args, kwargs))
-        return Future()
-
-    def run_all(self) -> None:
-        while self.pending:
-            fn, args, kwargs = self.pending.pop(0)
-            fn(*args, **kwargs)
+def stored(database_url: str, clock: FixedClock) -> list[Any]:
+    """The incidents as another process sees them: committed, not in some session."""
+    other = make_crashbot(database_url=database_url, clock=clock)
+    try:
+        return other.list()
+    finally:
+        other.close()
 
 
-def test_slack_is_answered_before_any_slow_work(slack_bot: Crashbot, fake_slack: FakeSlack) -> None:
+def test_a_declare_is_committed_before_slack_gets_its_200(
+    slack_bot: Crashbot, fake_slack: FakeSlack, database_url: str, clock: FixedClock
+) -> None:
     from crashbot_slack.web import create_app
 
-    deferred = DeferredExecutor()
-    client = SlackDriver(
-        create_app(slack_bot, listener_executor=deferred).test_client(), fake_slack
-    )
+    never = NeverExecutor()
+    client = SlackDriver(create_app(slack_bot, listener_executor=never).test_client(), fake_slack)
     r = client.command("declare DB down sev1")
-    # The 200 went out with nothing declared and no channel call made yet ...
     assert r.status_code == 200
-    assert slack_bot.list() == []
-    assert "conversations.create" not in fake_slack.methods()
-    # ... and the work runs after.
-    deferred.run_all()
-    assert slack_bot.get(1).refs["slack.channel"]
-    assert "Declared INC-1" in fake_slack.responses[-1]["text"]
+    assert r.get_json()["text"].startswith("Declared INC-1 (SEV1): DB down")
+    [inc] = stored(database_url, clock)
+    assert (inc.title, inc.severity, inc.source) == ("DB down", "SEV1", "slack")
+    # The channel came from the outbox after the commit (inline in tests), not from the listener.
+    assert inc.refs["slack.channel"] and never.dropped == 0
 
 
-def test_button_and_form_acks_come_before_their_work(
+def test_buttons_and_forms_commit_before_their_ack(
+    slack_bot: Crashbot, fake_slack: FakeSlack, database_url: str, clock: FixedClock
+) -> None:
+    from crashbot_slack.web import create_app
+
+    never = NeverExecutor()
+    client = SlackDriver(create_app(slack_bot, listener_executor=never).test_client(), fake_slack)
+    submitted = client.submit(
+        "crashbot_declare", {"title": {"value": {"type": "plain_text_input", "value": "DB down"}}}
+    )
+    assert submitted.status_code == 200 and not submitted.data  # the form closes
+    assert client.button("crashbot_ack", "1").status_code == 200
+    update = {"message": {"value": {"type": "plain_text_input", "value": "failing over"}}}
+    assert client.submit("crashbot_update", update, private_metadata="1").status_code == 200
+    [inc] = stored(database_url, clock)
+    assert inc.title == "DB down" and inc.acknowledged_at is not None
+    assert slack_bot.timeline(1)[-1].data["message"] == "failing over"
+    # Only confirmations were left for after the acks (a DM, a response_url reply).
+    assert never.dropped == 2
+
+
+def test_only_opening_a_form_waits_for_after_the_ack(
     slack_bot: Crashbot, fake_slack: FakeSlack
 ) -> None:
     from crashbot_slack.web import create_app
 
-    slack_bot.declare("DB down", severity="SEV2")
-    deferred = DeferredExecutor()
-    client = SlackDriver(
-        create_app(slack_bot, listener_executor=deferred).test_client(), fake_slack
-    )
-    assert client.button("crashbot_ack", "1").status_code == 200
-    assert slack_bot.get(1).acknowledged_at is None
-    deferred.run_all()
-    assert slack_bot.get(1).acknowledged_at is not None
+    never = NeverExecutor()
+    client = SlackDriver(create_app(slack_bot, listener_executor=never).test_client(), fake_slack)
+    r = client.command("")
+    assert r.status_code == 200 and not r.data
+    assert "views.open" not in fake_slack.methods() and never.dropped == 1
+
+
+def test_a_wrong_ref_for_the_update_form_is_answered_in_the_ack(
+    slack_bot: Crashbot, fake_slack: FakeSlack
+) -> None:
+    from crashbot_slack.web import create_app
+
+    never = NeverExecutor()
+    client = SlackDriver(create_app(slack_bot, listener_executor=never).test_client(), fake_slack)
+    r = client.command("update INC-9")
+    assert "no incident INC-9" in r.get_json()["text"]
+    assert never.dropped == 0
 
 
 def test_workspace_id_refuses_other_workspaces(

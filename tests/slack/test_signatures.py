@@ -130,8 +130,9 @@ def test_any_command_text_gets_an_answer_never_a_500(
     r = slack.command(text, **where)
     assert r.status_code == 200
     body = r.get_json(silent=True)
-    if body:  # answered in the ack: an ephemeral explanation
+    if body:  # answered in the ack: an ephemeral reply or explanation
         assert body["response_type"] == "ephemeral" and body["text"].strip()
+        assert "Something went wrong" not in body["text"]
     for reply in fake_slack.responses[before:]:
         assert reply["response_type"] == "ephemeral" and reply["text"].strip()
         assert "Something went wrong" not in reply["text"]

@@ -1,4 +1,10 @@
-"""Digest buttons: Join, Acknowledge, Post update. Each is acked at once; the work runs after."""
+"""Digest buttons: Join, Acknowledge, Post update.
+
+Acknowledge is committed before the ack; Slack ignores a block action's ack
+body, so its confirmation follows on the ``response_url``. Join (an invite)
+and Post update (a form) change no incident: their Slack calls come after
+the ack.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from crashbot_core.errors import InvalidInput
 from crashbot_slack import render
 from crashbot_slack.api import error_code
-from crashbot_slack.listeners.context import Later, guarded
+from crashbot_slack.listeners.context import Later, guarded, outcome, request_actor
 from crashbot_slack.notifier import REF_CHANNEL
 
 if TYPE_CHECKING:
@@ -37,7 +43,10 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
     """Listen to the digest's buttons."""
     bot = runtime.crashbot
 
-    def join_channel(body: dict[str, Any], respond: Respond) -> None:
+    @app.action(render.ACTION_JOIN)
+    def on_join_channel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+
         def work() -> None:
             inc = bot.get(_incident_id(body))
             channel = inc.refs.get(REF_CHANNEL)
@@ -51,36 +60,34 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
                     raise
             _replier(respond)(f"You are in <#{channel}>.")
 
-        guarded(_replier(respond), work)
+        later(lambda: guarded(_replier(respond), work))
 
-    def acknowledge(body: dict[str, Any], respond: Respond) -> None:
-        def work() -> None:
-            actor = runtime.api.actor(str(body["user"]["id"]))
-            done = bot.acknowledge(_incident_id(body), actor=actor)
-            _replier(respond)(f"You acknowledged {done.ref}.")
+    @app.action(render.ACTION_ACK)
+    def on_acknowledge(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        def work() -> str:
+            done = bot.acknowledge(_incident_id(body), actor=request_actor(runtime, body["user"]))
+            return f"You acknowledged {done.ref}."
 
-        guarded(_replier(respond), work)
-
-    def open_update_form(body: dict[str, Any], respond: Respond) -> None:
-        def work() -> None:
-            inc = bot.get(_incident_id(body))
-            view = render.update_modal(inc, bot.policy)
-            runtime.api.call("views.open", trigger_id=body["trigger_id"], view=view)
-
-        guarded(_replier(respond), work)
-
-    for action_id, work in (
-        (render.ACTION_JOIN, join_channel),
-        (render.ACTION_ACK, acknowledge),
-        (render.ACTION_UPDATE, open_update_form),
-    ):
-        app.action(action_id)(_acking(work, later))
-
-
-def _acking(work: Callable[[dict[str, Any], Respond], None], later: Later) -> Callable[..., None]:
-    def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        text = outcome(work)  # committed before Slack hears back
         ack()
-        later(lambda: work(body, respond))
+        later(lambda: _replier(respond)(text))
 
-    on_click.__name__ = f"on_{work.__name__}"
-    return on_click
+    @app.action(render.ACTION_UPDATE)
+    def on_open_update_form(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        views: list[dict[str, Any]] = []
+
+        def prepare() -> str:
+            views.append(render.update_modal(bot.get(_incident_id(body)), bot.policy))
+            return ""
+
+        problem = outcome(prepare)  # a store read, no Slack call
+        ack()
+        if not views:
+            later(lambda: _replier(respond)(problem))
+            return
+        trigger, view = body["trigger_id"], views[0]
+
+        def open_form() -> None:
+            runtime.api.call("views.open", trigger_id=trigger, view=view)
+
+        later(open_form)

@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from crashbot_core.errors import InvalidInput
+from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.models import Incident
 from crashbot_slack import render
 from crashbot_slack.command_text import CommandError, ParsedCommand, help_text, parse
 from crashbot_slack.listeners.context import (
     OOPS,
     Later,
-    guarded,
     incident_in_channel,
     log,
+    outcome,
     target_incident,
 )
 from crashbot_slack.notifier import REF_CHANNEL
 
 if TYPE_CHECKING:
-    from slack_bolt import Ack, App, Respond
+    from slack_bolt import Ack, App
 
     from crashbot_slack.runtime import SlackRuntime
 
@@ -51,11 +51,11 @@ def _parser(runtime: SlackRuntime, alias: str | None) -> Callable[[str, bool], P
 
 
 def _check(runtime: SlackRuntime, body: dict[str, Any], alias: str | None) -> ParsedCommand:
-    """Parse for the ack, without touching the store (the ack path stays fast).
+    """Parse without touching the store (help and bad text are answered at once).
 
     Whether the channel implies an incident changes only how a leading bare
-    number is read, so text that parses either way is accepted here and the
-    lazy listener reads it properly.
+    number is read, so text that parses either way is accepted here and
+    :func:`_read` reads it properly.
 
     :raises CommandError: when the text parses neither way.
     """
@@ -68,19 +68,17 @@ def _check(runtime: SlackRuntime, body: dict[str, Any], alias: str | None) -> Pa
 
 
 def _read(
-    runtime: SlackRuntime, body: dict[str, Any], alias: str | None
+    runtime: SlackRuntime, body: dict[str, Any], alias: str | None, cmd: ParsedCommand
 ) -> tuple[ParsedCommand, Incident | None]:
-    """Parse the command text, looking up the channel's incident when it matters."""
-    parse_text = _parser(runtime, alias)
-    text = str(body.get("text") or "")
-    cmd = _check(runtime, body, alias)
+    """The command as the channel makes it read, and the channel's incident when it matters."""
     if _channel_free(cmd):
         return cmd, None
     implied = incident_in_channel(
         runtime, str(body.get("channel_id") or ""), str(body.get("channel_name") or "")
     )
     # Inside an incident channel a bare number is text, not an id.
-    return parse_text(text, implied is not None), implied
+    parse_text = _parser(runtime, alias)
+    return parse_text(str(body.get("text") or ""), implied is not None), implied
 
 
 def _listener(
@@ -88,11 +86,12 @@ def _listener(
 ) -> Callable[..., None]:
     main = runtime.settings.command
 
-    def on_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        # Slack's 3-second limit: parse and answer here; the service call,
-        # which creates channels and posts messages, runs after the ack.
+    def on_command(ack: Ack, body: dict[str, Any]) -> None:
+        # The command is carried out and committed here, in the request thread,
+        # and the ack carries its reply: once Slack shows the answer, the change
+        # is stored. Channels and posts follow from the outbox, not from here.
         try:
-            cmd = _check(runtime, body, alias)
+            cmd, implied = _read(runtime, body, alias, _check(runtime, body, alias))
         except CommandError as exc:
             ack(text=render.escape(str(exc)), response_type="ephemeral")
             return
@@ -103,24 +102,25 @@ def _listener(
         if cmd.action == "help":
             ack(text=help_text(main), response_type="ephemeral")
             return
-        ack()
-        later(lambda: run_command(body, respond))
-
-    def run_command(body: dict[str, Any], respond: Respond) -> None:
-        def reply(text: str) -> None:
-            respond(text=text, response_type="ephemeral")
-
-        try:
-            cmd, implied = _read(runtime, body, alias)
-        except CommandError as exc:
-            # Parsed for the ack, but not as the channel's incident makes it read.
-            reply(render.escape(str(exc)))
+        if cmd.action == "modal":
+            # views.open is a Web API call: after the ack (the trigger_id
+            # stays valid for 3 s). The incident it is about is found first,
+            # so a wrong ref is answered in the ack.
+            try:
+                view = _modal(runtime, cmd, implied)
+            except CrashbotError as exc:
+                ack(text=f":warning: {render.escape(exc.message)}", response_type="ephemeral")
+                return
+            except Exception:
+                log.exception("could not prepare the form for %s", command)
+                ack(text=OOPS, response_type="ephemeral")
+                return
+            ack()
+            trigger = body["trigger_id"]
+            later(lambda: _open(runtime, trigger, view))
             return
-        except Exception:
-            log.exception("could not read %s", command)
-            reply(OOPS)
-            return
-        guarded(reply, lambda: _run(runtime, cmd, body, implied, reply))
+        text = outcome(lambda: _run(runtime, cmd, body, implied))
+        ack(text=text, response_type="ephemeral")
 
     on_command.__name__ = f"on_{command.strip('/').replace('-', '_')}_command"
     return on_command
@@ -132,75 +132,69 @@ def _channel_free(cmd: ParsedCommand) -> bool:
 
 
 def _run(
-    runtime: SlackRuntime,
-    cmd: ParsedCommand,
-    body: dict[str, Any],
-    implied: Incident | None,
-    reply: Callable[[str], None],
-) -> None:
+    runtime: SlackRuntime, cmd: ParsedCommand, body: dict[str, Any], implied: Incident | None
+) -> str:
+    """Carry out ``cmd`` (one service call, committed on return); the reply for the ack."""
     bot = runtime.crashbot
     main = runtime.settings.command
-    actor = runtime.api.actor(str(body["user_id"]))
-    if cmd.action == "modal":
-        _open_modal(runtime, cmd, body, implied)
-        return
+    name = body.get("user_name")
+    actor = runtime.api.known_actor(str(body["user_id"]), str(name) if name else None)
     if cmd.action == "declare":
         inc = bot.declare(cmd.title, actor=actor, severity=cmd.severity, source="slack")
-        reply(_declared_text(bot.get(inc.id)))
-        return
+        return _declared_text(bot.get(inc.id))
     inc = target_incident(runtime, cmd.ref, implied, main)
     done: Incident
     if cmd.action == "update":
         done = bot.update(inc.id, actor=actor, message=cmd.message, public=bool(cmd.public))
-        reply(
-            f"Posted an {'public' if cmd.public and done.public else 'internal'} update to {done.ref}."
-        )
-    elif cmd.action == "ack":
+        kind = "public" if cmd.public and done.public else "internal"
+        return f"Posted an {kind} update to {done.ref}."
+    if cmd.action == "ack":
         done = bot.acknowledge(inc.id, actor=actor)
-        reply(f"You acknowledged {done.ref}.")
-    elif cmd.action == "severity":
+        return f"You acknowledged {done.ref}."
+    if cmd.action == "severity":
         done = bot.update(inc.id, actor=actor, severity=cmd.severity)
-        reply(f"{done.ref} is now {done.severity}.")
-    elif cmd.action == "status":
+        return f"{done.ref} is now {done.severity}."
+    if cmd.action == "status":
         done = bot.update(inc.id, actor=actor, status=cmd.status)
-        reply(f"{done.ref} is now {done.status.value}.")
-    elif cmd.action == "role":
+        return f"{done.ref} is now {done.status.value}."
+    if cmd.action == "role":
         assert cmd.role is not None and cmd.user_id is not None
-        user = runtime.api.actor(cmd.user_id)
+        user = runtime.api.known_actor(cmd.user_id, cmd.user_name)
         done = bot.assign_role(inc.id, cmd.role, user, actor=actor)
         role = bot.roles.parse(cmd.role)
-        reply(f"{render.escape(user.display)} is now {render.escape(role.name)} of {done.ref}.")
-    elif cmd.action == "resolve":
+        return f"{render.escape(user.display)} is now {render.escape(role.name)} of {done.ref}."
+    if cmd.action == "resolve":
         done = bot.resolve(inc.id, actor=actor, message=cmd.message or None, public=cmd.public)
-        reply(f"Resolved {done.ref}.")
-    elif cmd.action == "rca":
+        return f"Resolved {done.ref}."
+    if cmd.action == "rca":
         assert cmd.url is not None
         done = bot.link_rca(inc.id, cmd.url, actor=actor)
-        reply(f"Linked the RCA of {done.ref}.")
-    elif cmd.action == "follow-up":
+        return f"Linked the RCA of {done.ref}."
+    if cmd.action == "follow-up":
         fu = bot.add_follow_up(inc.id, cmd.title, actor=actor)
-        reply(f"Added follow-up #{fu.id} to {inc.ref}: {render.escape(fu.title)}")
-    else:  # pragma: no cover - parse() only returns known actions
-        raise InvalidInput(f"unknown action {cmd.action}")
+        return f"Added follow-up #{fu.id} to {inc.ref}: {render.escape(fu.title)}"
+    raise InvalidInput(f"unknown action {cmd.action}")  # pragma: no cover - parse() knows
 
 
 def _declared_text(inc: Incident) -> str:
+    # With a deferred outbox the channel does not exist yet: its post will say where.
     channel = inc.refs.get(REF_CHANNEL)
     where = f" — join <#{channel}>" if channel else ""
     return f"Declared {inc.ref} ({inc.severity}): {render.escape(inc.title)}{where}"
 
 
-def _open_modal(
-    runtime: SlackRuntime, cmd: ParsedCommand, body: dict[str, Any], implied: Incident | None
-) -> None:
+def _modal(runtime: SlackRuntime, cmd: ParsedCommand, implied: Incident | None) -> dict[str, Any]:
+    """The form ``cmd`` asks for, filled from the store (no Slack call)."""
     bot = runtime.crashbot
     if cmd.form == "update":
         inc = target_incident(runtime, cmd.ref, implied, runtime.settings.command)
-        view = render.update_modal(inc, bot.policy)
-    else:
-        view = render.declare_modal(
-            bot.policy,
-            bot.components(),
-            severity=bot.policy.parse(cmd.severity).key if cmd.severity else None,
-        )
-    runtime.api.call("views.open", trigger_id=body["trigger_id"], view=view)
+        return render.update_modal(inc, bot.policy)
+    return render.declare_modal(
+        bot.policy,
+        bot.components(),
+        severity=bot.policy.parse(cmd.severity).key if cmd.severity else None,
+    )
+
+
+def _open(runtime: SlackRuntime, trigger_id: str, view: dict[str, Any]) -> None:
+    runtime.api.call("views.open", trigger_id=trigger_id, view=view)

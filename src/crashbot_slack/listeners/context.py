@@ -9,7 +9,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from crashbot_core.errors import CrashbotError, InvalidInput
-from crashbot_core.models import Incident
+from crashbot_core.models import Actor, Incident
 from crashbot_core.store import IncidentFilter
 from crashbot_slack.notifier import REF_CHANNEL, REF_RCA_CHANNEL
 from crashbot_slack.render import escape
@@ -69,16 +69,24 @@ def target_incident(
     )
 
 
+def request_actor(runtime: SlackRuntime, user: dict[str, Any]) -> Actor:
+    """Who sent an interactivity request (``body["user"]``), named without calling Slack."""
+    name = user.get("username") or user.get("name")
+    return runtime.api.known_actor(str(user["id"]), str(name) if name else None)
+
+
 #: Runs a piece of work after the ack (see :func:`after_ack`).
 Later = Callable[[Callable[[], None]], None]
 
 
 def after_ack(executor: Executor) -> Later:
-    """Submit work to ``executor`` once Slack has its answer.
+    """Submit chat-only work (opening a modal, a confirmation) to ``executor``.
 
-    bolt's lazy listeners do the same, but deep-copy the whole request for
-    each one — a third of the ack path's CPU; the closures here hold only
-    what the work needs.
+    Nothing submitted here changes an incident: every command is committed
+    before its ack, so a process killed after the ack loses at most a
+    confirmation or a form that did not open. bolt's lazy listeners would do
+    the same, but deep-copy the whole request for each one; the closures here
+    hold only what the work needs.
     """
 
     def later(work: Callable[[], None]) -> None:
@@ -91,6 +99,22 @@ def after_ack(executor: Executor) -> Later:
         executor.submit(run)
 
     return later
+
+
+def outcome(work: Callable[[], str]) -> str:
+    """Run ``work`` (a service call, committed when it returns) for the ack's reply.
+
+    Domain errors become the reply, escaped (messages quote what the user
+    typed: "unknown severity '<!channel>'"); anything else is logged and
+    answered with :data:`OOPS`, never a 500.
+    """
+    try:
+        return work()
+    except CrashbotError as exc:
+        return f":warning: {escape(exc.message)}"
+    except Exception:
+        log.exception("Slack command failed")
+        return OOPS
 
 
 def guarded(reply: Callable[[str], Any], work: Callable[[], Any]) -> None:

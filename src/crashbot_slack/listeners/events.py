@@ -4,18 +4,35 @@ Reacting to any message with the configured emoji (``:rotating_light:`` by
 default) declares an incident with that message as its description and a
 link back; the bot answers in the message's thread. ``url_verification`` is
 answered by bolt itself, after the signature check.
+
+The event carries no message text, so declaring needs Slack's Web API
+(``conversations.history``, ``chat.getPermalink``). That happens before the
+ack, and the ack goes out only once the declare is committed: a process
+killed before it leaves the event unacknowledged and Slack delivers it again
+(it retries events three times, over about five minutes). The label
+:data:`MESSAGE_LABEL` makes the retries declare once; a per-message lock
+makes a retry wait for a first attempt still in progress in this process.
+Only the thread reply and error notices come after the ack (at most once).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from crashbot_slack.listeners.context import Later, guarded
+from slack_bolt import BoltResponse
+
+from crashbot_core.errors import CrashbotError
+from crashbot_slack.listeners.context import Later, guarded, log
 from crashbot_slack.notifier import REF_CHANNEL
+from crashbot_slack.render import escape
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
+    from crashbot_core.models import Incident
     from crashbot_slack.runtime import SlackRuntime
 
 #: Label on an incident declared by reaction: ``CHANNEL:TS`` of the message.
@@ -35,28 +52,43 @@ def title_from(text: str, fallback: str) -> str:
     return cut + "…"
 
 
+class _KeyedLocks:
+    """One lock per key, held only while someone is using it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.Lock(), 0)
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
 def register(app: App, runtime: SlackRuntime, later: Later) -> None:
     """Listen to ``reaction_added``."""
     bot = runtime.crashbot
     api = runtime.api
+    declaring = _KeyedLocks()
 
-    def declare_from_reaction(event: dict[str, Any]) -> None:
-        emoji = runtime.settings.react_emoji.strip(":")
-        item = event.get("item") or {}
-        if not emoji or event.get("reaction") != emoji or item.get("type") != "message":
-            return
-        channel, ts, user_id = str(item.get("channel")), str(item.get("ts")), str(event.get("user"))
-        if user_id == api.bot_identity()[0]:
-            return  # the bot's own reaction
+    def declare_from(channel: str, ts: str, user_id: str) -> Incident | None:
+        """Declare from the message at ``channel``/``ts``; None when it was declared already."""
         key = f"{channel}:{ts}"
-
-        def tell(text: str) -> None:
-            api.call("chat.postEphemeral", channel=channel, user=user_id, text=text)
-
-        def work() -> None:
+        with declaring.hold(key):
             # Two people reacting (or Slack retrying the event) declare once.
             if bot.list(label=(MESSAGE_LABEL, key), limit=1):
-                return
+                return None
             history = api.call(
                 "conversations.history", channel=channel, latest=ts, inclusive=True, limit=1
             )
@@ -68,23 +100,50 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
             text = str(messages[0].get("text") or "") if messages else ""
             link = api.call("chat.getPermalink", channel=channel, message_ts=ts).get("permalink")
             description = text + (f"\n\nReported in Slack: {link}" if link else "")
-            inc = bot.declare(
+            return bot.declare(
                 title_from(text, "Incident reported in Slack"),
                 actor=api.actor(user_id),
                 description=description.strip(),
                 labels={MESSAGE_LABEL: key},
                 source="slack",
             )
-            where = bot.get(inc.id).refs.get(REF_CHANNEL)
-            reply = f":rotating_light: {inc.ref} declared from this message" + (
-                f" — follow it in <#{where}>" if where else ""
-            )
-            api.post(channel, reply, [], thread_ts=ts)
-
-        guarded(tell, work)
 
     @app.event("reaction_added")
-    def on_reaction(ack: Ack, event: dict[str, Any]) -> None:
-        # Acked at once (Slack retries events not acked within 3 s); work after.
+    def on_reaction(ack: Ack, event: dict[str, Any]) -> BoltResponse | None:
+        emoji = runtime.settings.react_emoji.strip(":")
+        item = event.get("item") or {}
+        if not emoji or event.get("reaction") != emoji or item.get("type") != "message":
+            ack()
+            return None
+        channel, ts, user_id = str(item.get("channel")), str(item.get("ts")), str(event.get("user"))
+        if user_id == api.bot_identity()[0]:
+            ack()
+            return None  # the bot's own reaction
+
+        def tell(text: str) -> None:
+            api.call("chat.postEphemeral", channel=channel, user=user_id, text=text)
+
+        try:
+            inc = declare_from(channel, ts, user_id)
+        except CrashbotError as exc:
+            # Refused (a bad title, say): a retry would be refused again.
+            ack()
+            message = f":warning: {escape(exc.message)}"
+            later(lambda: tell(message))
+            return None
+        except Exception:
+            # Slack or the store failed: no ack, so Slack delivers the event again.
+            log.exception("could not declare from a reaction; Slack will retry the event")
+            return BoltResponse(status=503, body="")
         ack()
-        later(lambda: declare_from_reaction(event))
+        if inc is not None:
+            later(lambda: guarded(tell, lambda: _reply_in_thread(runtime, inc, channel, ts)))
+        return None
+
+
+def _reply_in_thread(runtime: SlackRuntime, inc: Incident, channel: str, ts: str) -> None:
+    where = runtime.crashbot.get(inc.id).refs.get(REF_CHANNEL)
+    reply = f":rotating_light: {inc.ref} declared from this message" + (
+        f" — follow it in <#{where}>" if where else ""
+    )
+    runtime.api.post(channel, reply, [], thread_ts=ts)

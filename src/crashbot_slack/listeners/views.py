@@ -1,12 +1,15 @@
 """Modal submissions: the declare and update forms.
 
-Input errors go back in the ``ack`` (``response_action: errors``) so the form
-stays open with the message under the field; the service call runs after
-the ack, and its failures arrive as a DM from the bot.
+The service call runs and commits before the ack. Input errors and the
+service's refusals go back in the ``ack`` (``response_action: errors``), so
+the form stays open with the message under the field and nothing typed is
+lost; an empty ack closes the form once the change is stored. A declare is
+confirmed by a DM from the bot after the ack (a chat side effect only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
@@ -15,7 +18,7 @@ from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.lifecycle import MAX_TITLE
 from crashbot_core.severity import SeverityPolicy
 from crashbot_slack import render
-from crashbot_slack.listeners.context import Later, guarded
+from crashbot_slack.listeners.context import Later, guarded, log, request_actor
 from crashbot_slack.notifier import REF_CHANNEL
 
 if TYPE_CHECKING:
@@ -97,59 +100,84 @@ def read_update_form(
     return UpdateForm(inc, new_status, new_severity, message, public), {}
 
 
+#: Under the form's field when something unexpected broke (view errors are plain text).
+FORM_OOPS = "Something went wrong on crashbot's side; nothing was saved. Try again in a moment."
+
+
+def _commit(ack: Ack, field: str, work: Callable[[], Any]) -> Any:
+    """Run ``work`` before the ack; a failure keeps the form open with the reason under ``field``.
+
+    :returns: what ``work`` returned, or None when the form was answered with errors.
+    """
+    try:
+        return work()
+    except CrashbotError as exc:
+        # Shown as plain text under the field: mentions and links cannot render.
+        ack(response_action="errors", errors={field: exc.message})
+    except Exception:
+        log.exception("Slack form submission failed")
+        ack(response_action="errors", errors={field: FORM_OOPS})
+    return None
+
+
 def register(app: App, runtime: SlackRuntime, later: Later) -> None:
     """Listen to the two forms."""
     bot = runtime.crashbot
 
-    def dm(user_id: str) -> Any:
+    def dm(user_id: str) -> Callable[[str], Any]:
         return lambda text: runtime.api.post(user_id, text, [])
 
+    @app.view(render.VIEW_DECLARE)
     def on_declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         form, errors = read_declare_form(view, bot.policy)
         if form is None:
             ack(response_action="errors", errors=errors)
             return
-        ack()
-        later(lambda: declare(str(body["user"]["id"]), form))
+        user_id = str(body["user"]["id"])
 
-    def declare(user_id: str, form: DeclareForm) -> None:
-        def work() -> None:
-            inc = bot.declare(
+        def declare() -> Incident:
+            return bot.declare(
                 form.title,
-                actor=runtime.api.actor(user_id),
+                actor=request_actor(runtime, body["user"]),
                 severity=form.severity,
                 description=form.description,
                 public=form.public,
                 components=form.components,
                 source="slack",
             )
-            channel = bot.get(inc.id).refs.get(REF_CHANNEL)
-            where = f" — join <#{channel}>" if channel else ""
-            dm(user_id)(f"Declared {inc.ref} ({inc.severity}): {render.escape(inc.title)}{where}")
 
-        guarded(dm(user_id), work)
+        inc = _commit(ack, "title", declare)
+        if inc is None:
+            return
+        ack()
+        later(lambda: guarded(dm(user_id), lambda: dm(user_id)(_declared(bot, inc))))
 
+    @app.view(render.VIEW_UPDATE)
     def on_update(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        form, errors = read_update_form(view, bot)
+        read = _commit(ack, "message", lambda: read_update_form(view, bot))
+        if read is None:
+            return
+        form, errors = read
         if form is None:
             ack(response_action="errors", errors=errors)
             return
-        ack()
-        later(lambda: update(str(body["user"]["id"]), form))
 
-    def update(user_id: str, form: UpdateForm) -> None:
-        def work() -> None:
+        def update() -> Incident:
             # status "resolved" goes through the service's resolve, carrying the message.
-            bot.update(
+            return bot.update(
                 form.incident.id,
-                actor=runtime.api.actor(user_id),
+                actor=request_actor(runtime, body["user"]),
                 status=form.status,
                 severity=form.severity,
                 message=form.message or None,
                 public=form.public,
             )
 
-        guarded(dm(user_id), work)
+        if _commit(ack, "message", update) is not None:
+            ack()
 
-    app.view(render.VIEW_DECLARE)(on_declare)
-    app.view(render.VIEW_UPDATE)(on_update)
+
+def _declared(bot: Crashbot, inc: Incident) -> str:
+    channel = bot.get(inc.id).refs.get(REF_CHANNEL)
+    where = f" — join <#{channel}>" if channel else ""
+    return f"Declared {inc.ref} ({inc.severity}): {render.escape(inc.title)}{where}"
