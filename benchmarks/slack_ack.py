@@ -144,15 +144,9 @@ def _wait_for(port: int) -> None:
 def defer_delivery(service: Any) -> None:
     """Commits write their pending deliveries; the worker delivers them, not the request.
 
-    What ``crashbot serve`` / ``crashbot slack run`` do (#15 item 2): until
-    the outbox's deferred mode lands, the outbox's after-commit delivery is
-    switched off here, which leaves exactly the pending rows that mode leaves.
+    What ``crashbot serve`` and ``crashbot slack run`` do (#15 item 2).
     """
-    outbox = service.outbox
-    if hasattr(outbox, "deferred"):
-        outbox.deferred = True
-    else:
-        outbox.after_commit = lambda saved: None
+    service.defer_deliveries()
 
 
 def make_wsgi() -> Any:
