@@ -141,7 +141,9 @@ def _run(
     actor = runtime.api.known_actor(str(body["user_id"]), str(name) if name else None)
     if cmd.action == "declare":
         inc = bot.declare(cmd.title, actor=actor, severity=cmd.severity, source="slack")
-        return _declared_text(bot.get(inc.id))
+        # With deliveries left to the worker (serve, slack run) the channel does
+        # not exist yet: reading the incident again would only cost the ack time.
+        return _declared_text(inc if bot.outbox.deferred else bot.get(inc.id))
     inc = target_incident(runtime, cmd.ref, implied, main)
     done: Incident
     if cmd.action == "update":
