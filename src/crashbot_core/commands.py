@@ -121,9 +121,9 @@ class Commands:
         who = actor or Actor.system()
         new_status = parse_status(status) if status is not None else None
         level = self.config.severity_policy.parse(severity) if severity is not None else None
-        return self.commit.run(
-            incident_id,
-            lambda inc, now: lifecycle.update(
+
+        def transition(inc: Incident, now: datetime) -> lifecycle.Result:
+            new, events = lifecycle.update(
                 inc,
                 actor=who,
                 now=now,
@@ -131,7 +131,41 @@ class Commands:
                 severity=level,
                 message=message,
                 public=public,
-            ),
+            )
+            # Promoted to a level that is public by default: the public hears of
+            # it, unless someone took it off the status page on purpose.
+            policy = self.config.severity_policy
+            if (
+                level is not None
+                and level.public
+                and level.rank < policy.get(inc.severity).rank  # more severe: a promotion
+                and not new.public
+                and lifecycle.UNPUBLISHED_REF not in new.refs
+            ):
+                new, more = lifecycle.publish(
+                    new, actor=who, now=now, message=self.config.general.publish_message
+                )
+                events = events + more
+            return new, events
+
+        return self.commit.run(incident_id, transition)
+
+    def publish(
+        self, incident_id: int | str, *, actor: Actor | None = None, message: str | None = None
+    ) -> Incident:
+        """Show the incident on the status page; ``message`` (default ``[crashbot]
+        publish_message``) is its first public update. Internal updates stay internal."""
+        who = actor or Actor.system()
+        text = message if message is not None else self.config.general.publish_message
+        return self.commit.run(
+            incident_id, lambda inc, now: lifecycle.publish(inc, actor=who, now=now, message=text)
+        )
+
+    def unpublish(self, incident_id: int | str, *, actor: Actor | None = None) -> Incident:
+        """Take the incident off every public output; promotions no longer publish it."""
+        who = actor or Actor.system()
+        return self.commit.run(
+            incident_id, lambda inc, now: lifecycle.unpublish(inc, actor=who, now=now)
         )
 
     def assign_role(

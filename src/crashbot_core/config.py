@@ -82,6 +82,9 @@ class GeneralSettings:
     delivery_retry_horizon: str = "24h"
     #: Public URL of the status site, used in links from chat and feeds.
     base_url: str = env_field("CRASHBOT_BASE_URL", "http://127.0.0.1:8080")
+    #: First public update of an incident published without a message (``crashbot
+    #: publish``, or a promotion to a severity that is public by default).
+    publish_message: str = "We are investigating an issue affecting our service."
     #: Name shown on the status page and in messages.
     name: str = "crashbot"
 

@@ -71,6 +71,12 @@ class StateConflict(InvalidInput):
     http_status = 409
 
 
+#: ``Incident.refs`` key set when someone unpublished an incident, or declared it
+#: private on purpose: a later
+#: promotion to a severity that is public by default leaves it private.
+UNPUBLISHED_REF = "crashbot.unpublished"
+
+
 def _allowed(incident: Incident) -> list[str]:
     """Commands a user may run now, for error messages."""
     if incident.status is Status.RESOLVED:
@@ -205,6 +211,8 @@ def declare(
         last_update_at=now,
         source=source,
         declared_by=actor,
+        # Declared private on purpose: a promotion must not publish it.
+        refs={UNPUBLISHED_REF: now.isoformat()} if public is False else {},
     )
     event = _event(
         EventKind.DECLARED,
@@ -415,6 +423,41 @@ def resolve(
         previous_status=incident.status.value,
     )
     return incident.with_changes(**changes), [event]
+
+
+def publish(incident: Incident, *, actor: Actor, now: datetime, message: str) -> Result:
+    """Show the incident on the status page; ``message`` is its first public update.
+
+    What was internal stays internal: only events from now on may be public.
+
+    :raises StateConflict: it is public already.
+    """
+    if incident.public:
+        raise StateConflict(f"{incident.ref} is public already")
+    text = clean_text(message, "message")
+    if not text:
+        raise InvalidInput("say in a few words what the public should know")
+    refs = {k: v for k, v in incident.refs.items() if k != UNPUBLISHED_REF}
+    new = incident.with_changes(public=True, refs=refs, last_update_at=now)
+    events = [
+        _event(EventKind.VISIBILITY_CHANGED, now, actor, False, to="public"),
+        _event(
+            EventKind.UPDATE_POSTED, now, actor, True, message=text, status=incident.status.value
+        ),
+    ]
+    return new, events
+
+
+def unpublish(incident: Incident, *, actor: Actor, now: datetime) -> Result:
+    """Take the incident off every public output, and keep promotions from publishing it again.
+
+    :raises StateConflict: it is not public.
+    """
+    if not incident.public:
+        raise StateConflict(f"{incident.ref} is not public")
+    refs = {**incident.refs, UNPUBLISHED_REF: now.isoformat()}
+    new = incident.with_changes(public=False, refs=refs)
+    return new, [_event(EventKind.VISIBILITY_CHANGED, now, actor, False, to="private")]
 
 
 def reopen(

@@ -96,6 +96,7 @@ class EventKind(enum.StrEnum):
     FOLLOW_UP_DONE = "follow_up_done"
     REMINDER_SENT = "reminder_sent"
     POSTMORTEM_EXPORTED = "postmortem_exported"
+    VISIBILITY_CHANGED = "visibility_changed"
 
 
 @frozen

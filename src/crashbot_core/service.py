@@ -292,6 +292,8 @@ class Crashbot:
     declare = _delegate("commands", Commands.declare)
     acknowledge = _delegate("commands", Commands.acknowledge)
     update = _delegate("commands", Commands.update)
+    publish = _delegate("commands", Commands.publish)
+    unpublish = _delegate("commands", Commands.unpublish)
     assign_role = _delegate("commands", Commands.assign_role)
     unassign_role = _delegate("commands", Commands.unassign_role)
     set_components = _delegate("commands", Commands.set_components)

@@ -43,6 +43,7 @@ _KIND_LABEL = {
     EventKind.FOLLOW_UP_DONE: "Follow-up done",
     EventKind.REMINDER_SENT: "Reminder",
     EventKind.POSTMORTEM_EXPORTED: "Postmortem exported",
+    EventKind.VISIBILITY_CHANGED: "Visibility changed",
 }
 
 

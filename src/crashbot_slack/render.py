@@ -285,6 +285,13 @@ def event_message(
     elif kind is EventKind.POSTMORTEM_EXPORTED:
         where = d.get("url") or d.get("location") or ""
         text = f":page_facing_up: Postmortem exported: {escape(str(where))}"
+    elif kind is EventKind.VISIBILITY_CHANGED:
+        shown = d.get("to") == "public"
+        text = (
+            f":globe_with_meridians: {who} published this incident on the status page"
+            if shown
+            else f":lock: {who} took this incident off the status page"
+        )
     else:
         # declared (the intro covers it) and reminder_sent (the reminder hook posts it)
         return None

@@ -317,6 +317,28 @@ def resolve(incident_id: str) -> Response:
     return incident_response(inc.id)
 
 
+@bp.post("/incidents/<incident_id>/publish")
+@requires(TokenScope.WRITE)
+def publish(incident_id: str) -> Response:
+    """Show the incident on the status page, with a first public update."""
+    key = incident_key(incident_id)
+    data = body()
+    inc = crashbot().publish(key, actor=actor(), message=_field(data, "message", str))
+    _changed()
+    return incident_response(inc.id)
+
+
+@bp.post("/incidents/<incident_id>/unpublish")
+@requires(TokenScope.WRITE)
+def unpublish(incident_id: str) -> Response:
+    """Take the incident off every public output."""
+    key = incident_key(incident_id)
+    body()
+    inc = crashbot().unpublish(key, actor=actor())
+    _changed()
+    return incident_response(inc.id)
+
+
 @bp.post("/incidents/<incident_id>/rca")
 @requires(TokenScope.WRITE)
 def rca(incident_id: str) -> Response:

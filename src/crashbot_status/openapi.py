@@ -515,6 +515,39 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     "responses": {"200": incident_ok, **write_errors},
                 },
             },
+            "/api/incidents/{incident_id}/publish": {
+                "parameters": [ident],
+                "post": {
+                    "summary": "Show the incident on the status page",
+                    "description": "The message (default: [crashbot] publish_message) is its "
+                    "first public update; internal updates stay internal. 409 when it is "
+                    "public already.",
+                    "tags": ["admin"],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"message": _MESSAGE},
+                        },
+                        required=False,
+                    ),
+                    "responses": {"200": incident_ok, **write_errors},
+                },
+            },
+            "/api/incidents/{incident_id}/unpublish": {
+                "parameters": [ident],
+                "post": {
+                    "summary": "Take the incident off every public output",
+                    "description": "A later promotion to a severity that is public by default "
+                    "leaves it off. 409 when it is not public.",
+                    "tags": ["admin"],
+                    "requestBody": _body(
+                        {"type": "object", "additionalProperties": False, "properties": {}},
+                        required=False,
+                    ),
+                    "responses": {"200": incident_ok, **write_errors},
+                },
+            },
             "/api/incidents/{incident_id}/rca": {
                 "parameters": [ident],
                 "post": {

@@ -453,3 +453,16 @@ def test_a_misspelt_component_is_one_line_listing_the_known_ones(cli: Cli, tmp_p
     ]
     assert added.exit_code == 0, added.output
     assert [i["title"] for i in cli.json("list")] == ["Queue stuck"]
+
+
+def test_publish_and_unpublish(cli: Cli) -> None:
+    cli.ok("declare", "Checkout slow", "--severity", "SEV4")
+
+    published = cli.ok("publish", "1", "-m", "Checkout is slow for some customers.")
+    again = cli("publish", "1")
+    unpublished = cli.ok("unpublish", "1")
+
+    assert published == "INC-1 published (SEV4, investigating)\n"
+    assert again.exit_code == 1 and "INC-1 is public already" in again.stderr
+    assert unpublished == "INC-1 unpublished (SEV4, investigating)\n"
+    assert cli.json("show", "1")["public"] is False

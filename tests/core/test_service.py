@@ -92,14 +92,17 @@ def test_on_event_receives_every_event_after_commit(bot: Crashbot) -> None:
     name = bot.on_event(listener)
     inc = bot.declare("DB down")
     bot.update(inc.id, status="identified", severity="SEV2")
+    # SEV4 → SEV2 (public by default) publishes it too: the public hears of it.
     assert seen == [
         ("INC-1", "declared", 1),
         ("INC-1", "severity_changed", 2),
         ("INC-1", "status_changed", 3),
+        ("INC-1", "visibility_changed", 4),
+        ("INC-1", "update_posted", 5),
     ]
     bot.pm.unregister(name=name)
     bot.acknowledge(inc.id)
-    assert len(seen) == 3
+    assert len(seen) == 5
 
 
 def test_two_listeners_with_names(bot: Crashbot) -> None:

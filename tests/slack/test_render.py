@@ -146,6 +146,7 @@ def test_every_event_kind_renders_or_is_skipped_on_purpose() -> None:
         EventKind.FOLLOW_UP_ADDED: ev(EventKind.FOLLOW_UP_ADDED, title="add alert"),
         EventKind.FOLLOW_UP_DONE: ev(EventKind.FOLLOW_UP_DONE, title="add alert", follow_up_id=1),
         EventKind.POSTMORTEM_EXPORTED: ev(EventKind.POSTMORTEM_EXPORTED, url="https://wiki/x"),
+        EventKind.VISIBILITY_CHANGED: ev(EventKind.VISIBILITY_CHANGED, to="public"),
     }
     for kind, event in samples.items():
         out = render.event_message(inc, event, DEFAULT_POLICY, DEFAULT_ROLES)

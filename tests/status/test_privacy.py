@@ -223,3 +223,21 @@ def test_alert_text_never_reaches_a_public_output(
     assert b"The problem has recurred; we are investigating again." in served
     exported = b"".join(p.read_bytes() for p in export)
     assert export and b"db-7" not in exported and b"4411" not in exported
+
+
+def test_an_unpublished_incident_leaves_every_public_output(bot: Crashbot) -> None:
+    seed_components(bot)
+    gone = bot.declare("Payments degraded zq7u", severity="SEV2", components=["api"])
+    bot.update(gone.id, message="Card payments fail for some", public=True)
+    app = create_app(bot, {"TESTING": True, "CHANGE_TOKEN_TTL": 0})
+    paths = walk_paths(app, [gone.id], pages=1)
+    client = app.test_client()
+    shown = b"".join(body for _, _, body in walk(client, paths).values())
+    assert b"zq7u" in shown and b"Card payments fail" in shown
+
+    bot.unpublish(gone.id)
+    hidden = walk(client, paths)
+
+    served = b"".join(body for _, _, body in hidden.values())
+    assert b"zq7u" not in served and b"Card payments fail" not in served
+    assert hidden[f"text/html,*/* /incidents/{gone.id}"][0] == 404

@@ -187,7 +187,35 @@ def rca(state: CliState, incident_id: str, url: str, as_json: bool) -> None:
     )
 
 
+@click.command()
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
+@click.option(
+    "--message",
+    "-m",
+    help="The first public update (default: [crashbot] publish_message).",
+)
+@json_option
+@pass_state
+def publish(state: CliState, incident_id: str, message: str | None, as_json: bool) -> None:
+    """Show the incident on the status page; internal updates stay internal."""
+    _say(
+        state.crashbot().publish(incident_id, actor=state.actor(), message=message),
+        "published",
+        as_json,
+    )
+
+
+@click.command()
+@click.argument("incident_id", metavar="ID", type=INCIDENT_ID)
+@json_option
+@pass_state
+def unpublish(state: CliState, incident_id: str, as_json: bool) -> None:
+    """Take the incident off the status page and every public output."""
+    _say(state.crashbot().unpublish(incident_id, actor=state.actor()), "unpublished", as_json)
+
+
 def register(group: click.Group) -> None:
     """Add these commands to the CLI."""
-    for command in (declare, ack, update, assign, unassign, resolve, reopen, rca):
+    commands = (declare, ack, update, assign, unassign, resolve, reopen, rca, publish, unpublish)
+    for command in commands:
         group.add_command(command)
