@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crashbot_core import Actor
+from crashbot_core.models import Alert, AlertStatus
 
 #: A Monday morning, so business-day rules are easy to reason about.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -57,3 +58,21 @@ def postgres_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+def alert(
+    fingerprint: str = "fp-1",
+    status: AlertStatus = AlertStatus.FIRING,
+    source: str = "alertmanager",
+    severity: str | None = None,
+    **labels: str,
+) -> Alert:
+    """A firing alert (by default) titled after its fingerprint; ``labels`` as given."""
+    return Alert(
+        source=source,
+        fingerprint=fingerprint,
+        status=status,
+        title=f"alert {fingerprint}",
+        severity=severity,
+        labels=labels,
+    )

@@ -22,6 +22,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from crashbot_alerts.settings import AlertIntakeSettings
 from crashbot_core.errors import CrashbotError, PermissionDenied
 from crashbot_core.hookspecs import AlertSource
+from crashbot_core.inputs import read_at_most
 from crashbot_core.models import Alert
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def read_body(request: flask.Request, limit: int) -> bytes:
     if length is not None and length > limit:
         raise Reply(413, "too_large", f"the body is {length} bytes; at most {limit} are accepted")
     try:
-        data = _read_at_most(request.stream, limit + 1)
+        data = read_at_most(request.stream, limit + 1)
     except RequestEntityTooLarge:
         raise Reply(413, "too_large", "the body is over the server's limit") from None
     except ClientDisconnected:
@@ -187,19 +188,6 @@ def read_body(request: flask.Request, limit: int) -> bytes:
             413, "too_large", f"the body is over {limit} bytes; at most {limit} are accepted"
         )
     return data
-
-
-def _read_at_most(stream: Any, size: int) -> bytes:
-    # One read() of a chunked stream may return less than asked before its end.
-    chunks: list[bytes] = []
-    got = 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 def authenticate(

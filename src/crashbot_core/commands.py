@@ -18,6 +18,7 @@ from crashbot_core import lifecycle
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config
 from crashbot_core.errors import InvalidInput, NotFound
+from crashbot_core.inputs import clean_title, clean_url
 from crashbot_core.models import (
     Actor,
     EventKind,
@@ -255,8 +256,8 @@ class Commands:
     ) -> FollowUp:
         """Add an action item to an incident."""
         who = actor or Actor.system()
-        text = lifecycle.clean_title(title)
-        link = lifecycle.clean_url(url) if url else None
+        text = clean_title(title)
+        link = clean_url(url) if url else None
         created: list[FollowUp] = []
 
         def transition(inc: Incident, now: datetime) -> lifecycle.Result:

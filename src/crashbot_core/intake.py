@@ -28,6 +28,7 @@ from crashbot_core.grouping import (
     open_group_incidents,
     previous_statuses,
 )
+from crashbot_core.inputs import MAX_TEXT, MAX_TITLE
 from crashbot_core.models import Actor, Alert, AlertStatus, Event, Incident, Status
 from crashbot_core.store import IncidentFilter, Store, StoreCapabilities
 
@@ -305,11 +306,11 @@ class AlertIntake:
                 log.info("alert severity %r matches no level; using %s", route.severity, level.key)
         actor = self._alert_actor(alert)
         incident, events = lifecycle.declare(
-            title=" ".join(alert.title.split())[: lifecycle.MAX_TITLE] or f"{alert.source} alert",
+            title=" ".join(alert.title.split())[:MAX_TITLE] or f"{alert.source} alert",
             severity=level,
             actor=actor,
             now=now,
-            description=alert.description[: lifecycle.MAX_TEXT],
+            description=alert.description[:MAX_TEXT],
             public=None if route.action is routing.Action.DECLARE else False,
             components=route.components,
             labels={**alert.labels, routing.GROUP_LABEL: route.group_id},

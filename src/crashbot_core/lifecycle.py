@@ -8,15 +8,20 @@ The returned incident has the same ``version``; the store bumps it on save.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import attrs
 
 from crashbot_core.errors import IllegalTransition, InvalidInput
+from crashbot_core.inputs import (
+    clean_components,
+    clean_labels,
+    clean_text,
+    clean_title,
+    clean_url,
+)
 from crashbot_core.models import (
     OPEN_STATUSES,
     Actor,
@@ -30,37 +35,6 @@ from crashbot_core.roles import COMMANDER, Role
 from crashbot_core.severity import Severity
 
 Result = tuple[Incident, list[Event]]
-
-#: Longest title accepted (Slack channel topics and Discord embed titles cut longer ones).
-MAX_TITLE = 200
-MAX_TEXT = 20_000
-#: Labels: at most this many (room for an alert's 64 plus crashbot's own), keys this
-#: long (the SQL column holds 255), values this long.
-MAX_LABELS = 100
-MAX_LABEL_KEY = 128
-MAX_LABEL_VALUE = 1024
-MAX_URL = 2048
-_COMPONENT_KEY = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
-
-#: A title or label key must hold one character that is neither space nor control.
-#: Written so Python's ``re`` and ECMA-262 read it alike: the OpenAPI document uses it too.
-VISIBLE_PATTERN = r"[^\s\x00-\x1f\x7f-\x9f]"
-
-#: The http(s) URLs crashbot links to: an ASCII host (international names in punycode,
-#: no IP literal in brackets), any path without spaces or control characters.
-#: Shared with the OpenAPI document, so the API accepts exactly what it documents.
-URL_PATTERN = (
-    r"^[Hh][Tt][Tt][Pp][Ss]?://"
-    r"(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
-    r"[A-Za-z0-9._~%!$&'()*+,;=-]+"
-    r"(?::[0-9]*)?"
-    r"(?:[/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
-)
-_URL = re.compile(URL_PATTERN)
-# PostgreSQL text cannot hold NUL; no other control character belongs in a title either.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class StateConflict(InvalidInput):
@@ -85,84 +59,6 @@ def _allowed(incident: Incident) -> list[str]:
     if incident.acknowledged_at is None:
         allowed.append("ack")
     return allowed
-
-
-def check_unicode(text: str, what: str) -> str:
-    """Refuse text that cannot be stored as UTF-8 (a lone surrogate, e.g. JSON ``"\\ud800"``)."""
-    if _SURROGATE.search(text):
-        raise InvalidInput(f"the {what} is not valid Unicode text (it holds a lone surrogate)")
-    return text
-
-
-def _one_line(text: str) -> str:
-    # Whitespace controls (tab, newline) become spaces first; the others go.
-    return " ".join(_CONTROL.sub("", " ".join(text.split())).split())
-
-
-def clean_title(title: str) -> str:
-    """Validate and normalise an incident title: control characters out, whitespace collapsed."""
-    text = _one_line(check_unicode(title, "title"))
-    if not text:
-        raise InvalidInput("the title is empty; say in a few words what is broken")
-    if len(text) > MAX_TITLE:
-        raise InvalidInput(f"the title is {len(text)} characters long; keep it under {MAX_TITLE}")
-    return text
-
-
-def clean_text(text: str | None, what: str) -> str:
-    """Validate free text (descriptions, update messages): control characters but
-    newlines and tabs out, surrounding space trimmed."""
-    value = _CONTROL_BUT_LINES.sub("", check_unicode(text or "", what)).strip()
-    if len(value) > MAX_TEXT:
-        raise InvalidInput(f"the {what} is {len(value)} characters long; keep it under {MAX_TEXT}")
-    return value
-
-
-def clean_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    """Validate and normalise labels: one-line keys and values, bounded to fit their columns."""
-    if len(labels) > MAX_LABELS:
-        raise InvalidInput(f"{len(labels)} labels; at most {MAX_LABELS}")
-    out: dict[str, str] = {}
-    for key, value in labels.items():
-        k = _one_line(check_unicode(key, "label key"))
-        if not k or len(k) > MAX_LABEL_KEY:
-            raise InvalidInput(
-                f"label key {key[:40]!r} must have 1 to {MAX_LABEL_KEY} visible characters"
-            )
-        v = _one_line(check_unicode(value, f"label {k!r}"))
-        if len(v) > MAX_LABEL_VALUE:
-            raise InvalidInput(f"label {k!r} is over {MAX_LABEL_VALUE} characters")
-        out[k] = v
-    return out
-
-
-def clean_components(components: Mapping[str, Impact | str]) -> dict[str, Impact]:
-    """Validate component keys and impacts."""
-    result: dict[str, Impact] = {}
-    for key, impact in components.items():
-        k = key.strip().lower()
-        if not _COMPONENT_KEY.match(k):
-            raise InvalidInput(
-                f"component key {key[:80]!r} is not valid; "
-                "use lower-case letters, digits, '-', '_' or '.'"
-            )
-        result[k] = impact if isinstance(impact, Impact) else Impact.parse(impact)
-    return result
-
-
-def clean_url(url: str) -> str:
-    """Validate an http(s) URL (see :data:`URL_PATTERN`); surrounding space is trimmed."""
-    value = url.strip()
-    shown = value[:80]
-    if len(value) > MAX_URL or not _URL.fullmatch(value):
-        raise InvalidInput(f"{shown!r} is not an http(s) URL")
-    try:
-        parsed = urlparse(value)
-    except ValueError:  # e.g. an unbalanced IPv6 bracket: "http://[::1"
-        raise InvalidInput(f"{shown!r} is not an http(s) URL") from None
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        raise InvalidInput(f"{shown!r} is not an http(s) URL")
-    return value
 
 
 def _event(kind: EventKind, now: datetime, actor: Actor, public: bool, **data: Any) -> Event:

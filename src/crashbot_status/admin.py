@@ -24,7 +24,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from crashbot_core.durations import parse_since
 from crashbot_core.errors import InvalidInput, NotFound, PermissionDenied
-from crashbot_core.inputs import MalformedJSON, load_json, parse_date_or_instant, parse_instant
+from crashbot_core.inputs import (
+    MalformedJSON,
+    load_json,
+    parse_date_or_instant,
+    parse_instant,
+    read_at_most,
+)
 from crashbot_core.models import MAX_ID, Actor, ApiToken, TokenScope
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.service import Crashbot
@@ -134,19 +140,6 @@ def _read_body() -> bytes:
     if len(data) > limit:
         raise RequestEntityTooLarge()
     return data
-
-
-def read_at_most(stream: Any, size: int) -> bytes:
-    """Up to ``size`` bytes of ``stream``: one ``read`` may return less than asked."""
-    chunks: list[bytes] = []
-    got = 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 def body() -> dict[str, Any]:

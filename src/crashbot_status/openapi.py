@@ -17,8 +17,9 @@ import jsonschema  # type: ignore[import-untyped]
 from jsonschema import Draft202012Validator, FormatChecker
 
 from crashbot_core.errors import InvalidInput
-from crashbot_core.inputs import DATE_PATTERN, INSTANT_PATTERN, is_date, is_instant
-from crashbot_core.lifecycle import (
+from crashbot_core.inputs import (
+    DATE_PATTERN,
+    INSTANT_PATTERN,
     MAX_LABEL_KEY,
     MAX_LABEL_VALUE,
     MAX_LABELS,
@@ -27,6 +28,8 @@ from crashbot_core.lifecycle import (
     MAX_URL,
     URL_PATTERN,
     VISIBLE_PATTERN,
+    is_date,
+    is_instant,
 )
 from crashbot_core.severity import DEFAULT_POLICY, SeverityPolicy
 
@@ -38,7 +41,7 @@ _STR_OR_NULL = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _STATUSES = ["investigating", "identified", "monitoring", "resolved"]
 _IMPACTS = ["degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
-#: A component key as :func:`crashbot_core.lifecycle.clean_components` accepts it.
+#: A component key as :func:`crashbot_core.inputs.clean_components` accepts it.
 _COMPONENT_KEY = {
     "type": "string",
     "pattern": r"^[a-z0-9][a-z0-9_.\-]{0,63}$",

@@ -7,34 +7,17 @@ from datetime import timedelta
 
 import attrs
 import pytest
+from support import alert
 
 from crashbot_core import Crashbot, FixedClock
 from crashbot_core.config import load_config
 from crashbot_core.errors import ConfigError
-from crashbot_core.models import Alert, AlertStatus, EventKind, Impact, Status
+from crashbot_core.models import AlertStatus, EventKind, Impact, Status
 from crashbot_core.routing import (
     GROUP_LABEL,
     group_id,
 )
 from crashbot_core.testing import make_crashbot
-
-
-def alert(
-    fingerprint: str = "fp-1",
-    status: AlertStatus = AlertStatus.FIRING,
-    source: str = "alertmanager",
-    severity: str | None = None,
-    **labels: str,
-) -> Alert:
-    return Alert(
-        source=source,
-        fingerprint=fingerprint,
-        status=status,
-        title=f"alert {fingerprint}",
-        severity=severity,
-        labels=labels,
-    )
-
 
 # -- intake ---------------------------------------------------------------------------------------
 

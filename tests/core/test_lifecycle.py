@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from support import ALICE, BOB, T0
 
-from crashbot_core import lifecycle
+from crashbot_core import inputs, lifecycle
 from crashbot_core.errors import CrashbotError, IllegalTransition, InvalidInput
 from crashbot_core.models import Actor, Event, EventKind, Impact, Incident, Status
 from crashbot_core.roles import DEFAULT_ROLES
@@ -79,8 +79,8 @@ def test_declare_refuses_an_empty_title(title: str) -> None:
 
 
 def test_declare_refuses_an_overlong_title_and_says_the_limit() -> None:
-    with pytest.raises(InvalidInput, match=str(lifecycle.MAX_TITLE)):
-        declared(title="x" * (lifecycle.MAX_TITLE + 1))
+    with pytest.raises(InvalidInput, match=str(inputs.MAX_TITLE)):
+        declared(title="x" * (inputs.MAX_TITLE + 1))
 
 
 @pytest.mark.parametrize("key", ["API Gateway", "-api", "api/v1", "ä"])
@@ -209,7 +209,7 @@ def test_update_to_resolved_on_a_resolved_incident_is_refused() -> None:
 
 def test_update_refuses_overlong_text() -> None:
     with pytest.raises(InvalidInput, match="message"):
-        lifecycle.update(declared(), actor=ALICE, now=T0, message="x" * (lifecycle.MAX_TEXT + 1))
+        lifecycle.update(declared(), actor=ALICE, now=T0, message="x" * (inputs.MAX_TEXT + 1))
 
 
 # --------------------------------------------------------------------------- roles

@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support import T0
+from support import T0, alert
 
 from crashbot_core.config import load_config
 from crashbot_core.errors import ConfigError
-from crashbot_core.models import Alert, AlertStatus, Impact, Status
+from crashbot_core.models import AlertStatus, Impact, Status
 from crashbot_core.routing import (
     Action,
     AlertPolicy,
@@ -22,24 +22,6 @@ from crashbot_core.routing import (
     group_id,
     group_key,
 )
-
-
-def alert(
-    fingerprint: str = "fp-1",
-    status: AlertStatus = AlertStatus.FIRING,
-    source: str = "alertmanager",
-    severity: str | None = None,
-    **labels: str,
-) -> Alert:
-    return Alert(
-        source=source,
-        fingerprint=fingerprint,
-        status=status,
-        title=f"alert {fingerprint}",
-        severity=severity,
-        labels=labels,
-    )
-
 
 # -- pure routing -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ signed HTTP request, as Slack sends it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,12 +35,9 @@ def _free_port() -> int:
 def _wait_for_health(proc: subprocess.Popen[str], url: str) -> None:
     deadline = time.monotonic() + 60
     while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                return
         if proc.poll() is not None or time.monotonic() > deadline:
             out = proc.stdout.read() if proc.stdout else ""
             raise AssertionError(f"crashbot slack run did not start:\n{out}")

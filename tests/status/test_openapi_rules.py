@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crashbot_core import lifecycle
+from crashbot_core import inputs
 from crashbot_core.durations import parse_since
 from crashbot_core.errors import InvalidInput
 from crashbot_core.inputs import INSTANT_PATTERN, parse_instant
@@ -36,16 +36,16 @@ def test_every_severity_the_document_allows_is_one_the_policy_parses(text: str) 
 
 
 @settings(max_examples=300)
-@given(st.from_regex(lifecycle.VISIBLE_PATTERN).filter(no_surrogates))
+@given(st.from_regex(inputs.VISIBLE_PATTERN).filter(no_surrogates))
 def test_every_title_the_document_allows_is_one_the_core_accepts(text: str) -> None:
-    if len(text) <= lifecycle.MAX_TITLE:
-        assert lifecycle.clean_title(text)
+    if len(text) <= inputs.MAX_TITLE:
+        assert inputs.clean_title(text)
 
 
 @settings(max_examples=300)
-@given(st.from_regex(lifecycle.URL_PATTERN).filter(lambda s: len(s) <= lifecycle.MAX_URL))
+@given(st.from_regex(inputs.URL_PATTERN).filter(lambda s: len(s) <= inputs.MAX_URL))
 def test_every_url_the_document_allows_is_one_the_core_accepts(text: str) -> None:
-    assert lifecycle.clean_url(text) == text.strip()
+    assert inputs.clean_url(text) == text.strip()
 
 
 @settings(max_examples=300)
@@ -76,21 +76,21 @@ def test_every_id_the_document_allows_parses_to_a_number(text: str) -> None:
     ],
 )
 def test_titles_lose_control_characters_and_extra_space(text: str, clean: str) -> None:
-    assert lifecycle.clean_title(text) == clean
+    assert inputs.clean_title(text) == clean
 
 
 def test_text_keeps_newlines_and_tabs_but_no_other_control_characters() -> None:
-    assert lifecycle.clean_text("a\x00b\n\tc\x7f", "message") == "ab\n\tc"
+    assert inputs.clean_text("a\x00b\n\tc\x7f", "message") == "ab\n\tc"
 
 
 @pytest.mark.parametrize("text", ["bad \ud800", "\udfff"])
 def test_lone_surrogates_are_refused_on_every_surface(text: str) -> None:
     with pytest.raises(InvalidInput, match="surrogate"):
-        lifecycle.clean_title(text)
+        inputs.clean_title(text)
     with pytest.raises(InvalidInput, match="surrogate"):
-        lifecycle.clean_text(text, "message")
+        inputs.clean_text(text, "message")
     with pytest.raises(InvalidInput, match="surrogate"):
-        lifecycle.clean_labels({text: "v"})
+        inputs.clean_labels({text: "v"})
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_lone_surrogates_are_refused_on_every_surface(text: str) -> None:
 )
 def test_urls_outside_the_pattern_are_refused(url: str) -> None:
     with pytest.raises(InvalidInput, match="not an http"):
-        lifecycle.clean_url(url)
+        inputs.clean_url(url)
 
 
 def test_look_back_windows_stop_at_ten_thousand_weeks() -> None:

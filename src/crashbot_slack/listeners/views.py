@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from crashbot_core.errors import CrashbotError, InvalidInput
-from crashbot_core.lifecycle import MAX_TITLE
+from crashbot_core.inputs import MAX_TITLE
 from crashbot_core.severity import SeverityPolicy
 from crashbot_slack import render
 from crashbot_slack.listeners.context import Later, guarded, log, request_actor
