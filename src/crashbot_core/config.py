@@ -30,6 +30,7 @@ from crashbot_core.severity import (
     DEFAULT_POLICY,
     NEXT_BUSINESS_DAY,
     Postmortem,
+    PublicImpact,
     Severity,
     SeverityPolicy,
 )
@@ -115,6 +116,9 @@ class SeverityTable:
     aliases: list[str] | None = None
     #: Hex colour for chat embeds and the status site, such as ``"#d1242f"``.
     color: str | None = None
+    #: What the status page shows for it (Statuspage's incident impact): ``critical``,
+    #: ``major``, ``minor`` or ``none``; omitted: by rank (SEV1 critical … SEV4 none).
+    public_impact: PublicImpact | None = None
 
 
 @define
@@ -464,7 +468,16 @@ def _build_policy(settings: FileSettings, where: str) -> SeverityPolicy:
         path = f"$.severity.{key}"
         changes: dict[str, Any] = {
             name: getattr(t, name)
-            for name in ("priority", "label", "postmortem", "channel", "public", "impact", "color")
+            for name in (
+                "priority",
+                "label",
+                "postmortem",
+                "channel",
+                "public",
+                "impact",
+                "color",
+                "public_impact",
+            )
             if getattr(t, name) is not None
         }
         if t.aliases is not None:

@@ -166,7 +166,7 @@ def _html(template: str, **context: Any) -> tuple[str, str]:
         render_template(
             template,
             page_name=general.name,
-            severities=public.severity_labels(s.policy),
+            impacts=public.impact_labels(s.policy),
             label=public.label,
             fmt_time=fmt_time,
             duration=format_duration,
@@ -193,7 +193,10 @@ def index() -> Response:
     def render() -> tuple[str, str]:
         ov = site().overview()
         groups = public.group_components(ov.components)
-        days = public.incidents_by_day(ov.recent, now=ov.now, days=7)
+        # An incident still open is listed under the day it started too: "No
+        # incidents reported" for today, above an outage that began this
+        # morning, read as a contradiction.
+        days = public.incidents_by_day([*ov.open, *ov.recent], now=ov.now, days=7)
         names = {c.key: c.component.display for c in ov.components}
         return _html("index.html", ov=ov, groups=groups, days=days, names=names)
 
