@@ -811,7 +811,12 @@ class CrashbotDiscord(discord.Client):
         crashbot = self.crashbot
         if await asyncio.to_thread(reactions.already_declared, crashbot, key):
             return
-        message = await self.http.get_message(payload.channel_id, payload.message_id)
+        try:
+            message = await self.http.get_message(payload.channel_id, payload.message_id)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            # Deleted since, or in a channel the bot may not read: nothing to declare from.
+            log.warning("cannot read message %s to declare from it: %s", key, exc)
+            return
         if payload.member is not None:
             actor = actor_of(payload.member)
         else:
