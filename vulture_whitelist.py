@@ -46,6 +46,7 @@ _.on_submit  # discord.ui.Modal callbacks (crashbot_discord.bot)
 _.from_custom_id  # discord.ui.DynamicItem (crashbot_discord.bot)
 _.on_error  # discord.app_commands.CommandTree error handler
 _.setup_hook  # discord.Client startup hook
+_.on_raw_reaction_add  # discord.Client gateway event (crashbot_discord.bot: react-to-create)
 _.BASE  # discord.http.Route.BASE, pointed at a configured API base URL
 
 # -- public API for library users, plugin authors and deployments ---------------------------------
