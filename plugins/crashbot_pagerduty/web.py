@@ -131,7 +131,9 @@ def handle(crashbot: Crashbot, request: flask.Request) -> tuple[int, dict[str, A
     incident_id = find_incident(crashbot, data)
     if incident_id is None:
         return 200, {"result": "ignored", "reason": "not an incident crashbot paged"}
-    agent = event.get("agent") if isinstance(event.get("agent"), dict) else {}
+    agent = event.get("agent")
+    if not isinstance(agent, dict):
+        agent = {}
     actor = Actor(
         PLATFORM, str(agent.get("id") or "pagerduty")[:64], str(agent.get("summary") or "")[:200]
     )
