@@ -12,13 +12,14 @@ from types import FrameType
 from typing import Any
 
 import click
-from attrs import define
+from attrs import define, field
 
 from crashbot_core.cli import CliState, pass_state
 from crashbot_core.config import env_field
 from crashbot_core.errors import CrashbotError
 from crashbot_core.hookspecs import hookimpl
 from crashbot_core.worker import Worker
+from crashbot_status.links import parse_networks, parse_public_url
 
 log = logging.getLogger("crashbot.status")
 
@@ -123,6 +124,31 @@ def crashbot_cli(group: click.Group) -> None:
     group.add_command(token)
 
 
+#: Values of ``[status] log_format``.
+LOG_FORMATS = ("text", "json")
+
+
+# Validators of [status]: a bad value fails at start, naming the key.
+def _valid_public_url(_: Any, attribute: Any, value: str) -> None:
+    _named(attribute, parse_public_url, value)
+
+
+def _valid_networks(_: Any, attribute: Any, value: list[str]) -> None:
+    _named(attribute, parse_networks, value)
+
+
+def _valid_log_format(_: Any, attribute: Any, value: str) -> None:
+    if value not in LOG_FORMATS:
+        raise ValueError(f"log_format: expected one of 'text', 'json', found {value!r}")
+
+
+def _named(attribute: Any, parse: Any, value: Any) -> None:
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{attribute.name}: {exc}") from None
+
+
 @define
 class StatusSettings:
     """``[status]`` in ``crashbot.toml``: settings of the status site."""
@@ -135,6 +161,23 @@ class StatusSettings:
     #: Off by default: the metrics count private incidents, so Prometheus
     #: scrapes with a read-scoped bearer token. See docs/http-api.md.
     public_metrics: bool = env_field("CRASHBOT_STATUS_PUBLIC_METRICS", False)
+    #: Where people open the status site, such as ``https://status.example.com``
+    #: (``CRASHBOT_PUBLIC_URL``): the start of every absolute link (feeds,
+    #: ``/api/list``, Statuspage's ``page.url`` and ``shortlink``, chat
+    #: messages). Empty: links follow each request's host. See docs/deployment.md.
+    public_url: str = env_field("CRASHBOT_PUBLIC_URL", "", validator=_valid_public_url)
+    #: Proxies (addresses or networks, such as ``["127.0.0.1", "10.0.0.0/8"]``)
+    #: whose ``X-Forwarded-Proto``/``-Host``/``-Port`` are believed when
+    #: ``public_url`` is empty (``CRASHBOT_TRUSTED_PROXIES``, comma-separated).
+    #: From any other peer those headers are ignored.
+    trusted_proxies: list[str] = field(
+        factory=list, validator=_valid_networks, metadata={"env": "CRASHBOT_TRUSTED_PROXIES"}
+    )
+    #: ``crashbot serve`` logs one line per request (``CRASHBOT_ACCESS_LOG``).
+    access_log: bool = env_field("CRASHBOT_ACCESS_LOG", True)
+    #: ``text`` or ``json`` (one object per line): how ``crashbot serve`` writes
+    #: its access and error logs (``CRASHBOT_LOG_FORMAT``).
+    log_format: str = env_field("CRASHBOT_LOG_FORMAT", "text", validator=_valid_log_format)
 
 
 @hookimpl
