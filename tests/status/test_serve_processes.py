@@ -9,117 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from serve_support import TOKEN, Serve, children, wait
 
 from crashbot_core.store import IncidentFilter
 from crashbot_sqlalchemy.store import SqlStore
 
 pytestmark = pytest.mark.e2e
-
-CLI = "from crashbot_core.cli import main; main()"
-TOKEN = "cbt_serve_e2e_token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found.update(int(p) for p in (task / "children").read_text().split())
-    return found
-
-
-class Serve:
-    """A running ``crashbot serve``; its output goes to a file (a full pipe would block it)."""
-
-    def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = tmp_path / "serve.log"
-        clean = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CRASHBOT_", "SLACK_", "DISCORD_"))
-        }
-        clean.update(CRASHBOT_API_TOKEN=TOKEN, **env)
-        with self.log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", CLI, "serve", "--port", str(self.port), *args],
-                cwd=tmp_path,
-                env=clean,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        self.db = tmp_path / "crashbot.db"
-        _wait(self._healthy, "the server to answer")
-
-    def _healthy(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"crashbot serve exited:\n{self.output()}")
-        with urllib.request.urlopen(self.base + "/health", timeout=5) as r:
-            return r.status == 200
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def outbox_pids(self) -> list[int]:
-        return [int(p) for p in re.findall(r"outbox worker started \(pid (\d+)\)", self.output())]
-
-    def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=10) as r:
-            return json.loads(r.read())
-
-    def declare(self, title: str) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.base + "/api/incidents",
-            data=json.dumps({"title": title, "severity": "SEV1", "public": True}).encode(),
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as r:
-            assert r.status == 201
-            return json.loads(r.read())  # type: ignore[no-any-return]
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"crashbot serve did not stop:\n{self.output()}") from None
 
 
 @pytest.fixture
@@ -140,11 +44,11 @@ def test_two_http_workers_and_an_outbox_worker_answer_and_are_kept_running(
     serve: Callable[..., Serve],
 ) -> None:
     server = serve("--workers", "2")
-    children = _wait(
-        lambda: len(_children(server.proc.pid)) == 3 and _children(server.proc.pid), "3 children"
+    started = wait(
+        lambda: len(children(server.proc.pid)) == 3 and children(server.proc.pid), "3 children"
     )
-    outbox = _wait(server.outbox_pids, "the outbox worker")[-1]
-    http_workers = children - {outbox}
+    outbox = wait(server.outbox_pids, "the outbox worker")[-1]
+    http_workers = started - {outbox}
     assert len(http_workers) == 2
     # The issue's complaint: --port is what the links say, not a hard-coded 8080.
     summary = server.get_json("/api/v2/summary.json")
@@ -154,8 +58,8 @@ def test_two_http_workers_and_an_outbox_worker_answer_and_are_kept_running(
 
     # An HTTP worker that dies is replaced; the site keeps answering meanwhile.
     os.kill(min(http_workers), signal.SIGKILL)
-    _wait(
-        lambda: len(_children(server.proc.pid) - {outbox} - http_workers) == 1,
+    wait(
+        lambda: len(children(server.proc.pid) - {outbox} - http_workers) == 1,
         "a replacement HTTP worker",
     )
     for _ in range(20):
@@ -179,9 +83,9 @@ def test_sigterm_lets_a_request_in_flight_finish(serve: Callable[..., Serve]) ->
         conn.sendall(head.encode() + body[:10])
         time.sleep(1)
         server.proc.send_signal(signal.SIGTERM)
-        _wait(lambda: "Handling signal: term" in server.output(), "the server to see SIGTERM")
+        wait(lambda: "Handling signal: term" in server.output(), "the server to see SIGTERM")
         # No new connections once stopping (the listener is closed)...
-        _wait(lambda: _refused(server.port), "the listener to close", timeout=20)
+        wait(lambda: _refused(server.port), "the listener to close", timeout=20)
         # ...but the request in flight completes.
         time.sleep(0.5)
         conn.sendall(body[10:])
@@ -221,16 +125,16 @@ def test_a_killed_outbox_worker_is_restarted_and_delivers_at_once(
 
     httpserver.expect_request("/api/webhooks/1/tok", method="POST").respond_with_handler(discord)
     server = serve("--workers", "2", DISCORD_WEBHOOK_URL=httpserver.url_for("/api/webhooks/1/tok"))
-    first = _wait(server.outbox_pids, "the outbox worker")[-1]
+    first = wait(server.outbox_pids, "the outbox worker")[-1]
     os.kill(first, signal.SIGKILL)
-    _wait(lambda: len(server.outbox_pids()) == 2, "a new outbox worker", timeout=30)
+    wait(lambda: len(server.outbox_pids()) == 2, "a new outbox worker", timeout=30)
     second = server.outbox_pids()[-1]
-    assert second != first and second in _children(server.proc.pid)
+    assert second != first and second in children(server.proc.pid)
     assert "exited (killed by signal 9)" in server.output()
 
     server.declare("Payments failing")
     # The worker polls every 15 s; a commit in an HTTP process wakes it at once.
-    _wait(lambda: posted, "the Discord webhook to be called", timeout=10)
+    wait(lambda: posted, "the Discord webhook to be called", timeout=10)
     assert "Payments failing" in json.dumps(posted[0])
     assert server.stop() == 0
     assert f"outbox worker (pid {second}) stopped" in server.output()
