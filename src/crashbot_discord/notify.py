@@ -109,7 +109,7 @@ def deliver(
         return
     job = DeliveryJob(crashbot, incident, event)
     rest = rest_client(settings)
-    base_url = crashbot.config.general.base_url
+    base_url = crashbot.config.public_url
     policy = crashbot.policy
     message = render.event_message(
         incident, event, policy=policy, roles=crashbot.roles, base_url=base_url
@@ -211,7 +211,7 @@ def _refresh_digest(job: DeliveryJob, rest: DiscordRest, settings: DiscordSettin
     payload = render.digest_message(
         incident,
         policy=job.crashbot.policy,
-        base_url=job.crashbot.config.general.base_url,
+        base_url=job.crashbot.config.public_url,
         thread_id=job.refs.get(THREAD_REF),
     )
     message_id = job.refs.get(DIGEST_REF)

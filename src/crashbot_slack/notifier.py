@@ -194,10 +194,10 @@ class SlackNotifier:
         self.crashbot.set_refs(incident.id, **{REF_DIGEST_CHANNEL: channel, REF_DIGEST_TS: ts})
 
     def _status_url(self, incident: Incident) -> str | None:
-        base = self.crashbot.config.general.base_url.rstrip("/")
+        base = self.crashbot.config.public_url
         host = urlparse(base).hostname or ""
-        # The default base_url is a local address nobody in Slack can open.
-        if host in {"127.0.0.1", "localhost", "::1", "0.0.0.0"}:
+        # No public URL, or a local address nobody in Slack can open.
+        if host in {"", "127.0.0.1", "localhost", "::1", "0.0.0.0"}:
             return None
         return f"{base}/incidents/{incident.id}"
 

@@ -100,8 +100,9 @@ def public_response(
     process answers 503.
     """
     c = cache()
-    # Same form as the fast path's lookup (PATH_INFO?QUERY_STRING, no query).
-    key = key or f"{request.path}?"
+    # Same form as the fast path's lookup (PATH_INFO?QUERY_STRING, no query),
+    # after the link base when links follow the request.
+    key = _state().links.cache_prefix_environ(request.environ) + (key or f"{request.path}?")
 
     def _render() -> tuple[bytes, str]:
         body, mimetype = render()
@@ -287,8 +288,7 @@ def api_list() -> Response:
     def render() -> tuple[bytes, str]:
         s = site()
         open_, closed = s.everything()
-        base = s.crashbot.config.general.base_url
-        return dumps(listing.listing(open_, closed, s.policy, base)), JSON
+        return dumps(listing.listing(open_, closed, s.policy, s.base_url())), JSON
 
     return public_response(render)
 
