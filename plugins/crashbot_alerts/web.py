@@ -284,6 +284,7 @@ def summary(source: str, results: list[IngestResult]) -> dict[str, Any]:
                 "rule": r.rule,
                 "group": r.group,
                 **({"error": r.error} if r.error else {}),
+                **({"note": r.note} if r.note else {}),
             }
             for r in results
         ],

@@ -261,8 +261,13 @@ alerts = sa.Table(
     # The request body as received, for debugging a vendor's payload; the
     # caller bounds its size before it gets here.
     sa.Column("raw", sa.LargeBinary, nullable=True),
+    # The routing group (crashbot_core.routing.group_id): thresholds count by it.
+    sa.Column("group_id", sa.String(40), nullable=True),
+    # Alerts the sender left out of the payload (Alertmanager's truncatedAlerts).
+    sa.Column("omitted", sa.Integer, nullable=False, server_default="0"),
 )
 sa.Index("ix_alerts_source_fingerprint", alerts.c.source, alerts.c.fingerprint)
+sa.Index("ix_alerts_group_received", alerts.c.group_id, alerts.c.received_at)
 
 deliveries = sa.Table(
     "deliveries",

@@ -24,6 +24,7 @@ from crashbot_core.metrics import MetricsReport
 from crashbot_core.models import (
     Actor,
     Alert,
+    AlertSummary,
     AlertStatus,
     ApiToken,
     Component,
@@ -398,6 +399,43 @@ class SqlStore:
         with self._read() as conn:
             return [_alert_from(row) for row in conn.execute(query).mappings()]
 
+    def count_group_alerts(self, group_id: str, since: datetime) -> int:
+        """Firing alerts of a routing group received at or after ``since`` (one indexed query)."""
+        a = t.alerts.c
+        query = (
+            sa.select(sa.func.count())
+            .select_from(t.alerts)
+            .where(
+                a.group_id == group_id,
+                a.received_at >= since,
+                a.status == AlertStatus.FIRING.value,
+            )
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def alert_summary(self, incident_id: int) -> AlertSummary:
+        """How many alerts the incident has, how many distinct, the newest, what was left out."""
+        a = t.alerts.c
+        mine = a.incident_id == incident_id
+        distinct = sa.select(a.source, a.fingerprint).where(mine).distinct().subquery()
+        with self._read() as conn:
+            received, last_at = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(a.received_at)).where(mine)
+            ).one()
+            if not received:
+                return AlertSummary()
+            count = conn.execute(sa.select(sa.func.count()).select_from(distinct)).scalar_one()
+            omitted = conn.execute(
+                sa.select(a.omitted).where(mine).order_by(a.id.desc()).limit(1)
+            ).scalar_one()
+        return AlertSummary(
+            received=int(received),
+            distinct=int(count),
+            last_at=last_at,
+            omitted=int(omitted or 0),
+        )
+
     def alert_raw(self, alert_id: int) -> bytes | None:
         """The raw body stored with an alert (not part of the Store protocol; for debugging)."""
         with self._read() as conn:
@@ -579,6 +617,11 @@ class SqlStore:
             earlier.c.plugin == d.c.plugin,
             earlier.c.event_id < d.c.event_id,
             earlier.c.state.in_(_RETRYABLE),
+            # A row its plugin deferred (DeliverLater) holds nothing back.
+            ~sa.and_(
+                earlier.c.state == DeliveryState.PENDING.value,
+                earlier.c.next_attempt_at.is_not(None),
+            ),
         )
         where = list(_due(now))
         if event_ids is not None:
@@ -1038,6 +1081,8 @@ def _alert_row(alert: Alert) -> dict[str, Any]:
         "description": alert.description,
         "incident_id": alert.incident_id,
         "received_at": alert.received_at,
+        "group_id": alert.group_id,
+        "omitted": alert.omitted,
     }
 
 
@@ -1055,6 +1100,8 @@ def _alert_from(row: RowMapping) -> Alert:
         description=row["description"],
         incident_id=row["incident_id"],
         received_at=row["received_at"],
+        group_id=row["group_id"],
+        omitted=row["omitted"] or 0,
     )
 
 

@@ -25,7 +25,7 @@ from crashbot_core.durations import parse_duration
 from crashbot_core.errors import ConfigError, CrashbotError
 from crashbot_core.models import Component, Impact
 from crashbot_core.roles import DEFAULT_ROLES, Role, RolePolicy
-from crashbot_core.routing import Action, AlertPolicy, AlertRule, OnResolved
+from crashbot_core.routing import Action, AlertPolicy, AlertRule, OnResolved, Threshold
 from crashbot_core.severity import (
     DEFAULT_POLICY,
     NEXT_BUSINESS_DAY,
@@ -147,6 +147,16 @@ class ComponentTable:
 
 
 @define
+class ThresholdTable:
+    """``threshold = { count = 3, within = "1h" }`` in an ``[[alerts.rules]]`` entry."""
+
+    #: Occurrences of the alert group needed before an incident is declared.
+    count: int = 1
+    #: Window the occurrences are counted in (``30m``, ``1h`` …).
+    within: str = "1h"
+
+
+@define
 class AlertRuleTable:
     """``[[alerts.rules]]``: one alert routing rule (see :mod:`crashbot_core.routing`)."""
 
@@ -172,6 +182,8 @@ class AlertRuleTable:
     window: str | None = None
     #: ``record``, ``monitoring`` or ``resolve``.
     on_resolved: str | None = None
+    #: Declare only after ``count`` occurrences ``within`` a window; fewer are recorded.
+    threshold: ThresholdTable | None = None
 
 
 @define
@@ -180,7 +192,8 @@ class AlertsTable:
 
     #: Default for alerts no rule matches: ``declare``, ``private`` or ``record``.
     action: str = "private"
-    #: Default grouping labels; empty: group by the alert's fingerprint.
+    #: Default grouping labels; empty: the sender's own group (Alertmanager's
+    #: ``groupKey`` …), else the alert's fingerprint.
     group_by: list[str] = field(factory=list)
     #: A firing alert this soon after its incident resolved reopens it.
     window: str = "30m"
@@ -192,6 +205,9 @@ class AlertsTable:
     public_title: str = "Service disruption"
     #: Public first update of an incident an alert declared (instead of the alert's text).
     public_message: str = "We are investigating reports of a problem."
+    #: At most one new chat post per incident this often about its alerts
+    #: (one message is edited in place meanwhile).
+    chat_interval: str = "30s"
     rules: list[AlertRuleTable] = field(factory=list)
 
 
@@ -600,6 +616,7 @@ def _build_alerts(table: AlertsTable, where: str, severity: SeverityPolicy) -> A
                 group_by=tuple(t.group_by) if t.group_by is not None else None,
                 window=_window(t.window, where, f"{path}.window") if t.window is not None else None,
                 on_resolved=_choice(t.on_resolved, OnResolved, where, f"{path}.on_resolved"),
+                threshold=_threshold(t.threshold, where, f"{path}.threshold"),
             )
         )
     return AlertPolicy(
@@ -612,7 +629,23 @@ def _build_alerts(table: AlertsTable, where: str, severity: SeverityPolicy) -> A
         reopened_message=_sentence(table.reopened_message, where, "$.alerts.reopened_message"),
         public_title=_sentence(table.public_title, where, "$.alerts.public_title"),
         public_message=_sentence(table.public_message, where, "$.alerts.public_message"),
+        chat_interval=_window(table.chat_interval, where, "$.alerts.chat_interval"),
     )
+
+
+def _threshold(table: ThresholdTable | None, where: str, path: str) -> Threshold | None:
+    if table is None:
+        return None
+    if not 1 <= table.count <= 1_000_000:
+        raise ConfigError(
+            f"{where}: {path}.count: found {table.count!r}, expected a whole number from 1"
+        )
+    within = _duration(table.within, where, f"{path}.within")
+    if within is None or within <= timedelta(0):
+        raise ConfigError(
+            f"{where}: {path}.within: found {table.within!r}, expected a duration such as 1h"
+        )
+    return Threshold(count=table.count, within=within)
 
 
 def _sentence(value: str, where: str, path: str) -> str:

@@ -27,6 +27,20 @@ class RetryAfter(Exception):
         self.seconds = float(seconds)
 
 
+class DeliverLater(Exception):  # noqa: N818 (a request, not an error)
+    """Raised by a ``crashbot_incident_event`` implementation: "call me again at ``at``".
+
+    Not a failure: the row stays pending (no warning, no backoff) and, unlike
+    a failed one, does not hold the incident's later events back. Chat
+    plugins raise it to coalesce a storm of alert events into one message
+    per ``[alerts] chat_interval``.
+    """
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(f"deliver later, at {at.isoformat()}")
+        self.at = at
+
+
 @frozen
 class RetryPolicy:
     """Backoff: ``base * 2**(attempt-1)`` capped at ``cap``, ±``jitter``, until ``horizon``."""

@@ -50,6 +50,8 @@ class IngestResult:
     group: str | None = None
     #: Why a stored alert was not routed (a domain error's message).
     error: str | None = None
+    #: Why it was only recorded although it fired (``below threshold: 2 of 3 …``).
+    note: str | None = None
 
 
 class AlertIntake:
@@ -109,8 +111,8 @@ class AlertIntake:
         batch = AlertBatch(self.store, self.capabilities, self.commit, alerts, routes)
         repeats = [batch.known_repeat(a, r) for a, r in zip(alerts, routes, strict=True)]
         pairs = [
-            (attrs.evolve(a, incident_id=iid) if iid is not None else a, raw)
-            for a, raw, iid in zip(alerts, bodies, repeats, strict=True)
+            (attrs.evolve(a, incident_id=iid, group_id=r.group_id), raw)
+            for a, raw, iid, r in zip(alerts, bodies, repeats, routes, strict=True)
         ]
         bulk = self.capabilities.bulk_alerts
         if bulk is not None:
@@ -160,11 +162,31 @@ class AlertIntake:
             recent = self._recent_group_incident(route)
             if recent is not None:
                 result = self._reopen_for_alert(alert, route, recent)
+            elif (below := self._below_threshold(route)) is not None:
+                return IngestResult(
+                    alert, "recorded", rule=route.rule, group=route.group_key, note=below
+                )
             else:
                 result = self._declare_for_alert(alert, route, batch)
         if result.incident is not None:
             batch.remember(route.group_id, alert, result.incident)
         return result
+
+    def _below_threshold(self, route: routing.Route) -> str | None:
+        """Why the group may not declare yet (its rule's threshold), or None.
+
+        Counted from the stored alerts, this one and the rest of its request
+        included (they are stored before any is routed), so a request that
+        carries the Nth occurrence declares.
+        """
+        threshold = route.threshold
+        if threshold is None or threshold.count <= 1:
+            return None
+        since = self.clock.now() - threshold.within
+        seen = self.store.count_group_alerts(route.group_id, since)
+        if seen >= threshold.count:
+            return None
+        return f"below threshold: {seen} of {threshold.count} within {threshold.within}"
 
     def _recent_group_incident(self, route: routing.Route) -> Incident | None:
         if route.window <= timedelta(0):
@@ -189,6 +211,7 @@ class AlertIntake:
             alert_status=alert.status.value,
             actor=self._alert_actor(alert),
             now=t,
+            omitted=alert.omitted,
         )
 
     def _attach_alert(
@@ -331,6 +354,7 @@ class AlertIntake:
                         "title": alert.title,
                         "status": alert.status.value,
                         "url": alert.url,
+                        **({"omitted": alert.omitted} if alert.omitted else {}),
                     },
                 },
             ),

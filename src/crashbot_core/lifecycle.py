@@ -398,8 +398,14 @@ def attach_alert(
     alert_status: str,
     actor: Actor,
     now: datetime,
+    omitted: int = 0,
 ) -> Result:
-    """Record that an alert fired (or resolved) for this incident."""
+    """Record that an alert fired (or resolved) for this incident.
+
+    :param omitted: alerts the sender left out of the same payload
+        (``truncatedAlerts``), kept on the event so the timeline says so.
+    """
+    extra = {"omitted": omitted} if omitted else {}
     event = _event(
         EventKind.ALERT_ATTACHED,
         now,
@@ -410,6 +416,7 @@ def attach_alert(
         fingerprint=fingerprint,
         title=title,
         status=alert_status,
+        **extra,
     )
     return incident, [event]
 

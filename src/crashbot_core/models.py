@@ -284,10 +284,38 @@ class Alert:
     started_at: datetime | None = field(default=None, converter=_utc)
     url: str | None = None
     description: str = ""
+    #: The sender's own alert group (Alertmanager's ``groupKey``, Datadog's
+    #: aggregation key, a Sentry issue …): alerts of one group are one incident
+    #: unless a rule's ``group_by`` says otherwise. None: the fingerprint.
+    group: str | None = None
+    #: How many alerts the sender left out of the payload this alert came in
+    #: (Alertmanager's ``truncatedAlerts``); counted, never silently dropped.
+    omitted: int = 0
+    #: Set by the intake: the routing group id (:func:`crashbot_core.routing.group_id`).
+    group_id: str | None = None
     #: Set by the store once received.
     id: int = 0
     incident_id: int | None = None
     received_at: datetime | None = field(default=None, converter=_utc)
+
+
+@frozen
+class AlertSummary:
+    """How often an incident's alerts fired: its repeat count and last occurrence."""
+
+    #: Alerts received and attached (repeats included).
+    received: int = 0
+    #: Distinct alerts among them (source + fingerprint).
+    distinct: int = 0
+    #: When the newest one arrived.
+    last_at: datetime | None = field(default=None, converter=_utc)
+    #: Alerts the sender left out of its latest notification (``truncatedAlerts``).
+    omitted: int = 0
+
+    @property
+    def repeats(self) -> int:
+        """Occurrences beyond the first of each distinct alert."""
+        return max(0, self.received - self.distinct)
 
 
 class ReminderKind(enum.StrEnum):

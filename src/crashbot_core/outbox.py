@@ -27,7 +27,7 @@ from typing import Any
 import pluggy
 
 from crashbot_core.clock import Clock
-from crashbot_core.delivery import RetryAfter, RetryPolicy
+from crashbot_core.delivery import DeliverLater, RetryAfter, RetryPolicy
 from crashbot_core.errors import LeaseLost
 from crashbot_core.hookspecs import SUBSCRIBED_WHEN_ATTR
 from crashbot_core.models import (
@@ -272,6 +272,17 @@ class Outbox:
         try:
             for impl in impls:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
+        except DeliverLater as later:
+            # The plugin coalesces: it wants this event again later, not a retry.
+            self.store.finish_delivery(
+                event.id,
+                plugin,
+                DeliveryState.PENDING,
+                owner=self.instance_id,
+                at=now,
+                next_attempt_at=max(later.at, now),
+            )
+            return True
         except Exception as exc:
             retry_after = exc.seconds if isinstance(exc, RetryAfter) else None
             nxt = self.retry_policy.next_attempt(

@@ -10,7 +10,10 @@ A rule matches on the alert's source and labels and says
 * ``action``: ``declare`` (severity's public default), ``private`` (declare as
   private) or ``record`` (store the alert, touch no incident),
 * ``group_by``: labels whose values identify "the same problem"; alerts of one
-  group attach to one open incident (default: the alert's own fingerprint),
+  group attach to one open incident (default: the sender's own group, such
+  as Alertmanager's ``groupKey``, else the alert's fingerprint),
+* ``threshold``: declare only once the group fired this many times within a
+  window (fewer are recorded),
 * ``window``: a firing alert for a group whose incident was resolved less than
   this long ago reopens it instead of declaring another one (flapping),
 * ``on_resolved``: what the group's alerts all resolving does to the incident:
@@ -36,6 +39,12 @@ from crashbot_core.models import Alert, AlertStatus, Impact, Incident, Status
 GROUP_LABEL = "alert_group"
 
 DEFAULT_WINDOW = timedelta(minutes=30)
+
+#: Default ``[alerts] chat_interval``: at most one new chat post per incident this often.
+DEFAULT_CHAT_INTERVAL = timedelta(seconds=30)
+
+#: A ``group_by`` entry naming the alert's fingerprint rather than a label.
+FINGERPRINT_KEY = "fingerprint"
 
 
 class Action(enum.StrEnum):
@@ -70,6 +79,18 @@ class FollowUp(enum.StrEnum):
 
 
 @frozen
+class Threshold:
+    """``threshold = { count = 3, within = "1h" }``: declare on the Nth occurrence only."""
+
+    count: int
+    within: timedelta
+
+    def describe(self) -> str:
+        """``3 within 1:00:00`` for replies and logs."""
+        return f"{self.count} within {self.within}"
+
+
+@frozen
 class AlertRule:
     """One ``[[alerts.rules]]`` entry, validated."""
 
@@ -88,6 +109,7 @@ class AlertRule:
     group_by: tuple[str, ...] | None = None
     window: timedelta | None = None
     on_resolved: OnResolved | None = None
+    threshold: Threshold | None = None
 
     def matches(self, alert: Alert) -> bool:
         """True when the alert's source and labels satisfy this rule.
@@ -131,6 +153,8 @@ class Route:
     group_id: str
     window: timedelta
     on_resolved: OnResolved
+    #: Occurrences needed before a new incident is declared (None: the first).
+    threshold: Threshold | None = None
 
 
 @frozen
@@ -140,7 +164,7 @@ class AlertPolicy:
     rules: tuple[AlertRule, ...] = ()
     #: Action when no rule matches or the matching rule sets none.
     action: Action = Action.PRIVATE
-    #: Grouping labels when the rule sets none; empty: group by fingerprint.
+    #: Grouping labels when the rule sets none; empty: the sender's natural group.
     group_by: tuple[str, ...] = ()
     window: timedelta = DEFAULT_WINDOW
     on_resolved: OnResolved = OnResolved.MONITORING
@@ -150,6 +174,8 @@ class AlertPolicy:
     public_title: str = "Service disruption"
     #: Public first update of an alert-declared incident.
     public_message: str = "We are investigating reports of a problem."
+    #: At most one new chat post per incident this often about its alerts.
+    chat_interval: timedelta = DEFAULT_CHAT_INTERVAL
 
     def match(self, alert: Alert) -> AlertRule | None:
         """The first rule the alert matches, or None."""
@@ -183,23 +209,36 @@ class AlertPolicy:
             group_id=group_id(key),
             window=window,
             on_resolved=on_resolved,
+            threshold=rule.threshold if rule is not None else None,
         )
 
 
 def group_key(alert: Alert, group_by: Sequence[str], rule: str | None) -> str:
     """The identity of "the same problem".
 
-    Without grouping labels it is the source and fingerprint, so the same
-    alert firing again finds its incident. With them it is the rule plus the
-    labels' values, so alerts from several sources (or several instances)
-    with the same ``service`` land in one incident. A missing label counts as
-    empty, which keeps the key stable when a source omits it.
+    Without grouping labels it is the sender's own group (Alertmanager's
+    ``groupKey``, Datadog's aggregation key …: what its users already call one
+    notification), else the source and fingerprint, so the same alert firing
+    again finds its incident. With them it is the rule plus the labels'
+    values, so alerts from several sources (or several instances) with the
+    same ``service`` land in one incident. A missing label counts as empty,
+    which keeps the key stable when a source omits it; ``fingerprint``
+    (unless the alert has such a label) stands for the alert's fingerprint.
     """
     if not group_by:
+        if alert.group:
+            return f"{alert.source}#{alert.group}"
         return f"{alert.source}/{alert.fingerprint}"
-    parts = [f"{k}={label_value(alert, k) or ''}" for k in group_by]
+    parts = [f"{k}={_group_value(alert, k)}" for k in group_by]
     scope = rule if rule is not None else "*"
     return f"{scope}|" + ",".join(parts)
+
+
+def _group_value(alert: Alert, key: str) -> str:
+    value = label_value(alert, key)
+    if value is None and key == FINGERPRINT_KEY:
+        return alert.fingerprint
+    return value or ""
 
 
 def group_id(key: str) -> str:

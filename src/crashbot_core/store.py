@@ -162,6 +162,18 @@ class Store(Protocol):
         """Alerts attached to the incident, oldest first."""
         ...
 
+    def count_group_alerts(self, group_id: str, since: datetime) -> int:
+        """Firing alerts stored with this ``group_id`` received at or after ``since``.
+
+        What a rule's ``threshold`` counts; one query over an index on
+        (group_id, received_at), repeats and unrouted alerts included.
+        """
+        ...
+
+    def alert_summary(self, incident_id: int) -> AlertSummary:
+        """The incident's alert count, distinct alerts, newest arrival and omitted count."""
+        ...
+
     # -- deliveries (outbox) -----------------------------------------------------------
 
     def deliveries(
@@ -188,7 +200,10 @@ class Store(Protocol):
         A row is claimable when it is pending or failed, due (no
         ``next_attempt_at`` or one at or before ``now``), not leased (or its
         lease ran out: its holder died) and no earlier event of the same
-        incident is still undelivered to the same plugin (per-incident order).
+        incident is still undelivered to the same plugin (per-incident order),
+        except a pending row its plugin deferred (``next_attempt_at`` set
+        without a failure, :class:`~crashbot_core.delivery.DeliverLater`):
+        that one does not hold later events back.
         Claimed rows get ``owner`` and ``lease_until`` atomically, so two
         callers never get the same row; on PostgreSQL rows being claimed by
         another transaction are skipped (``FOR UPDATE SKIP LOCKED``).

@@ -71,7 +71,7 @@ def test_alertmanager_firing_declares_a_private_incident_and_says_so(
         "action": "declared",
         "incident": "INC-1",
         "rule": None,
-        "group": "alertmanager/1a30ba71cca2921f",
+        "group": 'alertmanager#{}/{severity="critical"}:{alertname="ProbeFailure"}',
     }
     incident = intake_bot.get("INC-1")
     assert incident.title == "BlackBox Probe Failure: https://server.example.org"
@@ -104,17 +104,16 @@ def test_repeats_are_grouped_silently_and_a_resolve_moves_to_monitoring(
     assert [a["incident_id"] for a in stored_alerts(intake_bot)] == [1, 1, 1, 1]
 
 
-def test_grafana_group_declares_one_incident_per_alert(
+def test_grafana_group_declares_one_incident_for_its_group_key(
     client: Client, intake_bot: Crashbot
 ) -> None:
     response = post(client, "grafana", payload_bytes("grafana_firing.json"))
 
     assert response.status_code == 202
-    assert [a["action"] for a in response.json["alerts"]] == ["declared", "declared"]
-    assert sorted(i.title for i in intake_bot.list()) == [
-        "This alert was triggered for zone eu-1",
-        "This alert was triggered for zone us-1",
-    ]
+    assert [a["action"] for a in response.json["alerts"]] == ["declared", "attached"]
+    [incident] = intake_bot.list()
+    assert incident.title == "This alert was triggered for zone us-1"
+    assert len(intake_bot.store.alerts(incident.id)) == 2
 
 
 def test_datadog_default_payload_is_accepted_with_a_token(
@@ -376,6 +375,7 @@ def test_a_storm_over_many_fingerprints_declares_one_incident_per_fingerprint(
 
     def send(i: int) -> int:
         raw = json.loads(json.dumps(template))
+        del raw["groupKey"]  # no sender group: one group per fingerprint
         raw["alerts"] = [
             dict(template["alerts"][0], fingerprint=f"fp-{(i * 5 + j) % 20}") for j in range(5)
         ]

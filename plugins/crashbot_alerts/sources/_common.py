@@ -145,6 +145,35 @@ def fingerprint(*parts: str) -> str:
     return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()[:40]
 
 
+def group(value: str) -> str | None:
+    """A sender's group key, bounded like a fingerprint (hashed when long); empty: None."""
+    if not value.strip():
+        return None
+    return fingerprint(value)
+
+
+#: Largest ``truncatedAlerts`` taken at its word (a bigger number is cut to it).
+MAX_OMITTED = 1_000_000
+
+
+def count(value: Any, path: str) -> int:
+    """A non-negative count such as ``truncatedAlerts`` (missing or null: 0), bounded.
+
+    :raises InvalidInput: for anything but a whole number (or its text).
+    """
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise InvalidInput(f"{path}: expected a whole number, found {_kind(value)}")
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{path}: expected a whole number, found {str(value)[:40]!r}")
+    return min(value, MAX_OMITTED)
+
+
 def labels_fingerprint(values: Mapping[str, str]) -> str:
     """A fingerprint from a label set, independent of key order."""
     return fingerprint(*[f"{k}={values[k]}" for k in sorted(values)], "labels")

@@ -4,7 +4,10 @@ Grafana's webhook contact point sends the Alertmanager shape plus a few
 fields of its own (``orgId``, ``values``, ``dashboardURL``, ``panelURL``,
 ``silenceURL``), so one parser serves both. One request carries a whole
 alert group, firing and resolved alerts side by side; every alert in it
-becomes one :class:`Alert`.
+becomes one :class:`Alert` carrying the group's ``groupKey`` as its natural
+group (one Alertmanager notification group is one incident, as in PagerDuty
+or Opsgenie), and ``truncatedAlerts`` (alerts Alertmanager left out because of
+the receiver's ``max_alerts``) as ``omitted``.
 """
 
 from __future__ import annotations
@@ -44,12 +47,18 @@ class AlertmanagerSource:
             raise InvalidInput(f'$.version: found {version!r}, expected "4" (webhook v4)')
         group_status = data.get("status")
         items = c.arr(data.get("alerts"), "$.alerts")
+        group = c.group(c.text(data, "groupKey", "$"))
+        omitted = c.count(data.get("truncatedAlerts"), "$.truncatedAlerts")
         return [
-            self._alert(c.obj(item, f"$.alerts[{i}]"), f"$.alerts[{i}]", group_status)
+            self._alert(
+                c.obj(item, f"$.alerts[{i}]"), f"$.alerts[{i}]", group_status, group, omitted
+            )
             for i, item in enumerate(items)
         ]
 
-    def _alert(self, item: dict[str, Any], path: str, group_status: Any) -> Alert:
+    def _alert(
+        self, item: dict[str, Any], path: str, group_status: Any, group: str | None, omitted: int
+    ) -> Alert:
         raw_status = item.get("status", group_status)
         try:
             status = AlertStatus(raw_status)
@@ -79,6 +88,8 @@ class AlertmanagerSource:
             description=c.clean_text(
                 annotations.get("description") or annotations.get("message") or ""
             ),
+            group=group,
+            omitted=omitted,
         )
 
     def _url(self, item: dict[str, Any], path: str) -> str | None:

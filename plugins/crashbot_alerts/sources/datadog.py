@@ -12,7 +12,9 @@ without its ``[Triggered]``/``[Recovered]`` prefix, per organisation. Adding
 ``"alert_transition": "$ALERT_TRANSITION"``, ``"alert_priority":
 "$ALERT_PRIORITY"``, ``"tags": "$TAGS"`` and ``"link": "$LINK"`` to the template
 (see docs/alerts.md) gives an exact fingerprint (monitor and scope), the
-priority as severity and tags as labels.
+priority as severity and tags as labels; ``"aggreg_key": "$AGGREG_KEY"``
+gives Datadog's aggregation key, the natural group: notifications sharing
+it are one incident.
 """
 
 from __future__ import annotations
@@ -77,10 +79,11 @@ class DatadogSource:
         org = c.opt_obj(data, "org", "$")
         org_id = c.text(org, "id", "$.org")
         scope = c.text(data, "alert_scope", "$")
+        aggreg_key = c.text(data, "aggreg_key", "$")
         if alert_id:
             fingerprint = c.fingerprint("datadog-monitor", org_id, alert_id, scope)
-        elif c.text(data, "aggreg_key", "$"):
-            fingerprint = c.fingerprint(c.text(data, "aggreg_key", "$"))
+        elif aggreg_key:
+            fingerprint = c.fingerprint(aggreg_key)
         else:
             fingerprint = c.fingerprint("datadog-title", org_id, bare_title)
         labels: dict[str, str] = {}
@@ -110,6 +113,8 @@ class DatadogSource:
                 started_at=c.timestamp(data.get("date") or None, "$.date"),
                 url=c.url(c.text(data, "link", "$")),
                 description=c.clean_text(c.text(data, "body", "$")),
+                # Datadog's own grouping of a monitor's notifications ($AGGREG_KEY).
+                group=c.group(f"{org_id}/{aggreg_key}") if aggreg_key else None,
             )
         ]
 

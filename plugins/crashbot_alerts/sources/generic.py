@@ -6,6 +6,7 @@ Body: one alert object, or ``{"alerts": [alert, ...]}``. An alert::
       "title": "Checkout crashes on launch",   # required
       "status": "firing",                      # or "resolved"; default firing
       "fingerprint": "ios-checkout-crash",     # optional; default: title + labels
+      "group": "checkout",                     # optional; alerts of one group are one incident
       "severity": "SEV2",                      # optional hint: SEV2, P1, critical …
       "labels": {"service": "checkout"},       # optional string map
       "description": "…",                      # optional
@@ -29,6 +30,7 @@ FIELDS = (
     "title",
     "status",
     "fingerprint",
+    "group",
     "severity",
     "labels",
     "description",
@@ -100,4 +102,5 @@ class GenericSource:
             started_at=c.timestamp(data.get("started_at"), f"{path}.started_at"),
             url=c.url(link),
             description=c.clean_text(c.text(data, "description", path)),
+            group=c.group(c.clean_line(c.text(data, "group", path), 10_000)),
         )

@@ -84,10 +84,12 @@ class GitHubActionsSource:
         verb = "failed" if status is AlertStatus.FIRING else "passed"
         where = f" on {branch}" if branch else ""
         commit = c.opt_obj(run, "head_commit", "$.workflow_run")
+        # One workflow on one branch is one group: its failures are one incident.
+        group = c.fingerprint(repo_name, workflow_id or workflow_name, branch)
         return [
             Alert(
                 source=self.name,
-                fingerprint=c.fingerprint(repo_name, workflow_id or workflow_name, branch),
+                fingerprint=group,
                 status=status,
                 title=c.clean_line(
                     f"{workflow_name or 'workflow'} {verb}{where} ({repo_name})", c.MAX_TITLE
@@ -99,5 +101,6 @@ class GitHubActionsSource:
                 ),
                 url=c.url(c.text(run, "html_url", "$.workflow_run")),
                 description=c.clean_text(c.text(commit, "message", "$.workflow_run.head_commit")),
+                group=f"workflow:{group}",
             )
         ]

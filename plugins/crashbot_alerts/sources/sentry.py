@@ -91,6 +91,8 @@ class SentrySource:
             started_at=c.timestamp(event.get("datetime"), f"{path}.datetime"),
             url=c.url(c.text(event, "web_url", path)),
             description=c.clean_text(c.text(event, "culprit", path)),
+            # Sentry's issue is its group of events: one issue, one incident.
+            group=c.group(f"issue:{issue_id}") if issue_id else None,
         )
 
     def _metric_alert(self, data: dict[str, Any]) -> Alert:
@@ -123,4 +125,5 @@ class SentrySource:
             ),
             url=c.url(c.text(payload, "web_url", "$.data")),
             description=c.clean_text(c.text(payload, "description_text", "$.data")),
+            group=c.group(f"metric-rule:{rule_id}") if rule_id else None,
         )
