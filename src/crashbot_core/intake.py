@@ -29,7 +29,15 @@ from crashbot_core.grouping import (
     previous_statuses,
 )
 from crashbot_core.inputs import MAX_TEXT, MAX_TITLE
-from crashbot_core.models import Actor, Alert, AlertStatus, Event, Incident, Status
+from crashbot_core.models import (
+    Actor,
+    Alert,
+    AlertStatus,
+    AlertSummary,
+    Event,
+    Incident,
+    Status,
+)
 from crashbot_core.store import IncidentFilter, Store, StoreCapabilities
 
 log = logging.getLogger("crashbot")
@@ -149,6 +157,10 @@ class AlertIntake:
         finally:
             batch.flush()
         return results
+
+    def alert_summary(self, incident_id: int) -> AlertSummary:
+        """How often the incident's alerts fired: count, distinct, repeats, last occurrence."""
+        return self.store.alert_summary(incident_id)
 
     def _route_alert(self, alert: Alert, route: routing.Route, batch: AlertBatch) -> IngestResult:
         incident_id = batch.group_incident(route.group_id)

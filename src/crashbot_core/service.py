@@ -326,6 +326,7 @@ class Crashbot:
         return self.intake.ingest_alerts([alert], raws=[raw])[0]
 
     ingest_alerts = _delegate("intake", AlertIntake.ingest_alerts)
+    alert_summary = _delegate("intake", AlertIntake.alert_summary)
 
     # ------------------------------------------------------------------ postmortems
 

@@ -18,6 +18,7 @@ from crashbot_core.errors import ConfigError
 from crashbot_core.models import (
     Alert,
     AlertStatus,
+    AlertSummary,
     ApiToken,
     Component,
     Delivery,

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from slack_sdk.errors import SlackApiError
 
+from crashbot_core import alertchat
 from crashbot_core.models import Actor, Event, EventKind, Incident, Reminder, ReminderKind
 from crashbot_slack import render
 from crashbot_slack.api import SlackApi, error_code
@@ -34,6 +35,8 @@ REF_DIGEST_TS = "slack.digest_ts"
 REF_RCA_CHANNEL = "slack.rca_channel"
 REF_COMMS_CHANNEL = "slack.comms_channel"
 REF_COMMS_INTRO = "slack.comms_intro_ts"
+#: The incident's alert message, edited in place (see :meth:`SlackNotifier._alerts`).
+REF_ALERTS = alertchat.refs_key("slack", alertchat.MESSAGE)
 
 #: Events after which the channel topic (status, severity, commander) changes.
 _TOPIC_EVENTS = {
@@ -71,6 +74,9 @@ class SlackNotifier:
             return
         if event.kind is EventKind.REMINDER_SENT:
             return  # the crashbot_reminder hook already posted it
+        if event.kind is EventKind.ALERT_ATTACHED:
+            self._alerts(current, event)
+            return
         channel = current.refs.get(REF_CHANNEL)
         policy = self.crashbot.policy
         message = render.event_message(incident, event, policy, self.crashbot.roles)
@@ -83,6 +89,48 @@ class SlackNotifier:
         if channel and event.kind in _TOPIC_EVENTS:
             self._set_topic(channel, current)
         self._refresh_digest(current)
+
+    def _alerts(self, incident: Incident, event: Event) -> None:
+        """Coalesced alert news: one post per ``[alerts] chat_interval``, one message edited in place.
+
+        A storm of alerts joining an incident costs two Slack calls per
+        interval (a post saying what changed, a ``chat.update`` of the
+        incident's alert message with its repeat count and last occurrence),
+        not two per alert (see :mod:`crashbot_core.alertchat`).
+        """
+        channel = incident.refs.get(REF_CHANNEL)
+        if not channel:
+            return
+        now = self.crashbot.clock.now()
+        due = alertchat.plan(
+            event,
+            incident.refs,
+            "slack",
+            now=now,
+            interval=self.crashbot.config.alerts.chat_interval,
+        )
+        if due is None:
+            return
+        news = alertchat.news(self.crashbot.timeline(incident.id), due.after)
+        if news.upto == 0:
+            return
+        summary = self.crashbot.alert_summary(incident.id)
+        text, blocks = render.alert_message(incident, summary, news)
+        ts = incident.refs.get(REF_ALERTS)
+        if ts:
+            try:
+                self.api.call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+            except SlackApiError as exc:
+                if error_code(exc) != "message_not_found":
+                    raise
+                ts = None
+            if ts and not news.empty:
+                self.api.post(channel, *render.alert_news(news))
+        if not ts:
+            ts = self.api.post(channel, text, blocks)
+        self.crashbot.set_refs(
+            incident.id, **{REF_ALERTS: ts}, **alertchat.sent_refs("slack", news, now)
+        )
 
     def _open_channel(self, incident: Incident, *, private: bool) -> Incident:
         level = self.crashbot.policy.get(incident.severity)

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crashbot_core import alertchat
 from crashbot_core.models import (
     OPEN_STATUSES,
     Actor,
+    AlertSummary,
     Component,
     Event,
     EventKind,
@@ -284,6 +286,23 @@ def comms_intro(incident: Incident, incident_channel: str) -> tuple[str, Blocks]
         f"{visibility} Public updates: `/incident update --public …` here."
     )
     return f"Customer-facing coordination for {incident.ref}", _section(text)
+
+
+def alert_message(
+    incident: Incident, summary: AlertSummary, news: alertchat.AlertNews
+) -> tuple[str, Blocks]:
+    """The incident's alert message (edited in place): repeat count, last occurrence, latest news."""
+    text = (
+        f":bell: *Alerts on {escape(incident.ref)}*: {escape(alertchat.summary_line(summary))}"
+        f"\nLatest: {escape(alertchat.news_line(news))}"
+    )
+    return text, _section(text)
+
+
+def alert_news(news: alertchat.AlertNews) -> tuple[str, Blocks]:
+    """One post saying what changed on the incident's alerts since the last one."""
+    text = f":bell: {escape(alertchat.news_line(news))}"
+    return text, _section(text)
 
 
 def event_message(
