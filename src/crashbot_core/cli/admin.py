@@ -75,11 +75,16 @@ def db() -> None:
 @db.command()
 @pass_state
 def upgrade(state: CliState) -> None:
-    """Apply database migrations (opening the store already does)."""
+    """Apply database migrations and say which (``serve`` and the other commands do it too).
+
+    A database upgraded by a newer crashbot is refused, by this and by
+    every other command, with the revision found and what to do.
+    """
     bot = state.crashbot()
-    if bot.capabilities.migrations is not None:
-        bot.capabilities.migrations.upgrade()
-    click.echo(f"database at {bot.config.database_url} is up to date")
+    if bot.capabilities.migrations is None:
+        click.echo(f"store {bot.capabilities.store_name} has no schema migrations: nothing to do")
+        return
+    click.echo(bot.capabilities.migrations.upgrade().describe())
 
 
 @click.command()
