@@ -39,7 +39,8 @@ from crashbot_core.models import (
     TokenScope,
 )
 from crashbot_core.severity import SeverityPolicy
-from crashbot_core.store import Change, IncidentFilter, Saved, SchemaUpgrade
+from crashbot_core.store import BackupResult, Change, IncidentFilter, Saved, SchemaUpgrade
+from crashbot_sqlalchemy import backup
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
 from crashbot_sqlalchemy.metrics import component_columns, compute_sql, derived_columns
@@ -109,6 +110,23 @@ class SqlStore:
             self._opened_at = (done.before,)
         self._applied.extend(done.applied)
         return attrs.evolve(done, before=self._opened_at[0], applied=tuple(self._applied))
+
+    def backup(self, path: str) -> BackupResult:
+        """Write a consistent copy of the SQLite database to the new file ``path``.
+
+        :raises crashbot_core.errors.ConfigError: PostgreSQL; the message gives the pg_dump line.
+        """
+        with self._lock:
+            return backup.backup(self.engine, path)
+
+    def restore(self, path: str, *, force: bool = False) -> BackupResult:
+        """Replace the SQLite database's content with the backup at ``path``, then upgrade it.
+
+        :raises crashbot_core.errors.ConflictError: the database holds data and not ``force``.
+        :raises crashbot_core.errors.InvalidInput: no crashbot backup, or from a newer crashbot.
+        """
+        with self._write_turn, self._lock:
+            return backup.restore(self.engine, path, force=force)
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -406,6 +406,8 @@ class BackupResult:
     revision: str | None
     #: Rows per table, for the user to check the copy.
     rows: Mapping[str, int] = field(factory=dict)
+    #: After a restore: the revision the restored database was upgraded to.
+    upgraded_to: str | None = None
 
 
 @runtime_checkable
