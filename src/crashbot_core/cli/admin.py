@@ -15,7 +15,7 @@ from crashbot_core.config import DEFAULT_CONFIG_FILE
 from crashbot_core.errors import ConfigError
 from crashbot_core.plugins import hook_names
 from crashbot_core.serialize import delivery_dict, iso
-from crashbot_core.store import Backups
+from crashbot_core.store import Backups, IncidentFilter
 
 CONFIG_TEMPLATE = """\
 # crashbot.toml — written by `crashbot init`. Every setting is optional.
@@ -66,6 +66,15 @@ def init(ctx: click.Context, force: bool) -> None:
         click.echo(f"wrote {path}")
     state.config_path = str(path)
     bot = state.crashbot()
+    held = bot.store.count_incidents(IncidentFilter())
+    if held:
+        # Not a fresh start: say so before someone "initialises" production.
+        click.echo(
+            f"database at {bot.config.database_url} already holds {held} incident"
+            f"{'' if held == 1 else 's'}; nothing in it was changed"
+        )
+        click.echo("next: crashbot list --open")
+        return
     click.echo(f"database ready at {bot.config.database_url}")
     click.echo('next: crashbot declare "Something is broken" --severity SEV2')
 
