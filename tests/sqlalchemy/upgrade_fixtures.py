@@ -246,6 +246,12 @@ def _rows_0004_record() -> Rows:
     return rows
 
 
+def _rows_0007_alert_groups() -> Rows:
+    rows = EFFECTS["0007_alert_groups"](_rows_0004_record())
+    rows["alerts"][1].update(group_id="g-0123456789abcdef", omitted=12)
+    return rows
+
+
 # -- effects: what each migration does to rows stored before it -------------------------
 
 
@@ -312,12 +318,21 @@ def _effect_0004_record(rows: Rows) -> Rows:
     return rows
 
 
+def _effect_0007_alert_groups(rows: Rows) -> Rows:
+    rows = copy.deepcopy(rows)
+    for row in rows["alerts"]:
+        # Alerts stored before had no routing group and left nothing out.
+        row.update(group_id=None, omitted=0)
+    return rows
+
+
 #: Rows valid at each revision (a function, so each test gets its own copy).
 FIXTURES: dict[str, Callable[[], Rows]] = {
     "0001": _rows_0001,
     "0002": _rows_0002,
     "0002_metrics": _rows_0002_metrics,
     "0004_record": _rows_0004_record,
+    "0007_alert_groups": _rows_0007_alert_groups,
 }
 
 #: What each migration does to the rows stored before it (the base revision has none).
@@ -325,4 +340,5 @@ EFFECTS: dict[str, Callable[[Rows], Rows]] = {
     "0002": _effect_0002,
     "0002_metrics": _effect_0002_metrics,
     "0004_record": _effect_0004_record,
+    "0007_alert_groups": _effect_0007_alert_groups,
 }
