@@ -198,7 +198,7 @@ class AlertIntake:
         seen = self.store.count_group_alerts(route.group_id, since)
         if seen >= threshold.count:
             return None
-        return f"below threshold: {seen} of {threshold.count} within {threshold.within}"
+        return f"below threshold: {threshold.describe(seen)}"
 
     def _recent_group_incident(self, route: routing.Route) -> Incident | None:
         if route.window <= timedelta(0):

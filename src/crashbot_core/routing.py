@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 from attrs import field, frozen
 
+from crashbot_core.durations import format_duration
 from crashbot_core.models import Alert, AlertStatus, Impact, Incident, Status
 
 #: Incident label holding the alert group an incident was declared for.
@@ -85,9 +86,9 @@ class Threshold:
     count: int
     within: timedelta
 
-    def describe(self) -> str:
-        """``3 within 1:00:00`` for replies and logs."""
-        return f"{self.count} within {self.within}"
+    def describe(self, seen: int) -> str:
+        """``2 of 3 within 1h``, for the intake's reply."""
+        return f"{seen} of {self.count} within {format_duration(self.within)}"
 
 
 @frozen

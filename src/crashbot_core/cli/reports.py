@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from crashbot_core import alertchat
 from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, printable, table
 from crashbot_core.cli.params import AGE, INCIDENT_ID, INSTANT, LABEL, STATUS
 from crashbot_core.durations import format_duration
@@ -105,19 +106,36 @@ def show(state: CliState, incident_id: str, as_json: bool) -> None:
     incident = bot.get(incident_id)
     events = bot.timeline(incident.id)
     follow_ups = bot.follow_ups(incident.id)
+    alerts = bot.alert_summary(incident.id)
     if as_json:
         data = incident_dict(incident)
         data["timeline"] = [event_dict(e) for e in events]
         data["follow_ups"] = [follow_up_dict(f) for f in follow_ups]
+        if alerts.received:
+            data["alerts"] = {
+                "received": alerts.received,
+                "distinct": alerts.distinct,
+                "repeats": alerts.repeats,
+                "last_at": alerts.last_at.isoformat() if alerts.last_at else None,
+                "omitted": alerts.omitted,
+            }
         echo_json(data)
         return
     click.echo(_describe(incident, bot.policy.get(incident.severity).label))
+    if alerts.received:
+        click.echo(f"  alerts     {alertchat.summary_line(alerts)}")
     click.echo("\nTimeline (UTC):")
     for e in events:
         vis = "public  " if e.public else "internal"
         actor = printable(e.actor.display)
         text = printable(_event_text(e.data))
         click.echo(f"  {_when(e.at)}  {vis}  {actor:<12}  {e.kind.value}  {text}".rstrip())
+    if alerts.received and alerts.last_at is not None:
+        # One line for every repeat, which adds no event of its own.
+        line = f"last alert  {alerts.received} received, repeat count {alerts.repeats}"
+        if alerts.omitted:
+            line += f", {alerts.omitted} left out by the sender"
+        click.echo(f"  {_when(alerts.last_at)}  internal  {'alerts':<12}  {line}")
     if follow_ups:
         click.echo("\nFollow-ups:")
         for f in follow_ups:
@@ -138,7 +156,9 @@ def _event_text(data: dict[str, object]) -> str:
     if "url" in data:
         return str(data["url"])
     if "title" in data:
-        return str(data["title"])
+        omitted = data.get("omitted")
+        more = f" (+{omitted} left out by the sender)" if omitted else ""
+        return str(data["title"]) + more
     return ""
 
 
