@@ -37,6 +37,7 @@ from crashbot_core.models import (
     Actor,
     Alert,
     AlertStatus,
+    AlertSummary,
     ApiToken,
     Component,
     DeliveryState,
@@ -270,6 +271,54 @@ class StoreContract:
         assert store.open_incident_for_alert("alertmanager", "fp1") == incident.id
         assert store.open_incident_for_alert("alertmanager", "other") is None
 
+    def test_alerts_keep_their_group_and_count_per_group_within_a_window(
+        self, store: Store
+    ) -> None:
+        def alert(fp: str, group: str, status: AlertStatus = AlertStatus.FIRING) -> Alert:
+            return Alert(
+                source="alertmanager",
+                fingerprint=fp,
+                status=status,
+                title="HighLatency",
+                group_id=group,
+                omitted=3,
+            )
+
+        store.record_alert(alert("a", "g-1"), None, T0 - timedelta(hours=2))
+        for fp in ("a", "b"):
+            store.record_alert(alert(fp, "g-1"), None, T0)
+        store.record_alert(alert("b", "g-1", AlertStatus.RESOLVED), None, T0)
+        kept = store.record_alert(alert("c", "g-2"), None, T0)
+
+        assert store.count_group_alerts("g-1", T0 - timedelta(hours=1)) == 2
+        assert store.count_group_alerts("g-1", T0 - timedelta(hours=3)) == 3
+        assert store.count_group_alerts("g-3", T0 - timedelta(hours=3)) == 0
+        incident = _declare(store).incident
+        store.commit(Change(incident, expected_version=1, alert_ids=[kept.id]))
+        [stored] = store.alerts(incident.id)
+        assert (stored.group_id, stored.omitted) == ("g-2", 3)
+
+    def test_the_alert_summary_counts_repeats_and_the_last_arrival(self, store: Store) -> None:
+        incident = _declare(store).incident
+        assert store.alert_summary(incident.id) == AlertSummary()
+        ids = []
+        for i, fp in enumerate(("a", "a", "b")):
+            alert = Alert(
+                source="alertmanager",
+                fingerprint=fp,
+                status=AlertStatus.FIRING,
+                title=fp,
+                omitted=7 if i == 2 else 0,
+            )
+            ids.append(store.record_alert(alert, None, T0 + timedelta(minutes=i)).id)
+        store.commit(Change(incident, expected_version=1, alert_ids=ids))
+
+        summary = store.alert_summary(incident.id)
+
+        assert (summary.received, summary.distinct, summary.repeats) == (3, 2, 1)
+        assert summary.last_at == T0 + timedelta(minutes=2)
+        assert summary.omitted == 7
+
     # ------------------------------------------------------------------ outbox
 
     def test_a_commit_writes_one_pending_delivery_per_event_and_subscriber(
@@ -315,6 +364,22 @@ class StoreContract:
         after = store.claim_deliveries(T0, owner="w", lease_until=LEASE)
 
         assert [d.event_id for d in after] == [2]
+
+    def test_a_deferred_delivery_does_not_hold_later_events_back(self, store: Store) -> None:
+        incident = _declare(store, subscribers=("slack",)).incident
+        _update(store, incident, subscribers=("slack",))
+        store.claim_deliveries(T0, owner="w", lease_until=LEASE)
+        later = T0 + timedelta(seconds=30)
+        # Pending with a time: its plugin asked to be called again (DeliverLater).
+        store.finish_delivery(
+            1, "slack", DeliveryState.PENDING, owner="w", at=T0, next_attempt_at=later
+        )
+
+        assert [d.event_id for d in store.claim_deliveries(T0, owner="w", lease_until=LEASE)] == [2]
+        store.finish_delivery(2, "slack", DeliveryState.DELIVERED, owner="w", at=T0)
+        assert store.claim_deliveries(T0, owner="w", lease_until=LEASE) == []
+        [again] = store.claim_deliveries(later, owner="w", lease_until=LEASE)
+        assert again.event_id == 1
 
     def test_a_failed_delivery_is_due_again_at_its_next_attempt(self, store: Store) -> None:
         _declare(store, subscribers=("slack",))

@@ -141,9 +141,7 @@ def test_group_by_fingerprint_gives_one_incident_per_alert(
     assert len(rule_bot.list()) == 2
 
 
-@with_alerts(
-    {"rules": [{"name": "flaky", "threshold": {"count": 3, "within": "1h"}}]}
-)
+@with_alerts({"rules": [{"name": "flaky", "threshold": {"count": 3, "within": "1h"}}]})
 def test_a_threshold_records_until_the_nth_occurrence_within_the_window(
     rule_client: Client, rule_bot: Crashbot, clock: FixedClock
 ) -> None:
@@ -168,9 +166,7 @@ def test_a_threshold_records_until_the_nth_occurrence_within_the_window(
     assert len(rule_bot.store.alerts(incident.id)) == 1
 
 
-@with_alerts(
-    {"rules": [{"name": "flaky", "threshold": {"count": 3, "within": "1h"}}]}
-)
+@with_alerts({"rules": [{"name": "flaky", "threshold": {"count": 3, "within": "1h"}}]})
 def test_a_threshold_reached_inside_one_request_declares_once(
     rule_client: Client, rule_bot: Crashbot
 ) -> None:

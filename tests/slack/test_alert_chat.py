@@ -127,4 +127,7 @@ def test_a_deferred_alert_post_does_not_hold_back_a_human_update(
     # The deferred one goes out once its interval is over.
     clock.advance(seconds=30)
     bot.retry_deliveries()
-    assert "1 alert fired: HighLatency on web-3" in alert_posts(fake_slack, bot.get(1).refs["slack.channel"])[-1]
+    assert (
+        "1 alert fired: HighLatency on web-3"
+        in alert_posts(fake_slack, bot.get(1).refs["slack.channel"])[-1]
+    )

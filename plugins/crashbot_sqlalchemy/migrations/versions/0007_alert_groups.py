@@ -28,9 +28,7 @@ def upgrade() -> None:
     """Add the columns and the (group, received) index."""
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("group_id", sa.String(length=40), nullable=True))
-        batch.add_column(
-            sa.Column("omitted", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch.add_column(sa.Column("omitted", sa.Integer(), nullable=False, server_default="0"))
     op.create_index("ix_alerts_group_received", "alerts", ["group_id", "received_at"])
 
 
