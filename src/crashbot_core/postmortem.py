@@ -443,6 +443,37 @@ class RichExporter(Protocol):
         ...
 
 
+@runtime_checkable
+class TextExporter(Protocol):
+    """An exporter that can also hand back its document as text, without publishing it.
+
+    ``crashbot postmortem ID`` (no ``--to``) prints the Markdown exporter's text.
+    """
+
+    name: str
+
+    def render_text(self, postmortem: Postmortem, context: ExportContext) -> str:
+        """The document this exporter would publish (pure: nothing written or recorded)."""
+        ...
+
+
+def postmortem_text(
+    crashbot: Crashbot, incident_id: int | str, to: str = "markdown", *, actor: Actor | None = None
+) -> str:
+    """The postmortem as exporter ``to`` would write it, without publishing or recording it.
+
+    :raises InvalidInput: no such exporter, or it cannot render text.
+    """
+    exporter = crashbot.postmortem_exporters().get(to)
+    if not isinstance(exporter, TextExporter):
+        raise InvalidInput(
+            f"the {to} exporter is not installed or cannot print its document; "
+            "name an exporter with --to"
+        )
+    pm = build_postmortem(crashbot, incident_id)
+    return exporter.render_text(pm, ExportContext(crashbot, actor or Actor.system()))
+
+
 def export_postmortem(
     crashbot: Crashbot,
     incident_id: int | str,
