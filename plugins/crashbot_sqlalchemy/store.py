@@ -839,14 +839,14 @@ class SqlStore:
         return None if row is None else _token_from(row)
 
     def touch_token(self, token_id: int, at: datetime, *, unless_since: datetime) -> None:
-        """Record a use of the token, unless one at or after ``unless_since`` is recorded."""
+        """Record a use of the token, unless one after ``unless_since`` is recorded."""
         a = t.api_tokens
         with self._write() as conn:
             conn.execute(
                 sa.update(a)
                 .where(
                     a.c.id == token_id,
-                    sa.or_(a.c.last_used_at.is_(None), a.c.last_used_at < unless_since),
+                    sa.or_(a.c.last_used_at.is_(None), a.c.last_used_at <= unless_since),
                 )
                 .values(last_used_at=at)
             )

@@ -284,7 +284,7 @@ class Store(Protocol):
         ...
 
     def touch_token(self, token_id: int, at: datetime, *, unless_since: datetime) -> None:
-        """Set the token's ``last_used_at`` to ``at`` unless it is ``unless_since`` or later.
+        """Set the token's ``last_used_at`` to ``at`` unless a use after ``unless_since`` is recorded.
 
         One conditional update: of replicas racing to record the same minute,
         the first one writes and the others change nothing.
