@@ -23,7 +23,7 @@ def slack_group() -> None:
 @click.option(
     "--base-url",
     metavar="URL",
-    help="Where Slack reaches this server (default: [crashbot] base_url).",
+    help="Where Slack reaches this server (default: [status] public_url).",
 )
 @click.option("--socket", is_flag=True, help="A Socket Mode app (no request URLs).")
 @click.pass_context
@@ -40,7 +40,12 @@ def manifest_command(ctx: click.Context, base_url: str | None, socket: bool) -> 
         sections=collect_sections(state.pm) if state else {"slack": SlackSettings},
     )
     settings = cfg.section("slack") or SlackSettings()
-    url = base_url or cfg.general.base_url
+    url = base_url or cfg.public_url
+    if not url and not socket:
+        raise click.UsageError(
+            "say where Slack reaches this server: --base-url URL or [status] public_url "
+            "(CRASHBOT_PUBLIC_URL), or use --socket"
+        )
     click.echo(
         json.dumps(
             build_manifest(settings, url, socket_mode=socket, name=cfg.general.name), indent=2

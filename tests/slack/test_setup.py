@@ -84,10 +84,16 @@ def test_manifest_lists_commands_scopes_and_urls() -> None:
     assert (
         m["settings"]["interactivity"]["request_url"] == "https://status.example.com/slack/events"
     )
-    assert m["settings"]["event_subscriptions"]["bot_events"] == ["reaction_added"]
+    assert m["settings"]["event_subscriptions"]["bot_events"] == [
+        "reaction_added",
+        "app_home_opened",
+    ]
+    assert m["features"]["app_home"]["home_tab_enabled"] is True
     assert {"commands", "chat:write", "channels:manage", "users:read", "reactions:read"} <= set(
         m["oauth_config"]["scopes"]["bot"]
     )
+    # Private incidents get private channels: creating and managing them needs groups:write.
+    assert "groups:write" in m["oauth_config"]["scopes"]["bot"]
     assert not m["settings"]["socket_mode_enabled"]
 
 

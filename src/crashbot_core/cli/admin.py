@@ -24,7 +24,6 @@ CONFIG_TEMPLATE = """\
 # database_url = "sqlite:///crashbot.db" # or postgresql+psycopg://user@host/db
 # ref_prefix = "INC"                     # incidents are INC-1, INC-2, ...
 # default_severity = "SEV4"
-# base_url = "https://status.example.com"
 # stale_after = "7d"                     # remind about incidents open this long
 # rca_due_after = "48h"                  # remind about a missing RCA link
 # delivery_retry_horizon = "24h"         # then a failing chat delivery is given up (dead)
@@ -46,6 +45,12 @@ CONFIG_TEMPLATE = """\
 # [components.api]
 # name = "API"
 # group = "Core"
+
+# The status site and `crashbot serve`.
+# [status]
+# public_url = "https://status.example.com"   # every absolute link; CRASHBOT_PUBLIC_URL
+# trusted_proxies = ["127.0.0.1"]             # believe their X-Forwarded-* headers
+# log_format = "text"                         # or "json"
 """
 
 
