@@ -260,6 +260,10 @@ class FollowUp:
     url: str | None = None
     id: int = 0
 
+    def overdue_on(self, today: date) -> bool:
+        """Whether it is open and its due date is before ``today`` (the team's today)."""
+        return not self.done and self.due is not None and self.due < today
+
 
 class AlertStatus(enum.StrEnum):
     """Whether the alerting condition holds."""
@@ -297,6 +301,8 @@ class ReminderKind(enum.StrEnum):
     UNACKNOWLEDGED = "unacknowledged"
     STALE = "stale"
     MISSING_RCA = "missing_rca"
+    #: An open follow-up past its due date (once a day, in the team's time zone).
+    FOLLOW_UP_OVERDUE = "follow_up_overdue"
 
 
 @frozen

@@ -9,7 +9,7 @@ checking the incident's version.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from attrs import field, frozen
@@ -53,6 +53,19 @@ class IncidentFilter:
     offset: int = 0
     #: Newest (by ``started_at``) first when True.
     newest_first: bool = True
+
+
+@frozen
+class FollowUpFilter:
+    """Which follow-ups to list across incidents. All given criteria must hold."""
+
+    #: ``False``: open ones only; ``True``: done ones only; ``None``: both.
+    done: bool | None = False
+    #: Follow-ups due before this date (the overdue ones, given today).
+    due_before: date | None = None
+    #: Follow-ups whose owner's id or name equals this, ignoring case.
+    owner: str | None = None
+    limit: int | None = None
 
 
 @frozen
@@ -146,6 +159,14 @@ class Store(Protocol):
 
     def get_follow_up(self, follow_up_id: int) -> FollowUp | None:
         """One follow-up by id, or None."""
+        ...
+
+    def list_follow_ups(self, flt: FollowUpFilter) -> list[tuple[FollowUp, Incident]]:
+        """Follow-ups of every incident matching ``flt``, each with its incident: one query.
+
+        Ordered by due date (those without one last), then incident id, then
+        follow-up id.
+        """
         ...
 
     # -- alerts ----------------------------------------------------------------------
@@ -255,7 +276,26 @@ class Store(Protocol):
         ...
 
     def find_token(self, token_hash: str) -> ApiToken | None:
-        """The token with this hash, or None."""
+        """The token with this hash (revoked ones included), or None: one indexed read.
+
+        Every authenticated request calls it, on every replica, so nothing may
+        cache its answer past a revoke.
+        """
+        ...
+
+    def touch_token(self, token_id: int, at: datetime, *, unless_since: datetime) -> None:
+        """Set the token's ``last_used_at`` to ``at`` unless a use after ``unless_since`` is recorded.
+
+        One conditional update: of replicas racing to record the same minute,
+        the first one writes and the others change nothing.
+        """
+        ...
+
+    def revoke_token(self, name: str, at: datetime) -> ApiToken | None:
+        """Set ``revoked_at`` of the token named ``name`` (kept if it was revoked before).
+
+        :returns: the token as now stored, or None when no token has this name.
+        """
         ...
 
     def tokens(self) -> list[ApiToken]:

@@ -210,7 +210,9 @@ class SlackNotifier:
         )
         refs = incident.refs
         channel = refs.get(REF_CHANNEL)
-        if reminder.kind is ReminderKind.MISSING_RCA and refs.get(REF_RCA_CHANNEL):
+        # Postmortem work (the RCA, its follow-ups) happens in the RCA channel.
+        postmortem = (ReminderKind.MISSING_RCA, ReminderKind.FOLLOW_UP_OVERDUE)
+        if reminder.kind in postmortem and refs.get(REF_RCA_CHANNEL):
             channel = refs[REF_RCA_CHANNEL]
         if channel:
             self.api.post(channel, text, blocks)

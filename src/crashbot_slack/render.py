@@ -388,6 +388,7 @@ def reminder_message(
         ReminderKind.UNACKNOWLEDGED: ":rotating_light:",
         ReminderKind.STALE: ":spider_web:",
         ReminderKind.MISSING_RCA: ":page_facing_up:",
+        ReminderKind.FOLLOW_UP_OVERDUE: ":spiral_calendar_pad:",
     }[reminder.kind]
     text = f"{icon} {escape(reminder.message)}"
     if reminder.kind is ReminderKind.UNACKNOWLEDGED:
