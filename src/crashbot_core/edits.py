@@ -111,7 +111,7 @@ def edit(
         for key in remove_components:
             k = key.strip().lower()
             if k not in comps:
-                raise InvalidInput(f"{incident.ref} has no component {key[:80]!r} to remove")
+                raise StateConflict(f"{incident.ref} has no component {key[:80]!r} to remove")
             del comps[k]
         changes["components"] = comps
     for name, value in (times or {}).items():

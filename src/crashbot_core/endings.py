@@ -85,24 +85,25 @@ def check_merge(duplicate: Incident, original: Incident, *, merged_into_duplicat
 
     :param merged_into_duplicate: other duplicates were merged into ``duplicate``
         already (its timeline has ``merged`` events).
-    :raises InvalidInput: the same incident, an original that is itself closed
-        as invalid or duplicate, or a duplicate others were merged into.
-    :raises StateConflict: ``duplicate`` is closed as invalid or duplicate already.
+    :raises InvalidInput: the same incident.
+    :raises StateConflict: an original that is itself closed as invalid or
+        duplicate, a duplicate others were merged into, or one closed already.
     """
     if duplicate.id == original.id:
         raise InvalidInput(f"{duplicate.ref} cannot be a duplicate of itself")
+    # The others depend on how the incidents ended, which a reopen changes: 409.
     if original.resolution is Resolution.DUPLICATE:
-        raise InvalidInput(
+        raise StateConflict(
             f"{original.ref} is itself a duplicate of #{original.duplicate_of}; "
             f"close {duplicate.ref} as a duplicate of #{original.duplicate_of} instead"
         )
     if original.resolution is Resolution.INVALID:
-        raise InvalidInput(
+        raise StateConflict(
             f"{original.ref} is closed as invalid; a duplicate needs an original that counts"
         )
     _ended(duplicate)
     if merged_into_duplicate:
-        raise InvalidInput(
+        raise StateConflict(
             f"other incidents were merged into {duplicate.ref}; close {original.ref} "
             f"as a duplicate of {duplicate.ref} instead (duplicates do not chain)"
         )
