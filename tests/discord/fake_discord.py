@@ -250,6 +250,22 @@ class FakeDiscord:
             return ok(self._message(m.group(1), body))
         if (m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", p)) and method == "PATCH":
             return ok(self._message(m.group(1), body, m.group(2)))
+        if (m := re.fullmatch(r"/channels/(\d+)", p)) and method == "PATCH":
+            # Modify Channel on a thread: archived / locked in its thread_metadata.
+            return ok(
+                {
+                    "id": m.group(1),
+                    "type": 11,
+                    "guild_id": GUILD_ID,
+                    "parent_id": INCIDENTS_CHANNEL,
+                    "thread_metadata": {
+                        "archived": bool(body.get("archived")),
+                        "auto_archive_duration": 4320,
+                        "archive_timestamp": TIMESTAMP,
+                        "locked": bool(body.get("locked")),
+                    },
+                }
+            )
         if p == "/users/@me/channels" and method == "POST":
             return ok(
                 {"id": self.new_id(), "type": 1, "recipients": [user(body["recipient_id"], "x")]}
