@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+
 from crashbot_core import edits, endings
 from crashbot_core.commands import check_components, component_map
 from crashbot_core.commit import MAX_CONFLICT_BACKOFF, MAX_CONFLICT_RETRIES, CommitPath
@@ -148,6 +149,7 @@ class Corrections:
 
     def edit(
         self,
+        /,
         incident_id: int | str,
         *,
         actor: Actor | None = None,

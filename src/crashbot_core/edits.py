@@ -8,6 +8,7 @@ corrected what. The times of an incident must stay in order
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -33,9 +34,6 @@ from crashbot_core.severity import Severity
 #: (or when) it is detected.
 TIME_FIELDS = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
 
-#: The text fields ``edit`` corrects.
-TEXT_FIELDS = ("title", "description")
-
 
 def check_times(times: Mapping[str, datetime | None], now: datetime) -> None:
     """Refuse times out of order or in the future.
@@ -53,7 +51,7 @@ def check_times(times: Mapping[str, datetime | None], now: datetime) -> None:
                 f"{name} {iso(value)} is in the future (later than the server's clock, {iso(now)})"
             )
     known = [(name, times[name]) for name in TIME_FIELDS if times.get(name) is not None]
-    for (first, a), (second, b) in zip(known, known[1:], strict=False):
+    for (first, a), (second, b) in itertools.pairwise(known):
         assert a is not None and b is not None
         if a > b:
             raise InvalidInput(

@@ -551,7 +551,8 @@ class StoreContract:
         assert store.get_incident(dup.id) == saved[0].incident
         assert [f.id for f in store.follow_ups(original.id)] == [fu.id]
         assert [a.id for a in store.alerts(original.id)] == [recorded.id]
-        assert store.follow_ups(dup.id) == store.alerts(dup.id) == []
+        assert store.follow_ups(dup.id) == []
+        assert store.alerts(dup.id) == []
         assert [e.kind for e in store.events(original.id)][-1] is EventKind.MERGED
         assert len(store.deliveries(states=[DeliveryState.PENDING])) == 2
         assert store.change_token() != before

@@ -17,7 +17,6 @@ import jsonschema  # type: ignore[import-untyped]
 from jsonschema import Draft202012Validator, FormatChecker
 
 from crashbot_core.errors import InvalidInput
-from crashbot_core.models import MAX_ID
 from crashbot_core.inputs import (
     DATE_PATTERN,
     INSTANT_PATTERN,
@@ -32,6 +31,7 @@ from crashbot_core.inputs import (
     is_date,
     is_instant,
 )
+from crashbot_core.models import MAX_ID
 from crashbot_core.severity import DEFAULT_POLICY, SeverityPolicy
 
 if TYPE_CHECKING:
@@ -522,8 +522,9 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                                         "description": "Component keys to take off (409 for "
                                         "one the incident does not have).",
                                     },
-                                    **_times("corrected. resolved_at only on a resolved "
-                                    "incident (409)."),
+                                    **_times(
+                                        "corrected. resolved_at only on a resolved incident (409)."
+                                    ),
                                 },
                             },
                             known,

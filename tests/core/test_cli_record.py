@@ -132,7 +132,9 @@ def test_edit_is_audited_and_keeps_times_in_order(cli: Cli) -> None:
         "2026-01-10T02:30Z",
     )
 
-    out = cli.ok("edit", "1", "--title", "Checkout down (EU)", "--mitigated-at", "2026-01-10T02:00Z")
+    out = cli.ok(
+        "edit", "1", "--title", "Checkout down (EU)", "--mitigated-at", "2026-01-10T02:00Z"
+    )
     refused = cli("edit", "1", "--mitigated-at", "2026-01-10T03:00Z")
 
     assert out == "INC-1 edited\n"

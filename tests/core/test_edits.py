@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 import pytest
@@ -57,7 +58,7 @@ def test_times_out_of_order_name_the_rule(bot: Crashbot, clock: FixedClock) -> N
     bot.acknowledge(inc.id)
     clock.advance(minutes=30)
 
-    with pytest.raises(InvalidInput, match="acknowledged_at .* is before detected_at") as err:
+    with pytest.raises(InvalidInput, match=r"acknowledged_at .* is before detected_at") as err:
         bot.edit(inc.id, detected_at=T0 + timedelta(minutes=10))
 
     assert "started ≤ detected ≤ acknowledged ≤ mitigated ≤ resolved" in err.value.message
@@ -124,14 +125,14 @@ def test_a_retrospective_incident_with_times_out_of_order_is_refused(
 ) -> None:
     clock.advance(days=1)
 
-    with pytest.raises(InvalidInput, match="resolved_at .* is before mitigated_at"):
+    with pytest.raises(InvalidInput, match=r"resolved_at .* is before mitigated_at"):
         bot.declare_retrospective(
             "Checkout down",
             started_at=T0,
             mitigated_at=T0 + timedelta(hours=2),
             resolved_at=T0 + timedelta(hours=1),
         )
-    with pytest.raises(InvalidInput, match="detected_at .* is before started_at"):
+    with pytest.raises(InvalidInput, match=r"detected_at .* is before started_at"):
         bot.declare_retrospective(
             "Checkout down",
             started_at=T0,
@@ -177,12 +178,12 @@ def test_an_edit_is_accepted_exactly_when_the_times_stay_in_order(
         "resolved_at": before.resolved_at or _NOW,
     }
     merged = {**current, **times}
-    in_order = all(merged[a] <= merged[b] for a, b in zip(TIME_FIELDS, TIME_FIELDS[1:]))
+    in_order = all(merged[a] <= merged[b] for a, b in itertools.pairwise(TIME_FIELDS))
     # detected_at is unset (it reads as the declare time), so giving it is a change.
     changed = {k for k, v in times.items() if getattr(before, k) != v}
 
     if not changed:
-        with pytest.raises(InvalidInput, match="nothing to edit|nothing changed"):
+        with pytest.raises(InvalidInput, match=r"nothing to edit|nothing changed"):
             edit(before, actor=ALICE, now=_NOW, times=times)
     elif not in_order:
         with pytest.raises(InvalidInput, match="times must keep the order") as err:
@@ -193,3 +194,22 @@ def test_an_edit_is_accepted_exactly_when_the_times_stay_in_order(
         assert {e.data["field"] for e in events} == changed
         assert {k: getattr(after, k) for k in changed} == {k: times[k] for k in changed}
         check_times({k: getattr(after, k) for k in TIME_FIELDS}, _NOW)
+
+
+def test_the_postmortem_timeline_describes_corrections(bot: Crashbot, clock: FixedClock) -> None:
+    from crashbot_core.postmortem import describe_event
+
+    original = bot.declare("Checkout down", actor=ALICE)
+    dup = bot.declare("Checkout slow", actor=ALICE)
+    clock.advance(minutes=5)
+    bot.edit(dup.id, title="Checkout 500s", actor=BOB)
+    bot.close_incident(dup.id, "duplicate", duplicate_of=original.id, message="same deploy")
+
+    lines = [describe_event(e) for e in bot.timeline(dup.id)[1:]]
+    merged = describe_event(bot.timeline(original.id)[-1])
+
+    assert lines == [
+        "Corrected title: Checkout slow → Checkout 500s",
+        f"Closed as a duplicate of {original.ref}: same deploy",
+    ]
+    assert merged == f"{dup.ref} merged in as a duplicate (0 alerts, 0 follow-ups)"

@@ -69,7 +69,9 @@ def test_a_duplicate_moves_its_alerts_and_follow_ups_to_the_original(bot: Crashb
     assert dup is not None
     follow_up = bot.add_follow_up(dup.id, "Add a canary", actor=ALICE)
 
-    closed = bot.close_incident(dup.id, "duplicate", duplicate_of=original.ref, actor=BOB, message="same")
+    closed = bot.close_incident(
+        dup.id, "duplicate", duplicate_of=original.ref, actor=BOB, message="same"
+    )
 
     assert (closed.resolution, closed.duplicate_of, closed.status) == (
         Resolution.DUPLICATE,

@@ -30,10 +30,13 @@ def test_a_duplicate_is_told_in_both_threads_and_its_thread_archived(
 
     bot_mode.close_incident(dup.id, "duplicate", duplicate_of=original.id, actor=ALICE)
 
-    assert f"Closed as a duplicate of **{original.ref}**" in _thread_posts(discord_api, dup_thread)[-1]
-    assert f"**{dup.ref}** (Checkout 500s) merged in" in _thread_posts(
-        discord_api, original_thread
-    )[-1]
+    assert (
+        f"Closed as a duplicate of **{original.ref}**" in _thread_posts(discord_api, dup_thread)[-1]
+    )
+    assert (
+        f"**{dup.ref}** (Checkout 500s) merged in"
+        in _thread_posts(discord_api, original_thread)[-1]
+    )
     archived = discord_api.find("PATCH", rf"{API}/channels/\d+")
     assert [(r.path.rsplit("/", 1)[-1], r.json) for r in archived if "messages" not in r.path] == [
         (dup_thread, {"archived": True})
@@ -50,7 +53,9 @@ def test_an_invalid_incident_keeps_its_thread_open(
     bot_mode.close_incident(inc.id, "invalid", actor=ALICE)
 
     assert "Closed as **invalid**" in _thread_posts(discord_api, thread)[-1]
-    assert [r for r in discord_api.find("PATCH", rf"{API}/channels/\d+") if "messages" not in r.path] == []
+    assert [
+        r for r in discord_api.find("PATCH", rf"{API}/channels/\d+") if "messages" not in r.path
+    ] == []
 
 
 def test_a_retrospective_incident_is_one_digest_message_and_no_thread(

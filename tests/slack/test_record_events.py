@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fake_slack import DIGEST_ID, FakeSlack
+from support import T0
 
 from crashbot_core import Actor, Crashbot, FixedClock
-from support import T0
 
 CAROL = Actor("slack", "UCAROL", "carol")
 

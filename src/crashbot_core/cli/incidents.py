@@ -56,9 +56,7 @@ def _say(incident: Incident, what: str, as_json: bool) -> None:
     "Needs --started-at and --resolved-at.",
 )
 @click.option("--detected-at", type=INSTANT, metavar="ISO8601", help="When it was noticed.")
-@click.option(
-    "--acknowledged-at", type=INSTANT, metavar="ISO8601", help="When someone took it on."
-)
+@click.option("--acknowledged-at", type=INSTANT, metavar="ISO8601", help="When someone took it on.")
 @click.option("--mitigated-at", type=INSTANT, metavar="ISO8601", help="When impact was mitigated.")
 @click.option("--resolved-at", type=INSTANT, metavar="ISO8601", help="When it was over.")
 @json_option

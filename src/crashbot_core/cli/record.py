@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from crashbot_core.cli.common import F, CliState, echo_json, json_option, pass_state, printable
+from crashbot_core.cli.common import CliState, F, echo_json, json_option, pass_state, printable
 from crashbot_core.cli.params import COMPONENT, INCIDENT_ID, INSTANT
 from crashbot_core.models import Impact, Incident
 from crashbot_core.serialize import incident_dict

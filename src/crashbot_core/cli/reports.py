@@ -13,7 +13,7 @@ from crashbot_core.cli.common import CliState, echo_json, json_option, pass_stat
 from crashbot_core.cli.params import AGE, INCIDENT_ID, INSTANT, LABEL, STATUS
 from crashbot_core.durations import format_duration
 from crashbot_core.metrics import Durations, MetricsReport
-from crashbot_core.models import EventKind, Event, Incident, Resolution, Status
+from crashbot_core.models import Event, EventKind, Incident, Resolution, Status
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.store import IncidentFilter
 
