@@ -20,4 +20,5 @@ def test_the_sql_store_offers_every_capability(store: SqlStore) -> None:
         "metrics",
         "multi_commit",
         "migrations",
+        "backups",
     ]
