@@ -192,7 +192,22 @@ class SqlStore:
                 raise NotFound(f"no incident with id {incident_id}")
             return self._write_change(conn, build(_incident_from(row)))
 
-    def _write_change(self, conn: Connection, change: Change) -> Saved:
+    def commit_all(self, changes: Sequence[Change]) -> list[Saved]:
+        """Write several incidents' changes in one transaction (see :class:`MultiCommit`).
+
+        Incidents are written in id order and the change counter bumped once,
+        last: two such transactions, or one and a single commit, take their
+        row locks in the same order and cannot deadlock.
+        """
+        order = sorted(range(len(changes)), key=lambda n: changes[n].incident.id)
+        saved: dict[int, Saved] = {}
+        with self._write() as conn:
+            for n in order:
+                saved[n] = self._write_change(conn, changes[n], bump=False)
+            self._bump(conn)
+        return [saved[n] for n in range(len(changes))]
+
+    def _write_change(self, conn: Connection, change: Change, *, bump: bool = True) -> Saved:
         """Every write of one change, inside the caller's transaction."""
         if change.reminder is not None:
             if not change.events:
@@ -232,7 +247,8 @@ class SqlStore:
         ]
         if outbox:
             conn.execute(sa.insert(t.deliveries), outbox)
-        self._bump(conn)
+        if bump:
+            self._bump(conn)
         return Saved(incident=incident, events=saved_events, follow_ups=saved_follow_ups)
 
     def _save_incident(self, conn: Connection, change: Change) -> Incident:
@@ -984,6 +1000,9 @@ def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
         )
     if flt.source is not None:
         where.append(c.source == flt.source)
+    if flt.counts is not None:
+        counting = sa.or_(c.resolution.is_(None), c.resolution == Resolution.RESOLVED.value)
+        where.append(counting if flt.counts else sa.not_(counting))
     return where
 
 

@@ -115,6 +115,14 @@ class EventKind(enum.StrEnum):
     REMINDER_SENT = "reminder_sent"
     POSTMORTEM_EXPORTED = "postmortem_exported"
     VISIBILITY_CHANGED = "visibility_changed"
+    #: Closed as invalid or duplicate (``data["resolution"]``); internal.
+    CLOSED = "closed"
+    #: A duplicate was merged into this incident (``data["duplicate_ref"]``); internal.
+    MERGED = "merged"
+    #: A past incident recorded after the fact (``crashbot declare --retrospective``).
+    RECORDED = "recorded"
+    #: A field corrected: ``data["field"]``, ``data["from"]``, ``data["to"]``; internal.
+    EDITED = "edited"
 
 
 @frozen
@@ -164,6 +172,9 @@ def _utc(value: datetime | None) -> datetime | None:
         raise ValueError("datetimes in the model must be timezone-aware (UTC)")
     return value
 
+
+#: ``Incident.refs`` key of an incident recorded after the fact: no reminders.
+RETROSPECTIVE_REF = "crashbot.retrospective"
 
 #: Largest incident id a store issues (the SQL column is a 32-bit integer); a larger
 #: id names no incident, so adapters answer "not found" without asking the store.

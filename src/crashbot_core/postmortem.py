@@ -290,7 +290,27 @@ def describe_event(event: Event, role_names: Mapping[str, str] | None = None) ->
         return f"Reminder sent ({d.get('reminder', '')})"
     if kind is EventKind.POSTMORTEM_EXPORTED:
         return f"Postmortem exported to {d.get('exporter', '?')}: {d.get('location', '')}"
+    if kind is EventKind.CLOSED:
+        said = f": {d['message']}" if d.get("message") else ""
+        if d.get("resolution") == "duplicate":
+            return f"Closed as a duplicate of {d.get('original_ref', '?')}{said}"
+        return f"Closed as {d.get('resolution', '?')}{said}"
+    if kind is EventKind.MERGED:
+        return (
+            f"{d.get('duplicate_ref', '?')} merged in as a duplicate "
+            f"({d.get('alerts', 0)} alerts, {d.get('follow_ups', 0)} follow-ups)"
+        )
+    if kind is EventKind.RECORDED:
+        return f"Recorded after the fact at {d.get('severity', '?')}: {d.get('title', '')}"
+    if kind is EventKind.EDITED:
+        return f"Corrected {d.get('field', '?')}: {_edited(d.get('from'))} → {_edited(d.get('to'))}"
     return kind.value.replace("_", " ")
+
+
+def _edited(value: object) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} ({str(v).replace('_', ' ')})" for k, v in value.items()) or "none"
+    return "none" if value in (None, "") else str(value)
 
 
 def assemble(

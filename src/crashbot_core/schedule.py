@@ -22,6 +22,8 @@ return what is due *now*, and encode "once" in the key, not in state:
     A resolved incident of a level whose postmortem is required, with no
     ``rca_url``, ``rca_due_after`` (48 h) after ``resolved_at``. The key holds
     ``resolved_at``, so a reopened and resolved-again incident is reminded anew.
+    Not for an incident closed as invalid or duplicate, nor one recorded after
+    the fact (``crashbot declare --retrospective``).
 
 ``follow_up_overdue``
     An open follow-up whose due date is before today in the team's time zone
@@ -38,7 +40,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from crashbot_core.durations import format_duration
-from crashbot_core.models import FollowUp, Incident, Reminder, ReminderKind, Status
+from crashbot_core.models import (
+    RETROSPECTIVE_REF,
+    FollowUp,
+    Incident,
+    Reminder,
+    ReminderKind,
+    Status,
+)
 from crashbot_core.severity import Postmortem, SeverityPolicy
 
 __all__ = ["due_reminders", "overdue_follow_ups"]
@@ -166,6 +175,10 @@ def _missing_rca(
     if incident.status is not Status.RESOLVED or incident.resolved_at is None:
         return None
     if incident.rca_url is not None:
+        return None
+    # A false alarm or a duplicate needs no postmortem; an incident recorded
+    # after the fact is written up already (it pages and reminds nobody).
+    if not incident.counts or RETROSPECTIVE_REF in incident.refs:
         return None
     if policy.get(incident.severity).postmortem is not Postmortem.REQUIRED:
         return None

@@ -30,6 +30,7 @@ from crashbot_core.clock import Clock, SystemClock
 from crashbot_core.commands import Commands
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config, load_config
+from crashbot_core.corrections import Corrections
 from crashbot_core.delivery import RetryPolicy
 from crashbot_core.errors import ConfigError, CrashbotError
 from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
@@ -118,6 +119,7 @@ class Crashbot:
         )
         self.commit = CommitPath(config, store, self.capabilities, self.clock, self.outbox)
         self.commands = Commands(config, self.commit)
+        self.corrections = Corrections(config, self.commit)
         self.intake = AlertIntake(config, store, self.capabilities, self.clock, self.commit)
         self.tokens = Tokens(store, self.clock, env_token=config.general.api_token)
         self.transfer = Transfer(config, store, self.clock)
@@ -186,6 +188,7 @@ class Crashbot:
         self._config = config
         self.commit.config = config
         self.commands.config = config
+        self.corrections.config = config
         self.intake.config = config
         self.tokens.env_token = config.general.api_token
 
@@ -317,6 +320,9 @@ class Crashbot:
     update_follow_up = _delegate("commands", Commands.update_follow_up)
     set_refs = _delegate("commands", Commands.set_refs)
     record = _delegate("commands", Commands.record)
+    close_incident = _delegate("corrections", Corrections.close_incident)
+    edit = _delegate("corrections", Corrections.edit)
+    declare_retrospective = _delegate("corrections", Corrections.declare_retrospective)
 
     # ------------------------------------------------------------------ API tokens
 

@@ -49,6 +49,9 @@ class IncidentFilter:
     #: ``(key, value)``: incidents whose label ``key`` equals ``value``.
     label: tuple[str, str] | None = None
     source: str | None = None
+    #: True: only incidents that count (not closed as invalid or duplicate);
+    #: False: only those closed so.
+    counts: bool | None = None
     limit: int | None = None
     offset: int = 0
     #: Newest (by ``started_at``) first when True.
@@ -451,6 +454,27 @@ class BackupResult:
 
 
 @runtime_checkable
+class MultiCommit(Protocol):
+    """Commit the changes of several incidents in one transaction.
+
+    Closing an incident as a duplicate needs it: the duplicate's close, the
+    original's ``merged`` event and the move of alerts and follow-ups (listed
+    in the original's change) are written together or not at all.
+    """
+
+    def commit_all(self, changes: Sequence[Change]) -> list[Saved]:
+        """Write every change (each version-checked, as :meth:`Store.commit`) in one transaction.
+
+        :returns: what each change wrote, in the order given.
+        :raises crashbot_core.errors.ConflictError: a stored version differs;
+            nothing at all is written.
+        :raises crashbot_core.errors.NotFound: an incident does not exist;
+            nothing is written.
+        """
+        ...
+
+
+@runtime_checkable
 class Migrations(Protocol):
     """A store with a schema to bring up to date (``crashbot db upgrade``).
 
@@ -496,6 +520,7 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     ),
     "bulk_alerts": (BulkAlerts, "alert intake in a few queries per request"),
     "metrics": (StoreMetrics, "metrics computed in the store"),
+    "multi_commit": (MultiCommit, "several incidents changed in one transaction (duplicates)"),
     "migrations": (Migrations, "crashbot db upgrade"),
     "backups": (Backups, "crashbot db backup and db restore"),
 }
@@ -510,6 +535,7 @@ class StoreCapabilities:
     alert_group_commit: AlertGroupCommit | None = None
     bulk_alerts: BulkAlerts | None = None
     metrics: StoreMetrics | None = None
+    multi_commit: MultiCommit | None = None
     migrations: Migrations | None = None
     backups: Backups | None = None
 

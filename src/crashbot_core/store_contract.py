@@ -15,7 +15,7 @@ Third-party store authors run it against their own store::
 
 Every test gets a fresh, empty store from the ``store`` fixture. The tests of
 an optional capability (:mod:`crashbot_core.store`'s ``LockedCommit``,
-``AlertGroupCommit``, ``BulkAlerts``, ``StoreMetrics``) are skipped for a
+``AlertGroupCommit``, ``BulkAlerts``, ``StoreMetrics``, ``MultiCommit``) are skipped for a
 store that does not offer it, with the capability named in the reason.
 
 The built-in SQLAlchemy store runs this suite on SQLite and PostgreSQL
@@ -56,6 +56,7 @@ from crashbot_core.store import (
     FollowUpFilter,
     IncidentFilter,
     LockedCommit,
+    MultiCommit,
     Saved,
     Store,
     StoreMetrics,
@@ -553,3 +554,55 @@ class StoreContract:
         reference = metrics.compute(incidents, DEFAULT_POLICY, now=now, by="severity")
 
         assert in_store == reference
+
+    def test_multi_commit_writes_every_change_or_none(self, store: Store) -> None:
+        if not isinstance(store, MultiCommit):
+            pytest.skip("the store does not offer MultiCommit")
+        dup = _declare(store).incident
+        original = _declare(store).incident
+        fu = FollowUp(incident_id=dup.id, title="Add a canary", created_at=T0)
+        fu = store.commit(Change(dup, dup.version, follow_ups=[fu])).follow_ups[0]
+        dup = store.get_incident(dup.id) or dup
+        firing = Alert(source="grafana", fingerprint="f", status=AlertStatus.FIRING, title="a")
+        recorded = store.record_alert(firing, None, T0)
+        store.commit(Change(dup, dup.version, alert_ids=[recorded.id]))
+        dup = store.get_incident(dup.id) or dup
+        before = store.change_token()
+
+        with pytest.raises(ConflictError):
+            store.commit_all(
+                [
+                    Change(attrs.evolve(original, title="Renamed"), original.version),
+                    Change(dup, dup.version - 1),
+                ]
+            )
+        assert store.get_incident(original.id) == original
+        saved = store.commit_all(
+            [
+                Change(
+                    attrs.evolve(dup, status=Status.RESOLVED, duplicate_of=original.id),
+                    dup.version,
+                    events=[_event(EventKind.CLOSED)],
+                    subscribers=("chat",),
+                ),
+                Change(
+                    original,
+                    original.version,
+                    events=[_event(EventKind.MERGED)],
+                    follow_ups=[fu],
+                    alert_ids=[recorded.id],
+                    subscribers=("chat",),
+                ),
+            ]
+        )
+
+        assert [s.incident.id for s in saved] == [dup.id, original.id]
+        assert [s.incident.version for s in saved] == [dup.version + 1, original.version + 1]
+        assert store.get_incident(dup.id) == saved[0].incident
+        assert [f.id for f in store.follow_ups(original.id)] == [fu.id]
+        assert [a.id for a in store.alerts(original.id)] == [recorded.id]
+        assert store.follow_ups(dup.id) == []
+        assert store.alerts(dup.id) == []
+        assert [e.kind for e in store.events(original.id)][-1] is EventKind.MERGED
+        assert len(store.deliveries(states=[DeliveryState.PENDING])) == 2
+        assert store.change_token() != before
