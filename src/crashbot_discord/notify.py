@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from crashbot_core import alertchat
 from crashbot_core.models import Actor, Event, EventKind, Incident, Reminder
 from crashbot_core.service import Crashbot
 from crashbot_discord import render
@@ -30,6 +31,8 @@ THREAD_REF = "discord.thread"
 MESSAGE_LABEL = "discord.message"
 DIGEST_REF = "discord.digest_message"
 DONE_REF = "discord.done"
+#: The incident's alert message in its thread, edited in place.
+ALERTS_REF = alertchat.refs_key("discord", alertchat.MESSAGE)
 
 #: Discord error codes: unknown message (deleted digest), cannot DM this user.
 UNKNOWN_MESSAGE = 10008
@@ -107,6 +110,9 @@ def deliver(
     """Deliver one event to every configured Discord destination."""
     if not (settings.webhooks_enabled or settings.bot_enabled):
         return
+    if event.kind is EventKind.ALERT_ATTACHED:
+        _alerts(crashbot, incident, event, settings)
+        return
     job = DeliveryJob(crashbot, incident, event)
     rest = rest_client(settings)
     base_url = crashbot.config.public_url
@@ -141,6 +147,50 @@ def deliver(
         job.step("archive", lambda: rest.archive_thread(job.refs[THREAD_REF]))
     if event.kind is EventKind.ROLE_ASSIGNED and settings.dm_roles:
         job.step("dm", lambda: _dm_role(job, rest))
+
+
+def _alerts(
+    crashbot: Crashbot, incident: Incident, event: Event, settings: DiscordSettings
+) -> None:
+    """Coalesced alert news: one post per ``[alerts] chat_interval`` per destination.
+
+    Each webhook route that wants ``alert_attached`` events gets one post
+    saying what changed; the incident's thread gets its alert message edited
+    in place (repeat count, last occurrence) and the same post (see
+    :mod:`crashbot_core.alertchat`).
+    """
+    refs = crashbot.get(incident.id).refs
+    now = crashbot.clock.now()
+    due = alertchat.plan(
+        event, refs, "discord", now=now, interval=crashbot.config.alerts.chat_interval
+    )
+    if due is None:
+        return
+    news = alertchat.news(crashbot.timeline(incident.id), due.after)
+    if news.upto == 0:
+        return
+    rest = rest_client(settings)
+    post = render.alert_news(news)
+    for route in settings.routes():
+        if route_matches(route, incident, event):
+            rest.execute_webhook(route.url, post)
+    thread_id = refs.get(THREAD_REF) if settings.bot_enabled else None
+    saved = alertchat.sent_refs("discord", news, now)
+    if thread_id is not None:
+        message = render.alert_message(incident, crashbot.alert_summary(incident.id), news)
+        message_id = refs.get(ALERTS_REF)
+        if message_id is not None:
+            try:
+                rest.edit_message(thread_id, message_id, message)
+            except DiscordHTTPError as exc:
+                if exc.code != UNKNOWN_MESSAGE:
+                    raise
+                message_id = None
+            if message_id is not None and not news.empty:
+                rest.create_message(thread_id, post)
+        if message_id is None:
+            saved[ALERTS_REF] = str(rest.create_message(thread_id, message)["id"])
+    crashbot.set_refs(incident.id, **saved)
 
 
 def _post_in_thread(

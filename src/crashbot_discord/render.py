@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crashbot_core.models import Actor, Event, EventKind, Incident, Reminder
+from crashbot_core import alertchat
+from crashbot_core.models import Actor, AlertSummary, Event, EventKind, Incident, Reminder
 from crashbot_core.roles import DEFAULT_ROLES, RolePolicy
 from crashbot_core.serialize import iso
 from crashbot_core.severity import DEFAULT_POLICY, SeverityPolicy
@@ -239,6 +240,32 @@ def event_message(
         "embeds": [incident_embed(incident, event, policy=policy, roles=roles, base_url=base_url)],
         "allowed_mentions": {"parse": []},
     }
+
+
+def alert_message(
+    incident: Incident, summary: AlertSummary, news: alertchat.AlertNews
+) -> dict[str, Any]:
+    """The incident's alert message (edited in place): repeat count, last occurrence, latest news."""
+    return {
+        "content": _cut_content(
+            f"\N{BELL} **Alerts on {incident.ref}**: {alertchat.summary_line(summary)}\n"
+            f"Latest: {alertchat.news_line(news)}"
+        ),
+        "allowed_mentions": {"parse": []},
+    }
+
+
+def alert_news(news: alertchat.AlertNews) -> dict[str, Any]:
+    """One post saying what changed on an incident's alerts since the last one."""
+    return {
+        "content": _cut_content(f"\N{BELL} {alertchat.news_line(news)}"),
+        "allowed_mentions": {"parse": []},
+    }
+
+
+def _cut_content(text: str) -> str:
+    # Discord refuses message content over 2,000 characters.
+    return text if len(text) <= 2000 else text[:1999] + "…"
 
 
 def digest_message(
