@@ -1,18 +1,27 @@
-"""Alert storm: N Alertmanager alerts over F fingerprints, posted by concurrent clients.
+"""Alert storm: N Alertmanager alerts over F fingerprints in G groups, posted by concurrent clients.
 
 Starts a real HTTP server on loopback (werkzeug threaded, or gunicorn with
 threads) serving ``POST /api/alerts/alertmanager`` against a fresh database,
 fires the storm, then checks the database:
 
 * alerts accepted per second and request latency (p50, p99),
-* incidents declared (must equal the number of distinct fingerprints),
+* incidents declared (must equal the number of Alertmanager groups: each
+  notification carries one group's ``groupKey``, and a group is one incident),
 * alerts lost (sent minus stored; must be 0) and alerts left unattached.
+
+With ``--slack`` (the default) the Slack plugin is configured against a fake
+Slack Web API in this process that answers every call after ``--slack-latency``
+(50 ms), the server defers deliveries as ``crashbot serve`` does and runs the
+outbox worker in a thread; after the storm the benchmark waits for the
+coalesced alert posts (``[alerts] chat_interval``) and reports the Slack calls:
+chat posts per incident must stay within 1 + the storm's length in intervals + 1.
 
 Usage::
 
     python benchmarks/alert_storm.py                                  # SQLite, werkzeug
     python benchmarks/alert_storm.py --server gunicorn --workers 4
     python benchmarks/alert_storm.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python benchmarks/alert_storm.py --no-slack                       # intake only
 
 Run by hand; it is not a test.
 """
@@ -47,6 +56,14 @@ def make_app() -> Any:
     from crashbot_core import Crashbot
 
     bot = Crashbot.from_config()
+    if os.environ.get("ALERT_STORM_WORKER"):
+        # As `crashbot serve` does: requests only commit, a worker thread delivers.
+        from crashbot_core.worker import Worker
+
+        bot.defer_deliveries()
+        stop = threading.Event()
+        worker = Worker(bot, interval=0.5)
+        threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True).start()
     if os.environ.get("ALERT_STORM_SERIALISE_SQLITE"):
         # Experiment: one in-process lock around every transaction instead of
         # SQLite's busy-timeout polling (see docs/performance.md).
@@ -84,20 +101,27 @@ def wait_for(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"server did not listen on {port} within {timeout}s")
 
 
-def storm_bodies(alerts: int, fingerprints: int, batch: int, seed: int) -> list[bytes]:
-    """Alertmanager v4 bodies: every fingerprint fires alerts/fingerprints times, shuffled."""
+def storm_bodies(alerts: int, fingerprints: int, groups: int, batch: int, seed: int) -> list[bytes]:
+    """Alertmanager v4 bodies, one group per notification as Alertmanager sends them.
+
+    Fingerprint ``fp`` belongs to group ``fp % groups``; every fingerprint
+    fires alerts/fingerprints times; each body carries up to ``batch`` alerts
+    of one group; bodies are shuffled.
+    """
     rng = random.Random(seed)
     order = [i % fingerprints for i in range(alerts)]
     rng.shuffle(order)
+    per_group: dict[int, list[int]] = {}
+    for fp in order:
+        per_group.setdefault(fp % groups, []).append(fp)
     bodies = []
-    for start in range(0, alerts, batch):
-        group = []
-        for fp in order[start : start + batch]:
-            group.append(
+    for group, fps in per_group.items():
+        for start in range(0, len(fps), batch):
+            items = [
                 {
                     "status": "firing",
                     "labels": {
-                        "alertname": f"StormAlert{fp}",
+                        "alertname": f"StormAlert{group}",
                         "instance": f"host-{fp}:9100",
                         "severity": "warning",
                     },
@@ -107,24 +131,114 @@ def storm_bodies(alerts: int, fingerprints: int, batch: int, seed: int) -> list[
                     "generatorURL": "http://prometheus.example.org:9090/graph",
                     "fingerprint": f"storm{fp:011d}",
                 }
+                for fp in fps[start : start + batch]
+            ]
+            bodies.append(
+                json.dumps(
+                    {
+                        "version": "4",
+                        "groupKey": f'{{}}:{{alertname="StormAlert{group}"}}',
+                        "truncatedAlerts": 0,
+                        "status": "firing",
+                        "receiver": "crashbot",
+                        "groupLabels": {"alertname": f"StormAlert{group}"},
+                        "commonLabels": {},
+                        "commonAnnotations": {},
+                        "externalURL": "http://alertmanager.example.org:9093",
+                        "alerts": items,
+                    }
+                ).encode()
             )
-        bodies.append(
-            json.dumps(
-                {
-                    "version": "4",
-                    "groupKey": "{}:{}",
-                    "truncatedAlerts": 0,
-                    "status": "firing",
-                    "receiver": "crashbot",
-                    "groupLabels": {},
-                    "commonLabels": {},
-                    "commonAnnotations": {},
-                    "externalURL": "http://alertmanager.example.org:9093",
-                    "alerts": group,
-                }
-            ).encode()
-        )
+    rng.shuffle(bodies)
     return bodies
+
+
+class FakeSlack:
+    """A Slack Web API on loopback that answers every call after ``latency`` seconds."""
+
+    def __init__(self, latency: float) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        fake = self
+        self.lock = threading.Lock()
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self.ts = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    params = {k: str(v) for k, v in json.loads(raw or "{}").items()}
+                else:
+                    params = {k: v[0] for k, v in parse_qs(raw).items()}
+                method = self.path.rsplit("/", 1)[-1]
+                time.sleep(latency)
+                body = json.dumps({"ok": True, **fake.answer(method, params)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def answer(self, method: str, p: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append((method, p))
+            self.ts += 1
+            ts = f"1772442000.{self.ts:06d}"
+        if method == "conversations.create":
+            return {"channel": {"id": f"C{self.ts:08d}", "name": p.get("name", "")}}
+        if method == "conversations.list":
+            return {
+                "channels": [{"id": "CDIGEST01", "name": "incidents"}],
+                "response_metadata": {"next_cursor": ""},
+            }
+        if method == "auth.test":
+            return {"user_id": "UBOT", "team_id": "T1", "bot_id": "B1"}
+        if method == "chat.postMessage":
+            return {"channel": p.get("channel"), "ts": ts}
+        return {"channel": {"id": p.get("channel", "")}, "ts": p.get("ts", ts)}
+
+    def report(self) -> dict[str, Any]:
+        """Calls per method, and alert posts per incident channel."""
+        with self.lock:
+            calls = list(self.calls)
+        methods: dict[str, int] = {}
+        alert_posts: dict[str, int] = {}
+        for method, p in calls:
+            methods[method] = methods.get(method, 0) + 1
+            if method == "chat.postMessage" and p.get("text", "").startswith(":bell:"):
+                alert_posts[p["channel"]] = alert_posts.get(p["channel"], 0) + 1
+        return {"total": len(calls), "methods": methods, "alert_posts": alert_posts}
+
+
+def pending_deliveries(database_url: str) -> int:
+    """Deliveries not delivered yet (pending, failed or deferred)."""
+    import sqlalchemy as sa
+
+    from crashbot_sqlalchemy import schema
+    from crashbot_sqlalchemy.engine import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(schema.deliveries)
+                    .where(schema.deliveries.c.state.in_(["pending", "failed"]))
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
 
 
 class Client:
@@ -243,6 +357,15 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="default: a new SQLite file")
     parser.add_argument("--alerts", type=int, default=10_000)
     parser.add_argument("--fingerprints", type=int, default=500)
+    parser.add_argument("--groups", type=int, default=50, help="Alertmanager groups (incidents)")
+    parser.add_argument(
+        "--slack",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Slack plugin against a fake Slack, deliveries by a worker thread",
+    )
+    parser.add_argument("--slack-latency", type=float, default=0.05, help="seconds per call")
+    parser.add_argument("--chat-interval", type=int, default=30, help="[alerts] chat_interval, s")
     parser.add_argument("--batch", type=int, default=10, help="alerts per request")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--server", choices=["werkzeug", "gunicorn"], default="werkzeug")
@@ -268,10 +391,24 @@ def main() -> int:
         **os.environ,
         "CRASHBOT_DATABASE_URL": database_url,
         "CRASHBOT_API_TOKEN": TOKEN,
-        "CRASHBOT_CONFIG": str(workdir / "none.toml"),
+        "CRASHBOT_CONFIG": str(workdir / "crashbot.toml"),
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
-    (workdir / "none.toml").write_text("")
+    # Declared alerts get a channel (SEV2 of the default policy opens one).
+    (workdir / "crashbot.toml").write_text(
+        f'[alerts]\naction = "declare"\nchat_interval = "{args.chat_interval}s"\n'
+        '[[alerts.rules]]\nname = "storm"\nseverity = "SEV2"\n'
+    )
+    slack: FakeSlack | None = None
+    if args.slack:
+        slack = FakeSlack(args.slack_latency)
+        env.update(
+            SLACK_BOT_TOKEN="xoxb-benchmark",
+            SLACK_SIGNING_SECRET="benchmark",
+            SLACK_API_URL=slack.url,
+            INCIDENTS_DIGEST_CHANNEL="#incidents",
+            ALERT_STORM_WORKER="1",
+        )
     port = free_port()
     if args.server == "werkzeug":
         command = [sys.executable, "-c", f"import alert_storm; alert_storm.serve_werkzeug({port})"]
@@ -291,7 +428,7 @@ def main() -> int:
     server = subprocess.Popen(command, env=env, cwd=HERE, stderr=log_file, stdout=log_file)
     try:
         wait_for(port)
-        bodies = storm_bodies(args.alerts, args.fingerprints, args.batch, args.seed)
+        bodies = storm_bodies(args.alerts, args.fingerprints, args.groups, args.batch, args.seed)
         client = Client(port)
         cpu_before = tree_cpu_seconds(server.pid)
         started = time.perf_counter()
@@ -299,6 +436,15 @@ def main() -> int:
             results = list(pool.map(client.post, bodies))
         elapsed = time.perf_counter() - started
         server_cpu = tree_cpu_seconds(server.pid) - cpu_before
+        drained = 0.0
+        if slack is not None:
+            # The worker goes on: the declarations, then the coalesced alert
+            # posts once each incident's chat_interval has passed.
+            wait_started = time.perf_counter()
+            deadline = wait_started + args.chat_interval + 60
+            while time.perf_counter() < deadline and pending_deliveries(database_url):
+                time.sleep(0.5)
+            drained = time.perf_counter() - wait_started
     finally:
         server.terminate()
         try:
@@ -338,17 +484,34 @@ def main() -> int:
             f"  server CPU           {server_cpu:.1f} s = {accepted / server_cpu:,.0f} alerts per"
             f" CPU-second (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
         )
-    print(f"  incidents declared   {counts['incidents']} (distinct groups: {args.fingerprints})")
+    print(f"  incidents declared   {counts['incidents']} (Alertmanager groups: {args.groups})")
     print(
         f"  alerts stored        {counts['alerts']}; lost {lost}; unattached {counts['unattached']}"
     )
     print(f"  timeline events      {counts['events']}")
+    chat_ok = True
+    if slack is not None:
+        calls = slack.report()
+        posts = calls["alert_posts"]
+        # One post when the first alert joins, then at most one per interval
+        # over the storm and the wait, plus the one the interval's end flushes.
+        bound = 2 + int((elapsed + drained) // args.chat_interval)
+        worst = max(posts.values(), default=0)
+        chat_ok = worst <= bound and pending_deliveries(database_url) == 0
+        print(
+            f"  fake Slack           {calls['total']} calls at {args.slack_latency * 1000:.0f} ms"
+            f" ({', '.join(f'{k} {v}' for k, v in sorted(calls['methods'].items()))})"
+        )
+        print(
+            f"  alert posts          {sum(posts.values())} in {len(posts)} incident channels;"
+            f" at most {worst} per incident (bound {bound}); outbox drained in {drained:.1f} s"
+        )
     if stderr.strip() and statuses.get(202, 0) != len(bodies):
         print("server stderr (tail):\n" + "\n".join(stderr.strip().splitlines()[-20:]))
     if schema_name:
         drop_schema(args.database_url, schema_name)
     shutil.rmtree(workdir, ignore_errors=True)
-    ok = lost == 0 and counts["incidents"] == args.fingerprints and counts["unattached"] == 0
+    ok = lost == 0 and counts["incidents"] == args.groups and counts["unattached"] == 0 and chat_ok
     return 0 if ok else 1
 
 
