@@ -127,7 +127,9 @@ class AlertIntake:
             stored = bulk.record_alerts(pairs, now)
         else:
             stored = [self.store.record_alert(a, r, now) for a, r in pairs]
-        results: list[IngestResult] = []
+        results: list[IngestResult | None] = []
+        # New alerts joining an incident, per incident: one commit each, not one per alert.
+        pending: dict[int, list[tuple[int, Alert, routing.Route]]] = {}
         try:
             for alert, route, repeat_of in zip(stored, routes, repeats, strict=True):
                 if repeat_of is not None:
@@ -142,32 +144,55 @@ class AlertIntake:
                     )
                     continue
                 try:
-                    results.append(self._route_alert(alert, route, batch))
+                    results.append(self._route_alert(alert, route, batch, pending, len(results)))
                 except CrashbotError as exc:
-                    log.warning("alert %s stored but not routed: %s", alert.id, exc.message)
-                    results.append(
-                        IngestResult(
-                            alert,
-                            "recorded",
-                            rule=route.rule,
-                            group=route.group_key,
-                            error=exc.message,
-                        )
-                    )
+                    results.append(self._unrouted(alert, route, exc))
+            for incident_id, items in pending.items():
+                try:
+                    attached = self._attach_alerts(items, incident_id, batch)
+                except CrashbotError as exc:
+                    attached = [(i, self._unrouted(a, r, exc)) for i, a, r in items]
+                for index, result in attached:
+                    results[index] = result
         finally:
             batch.flush()
-        return results
+        return [r for r in results if r is not None]
+
+    def _unrouted(self, alert: Alert, route: routing.Route, exc: CrashbotError) -> IngestResult:
+        log.warning("alert %s stored but not routed: %s", alert.id, exc.message)
+        return IngestResult(
+            alert, "recorded", rule=route.rule, group=route.group_key, error=exc.message
+        )
 
     def alert_summary(self, incident_id: int) -> AlertSummary:
         """How often the incident's alerts fired: count, distinct, repeats, last occurrence."""
         return self.store.alert_summary(incident_id)
 
-    def _route_alert(self, alert: Alert, route: routing.Route, batch: AlertBatch) -> IngestResult:
+    def _route_alert(
+        self,
+        alert: Alert,
+        route: routing.Route,
+        batch: AlertBatch,
+        pending: dict[int, list[tuple[int, Alert, routing.Route]]],
+        index: int,
+    ) -> IngestResult | None:
+        """Route one alert; None when it joins ``pending`` (attached at the end of the request)."""
         incident_id = batch.group_incident(route.group_id)
         if incident_id is None:
             incident_id = self.store.open_incident_for_alert(alert.source, alert.fingerprint)
         if incident_id is not None:
-            return self._attach_alert(alert, route, incident_id, batch)
+            if batch.previous_status(incident_id, alert) is alert.status:
+                # The same alert saying the same thing again: kept, linked, not announced.
+                batch.link(incident_id, alert)
+                return IngestResult(
+                    alert,
+                    "grouped",
+                    batch.incident(incident_id),
+                    rule=route.rule,
+                    group=route.group_key,
+                )
+            pending.setdefault(incident_id, []).append((index, alert, route))
+            return None
         if alert.status is not AlertStatus.FIRING or route.action is routing.Action.RECORD:
             return IngestResult(alert, "recorded", rule=route.rule, group=route.group_key)
         with group_lock(route.group_id):
@@ -229,10 +254,8 @@ class AlertIntake:
     def _attach_alert(
         self, alert: Alert, route: routing.Route, incident_id: int, batch: AlertBatch
     ) -> IngestResult:
-        previous = batch.previous_status(incident_id, alert)
-        if previous is alert.status:
-            # The same alert saying the same thing again (Alertmanager repeats
-            # every firing alert of a group): kept, linked, not announced.
+        """Attach one alert now (a concurrent declare of its group won the race)."""
+        if batch.previous_status(incident_id, alert) is alert.status:
             batch.link(incident_id, alert)
             return IngestResult(
                 alert,
@@ -241,56 +264,102 @@ class AlertIntake:
                 rule=route.rule,
                 group=route.group_key,
             )
+        [(_, result)] = self._attach_alerts([(0, alert, route)], incident_id, batch)
+        return result
+
+    def _attach_alerts(
+        self,
+        items: Sequence[tuple[int, Alert, routing.Route]],
+        incident_id: int,
+        batch: AlertBatch,
+    ) -> list[tuple[int, IngestResult]]:
+        """Attach a request's new alerts of one incident in one commit, in order."""
         most_severe = self.config.severity_policy.levels[0].key
-        actor = self._alert_actor(alert)
-        repeated: list[bool] = []
+        announced: list[bool] = []
 
         def transition(inc: Incident, t: datetime) -> lifecycle.Result:
             # Decided again on every try, from what is committed: of N
             # identical deliveries racing (sender retries, HA Alertmanagers)
             # one commits the change; the version check sends the others
-            # back here, where they find it and only link their alert.
-            repeated[:] = [self._repeats_linked_status(inc.id, alert)]
-            if repeated[0]:
-                return inc, []
-            all_resolved = False
-            if alert.status is AlertStatus.RESOLVED:
-                states = routing.latest_statuses(self.store.alerts(inc.id))
-                states[(alert.source, alert.fingerprint)] = AlertStatus.RESOLVED
-                all_resolved = all(s is AlertStatus.RESOLVED for s in states.values())
-            new, events = self._attach_event(inc, alert, t)
-            follow = routing.after_alert(
-                new,
-                alert.status,
-                all_resolved=all_resolved,
-                on_resolved=route.on_resolved,
-                most_severe=most_severe,
-            )
-            more: list[Event] = []
-            if follow is routing.FollowUp.MONITORING:
-                new, more = lifecycle.update(
-                    new,
-                    actor=actor,
-                    now=t,
-                    status=Status.MONITORING,
-                    message=f"All alerts resolved (last: {alert.title}). Monitoring.",
-                )
-            elif follow is routing.FollowUp.INVESTIGATING:
-                new, more = lifecycle.update(
-                    new,
-                    actor=actor,
-                    now=t,
-                    status=Status.INVESTIGATING,
-                    message=f"Alert fired again: {alert.title}",
-                )
-            elif follow is routing.FollowUp.RESOLVE:
-                new, more = lifecycle.resolve(new, actor=actor, now=t)
-            return new, events + more
+            # back here, where they find it and only link their alerts.
+            keys = [(inc.id, a.source, a.fingerprint) for _, a, _ in items]
+            said = previous_statuses(self.store, self.capabilities, keys, None)
+            states: dict[tuple[str, str], AlertStatus] | None = None
+            folded: dict[tuple[str, str], AlertStatus] = {}
+            announced.clear()
+            new, events = inc, []
+            for (_, alert, route), key in zip(items, keys, strict=True):
+                status = AlertStatus(alert.status)
+                announced.append(said.get(key) is not status)
+                if not announced[-1]:
+                    continue
+                said[key] = folded[(alert.source, alert.fingerprint)] = status
+                all_resolved = False
+                if status is AlertStatus.RESOLVED:
+                    if states is None:
+                        states = routing.latest_statuses(self.store.alerts(inc.id))
+                    states.update(folded)
+                    all_resolved = all(s is AlertStatus.RESOLVED for s in states.values())
+                new, more = self._attach_event(new, alert, t)
+                events += more
+                new, more = self._follow_up(new, alert, route, all_resolved, most_severe, t)
+                events += more
+            return new, events
 
-        saved = self.commit.run_saved(incident_id, transition, alert_ids=[alert.id])
-        batch.remember(route.group_id, alert, saved.incident)
-        action = "grouped" if repeated and repeated[0] else "attached"
-        return IngestResult(alert, action, saved.incident, rule=route.rule, group=route.group_key)
+        saved = self.commit.run_saved(
+            incident_id, transition, alert_ids=[a.id for _, a, _ in items]
+        )
+        out = []
+        for (index, alert, route), attached in zip(items, announced, strict=True):
+            batch.remember(route.group_id, alert, saved.incident)
+            action = "attached" if attached else "grouped"
+            out.append(
+                (
+                    index,
+                    IngestResult(
+                        alert, action, saved.incident, rule=route.rule, group=route.group_key
+                    ),
+                )
+            )
+        return out
+
+    def _follow_up(
+        self,
+        inc: Incident,
+        alert: Alert,
+        route: routing.Route,
+        all_resolved: bool,
+        most_severe: str,
+        t: datetime,
+    ) -> lifecycle.Result:
+        """The status change an attached alert causes (:func:`routing.after_alert`)."""
+        actor = self._alert_actor(alert)
+        follow = routing.after_alert(
+            inc,
+            alert.status,
+            all_resolved=all_resolved,
+            on_resolved=route.on_resolved,
+            most_severe=most_severe,
+        )
+        if follow is routing.FollowUp.MONITORING:
+            return lifecycle.update(
+                inc,
+                actor=actor,
+                now=t,
+                status=Status.MONITORING,
+                message=f"All alerts resolved (last: {alert.title}). Monitoring.",
+            )
+        if follow is routing.FollowUp.INVESTIGATING:
+            return lifecycle.update(
+                inc,
+                actor=actor,
+                now=t,
+                status=Status.INVESTIGATING,
+                message=f"Alert fired again: {alert.title}",
+            )
+        if follow is routing.FollowUp.RESOLVE:
+            return lifecycle.resolve(inc, actor=actor, now=t)
+        return inc, []
 
     def _repeats_linked_status(self, incident_id: int, alert: Alert) -> bool:
         """Whether the alert last said ``alert.status`` on this incident, as committed now."""
