@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
@@ -644,7 +644,11 @@ class SqlStore:
             conn.execute(update, params)
 
     def last_alert_statuses(
-        self, keys: Sequence[tuple[int, str, str]], *, before_id: int | None = None
+        self,
+        keys: Sequence[tuple[int, str, str]],
+        *,
+        before_id: int | None = None,
+        exclude: Collection[int] = (),
     ) -> dict[tuple[int, str, str], AlertStatus]:
         """Newest status per (incident, source, fingerprint), among alerts with id below ``before_id``."""
         wanted = set(keys)
@@ -657,6 +661,7 @@ class SqlStore:
                 a.incident_id.in_(sorted({k[0] for k in wanted})),
                 a.fingerprint.in_(sorted({k[2] for k in wanted})),
                 a.id < before_id if before_id is not None else sa.true(),
+                a.id.not_in(sorted(exclude)) if exclude else sa.true(),
             )
             .group_by(a.incident_id, a.source, a.fingerprint)
             .subquery()

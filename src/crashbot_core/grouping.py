@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from crashbot_core import routing
 from crashbot_core.commit import CommitPath
@@ -53,17 +53,21 @@ def previous_statuses(
     capabilities: StoreCapabilities,
     keys: Sequence[tuple[int, str, str]],
     before_id: int | None,
+    exclude: Collection[int] = (),
 ) -> dict[tuple[int, str, str], AlertStatus]:
-    """Newest status per (incident, source, fingerprint), among alerts older than ``before_id``."""
+    """Newest status per (incident, source, fingerprint), among alerts older than ``before_id``.
+
+    ``exclude``: alert ids that do not count (this request's own repeats).
+    """
     bulk = capabilities.bulk_alerts
     if bulk is not None:
-        return bulk.last_alert_statuses(keys, before_id=before_id)
+        return bulk.last_alert_statuses(keys, before_id=before_id, exclude=exclude)
     wanted = set(keys)
     out: dict[tuple[int, str, str], AlertStatus] = {}
     for iid in {k[0] for k in wanted}:
         for a in store.alerts(iid):
             key = (iid, a.source, a.fingerprint)
-            if key in wanted and (before_id is None or a.id < before_id):
+            if key in wanted and (before_id is None or a.id < before_id) and a.id not in exclude:
                 out[key] = AlertStatus(a.status)
     return out
 
@@ -93,6 +97,9 @@ class AlertBatch:
         self.statuses: dict[tuple[int, str, str], AlertStatus] = {}
         self.fetched: set[tuple[int, str, str]] = set()
         self.links: dict[int, list[int]] = {}
+        #: Ids of this request's alerts stored already linked as repeats: they
+        #: are not "what the alert said before" for the request's other alerts.
+        self.own_repeats: set[int] = set()
         keys = [
             (self.groups[r.group_id], a.source, a.fingerprint)
             for a, r in zip(alerts, routes, strict=True)
@@ -102,22 +109,28 @@ class AlertBatch:
             # Called before this request's alerts are stored: every stored alert is older.
             self.statuses.update(previous_statuses(store, capabilities, keys, None))
             self.fetched.update(keys)
-        # What each prefetched alert says as the request goes, for known_repeat only.
-        self.simulated = dict(self.statuses)
+        # Alerts whose status this request changes, for known_repeat only.
+        self.changed: set[tuple[int, str, str]] = set()
 
     def known_repeat(self, alert: Alert, route: routing.Route) -> int | None:
         """The incident id when ``alert`` repeats what it last said on its group's open incident.
 
-        Decided from prefetched state, in request order, before anything is
-        stored; anything else (new alerts, status changes) is routed after.
+        Decided from prefetched (committed) state, before anything is stored;
+        anything else (new alerts, status changes) is routed after. Once this
+        request changes what an alert says, its later copies in the request are
+        routed too: they repeat something not yet committed, and storing them
+        linked would make a concurrent request believe it had been announced.
         """
         incident_id = self.groups.get(route.group_id)
         if incident_id is None:
             return None
         key = (incident_id, alert.source, alert.fingerprint)
-        previous = self.simulated.get(key)
-        self.simulated[key] = AlertStatus(alert.status)
-        return incident_id if previous is AlertStatus(alert.status) else None
+        if key in self.changed:
+            return None
+        if self.statuses.get(key) is AlertStatus(alert.status):
+            return incident_id
+        self.changed.add(key)
+        return None
 
     def group_incident(self, group_id: str) -> int | None:
         """The group's open incident, as prefetched or as this request left it."""
@@ -129,7 +142,9 @@ class AlertBatch:
         if key not in self.fetched and key not in self.statuses:
             # Linked alerts only (this one is not yet): its id may be older than
             # one a concurrent request linked first, so ids do not order them.
-            self.statuses.update(previous_statuses(self.store, self.capabilities, [key], None))
+            self.statuses.update(
+                previous_statuses(self.store, self.capabilities, [key], None, self.own_repeats)
+            )
             self.fetched.add(key)
         previous = self.statuses.get(key)
         self.statuses[key] = AlertStatus(alert.status)

@@ -127,6 +127,9 @@ class AlertIntake:
             stored = bulk.record_alerts(pairs, now)
         else:
             stored = [self.store.record_alert(a, r, now) for a, r in pairs]
+        batch.own_repeats.update(
+            a.id for a, iid in zip(stored, repeats, strict=True) if iid is not None
+        )
         results: list[IngestResult | None] = []
         # New alerts joining an incident, per incident: one commit each, not one per alert.
         pending: dict[int, list[tuple[int, Alert, routing.Route]]] = {}
@@ -283,7 +286,7 @@ class AlertIntake:
             # one commits the change; the version check sends the others
             # back here, where they find it and only link their alerts.
             keys = [(inc.id, a.source, a.fingerprint) for _, a, _ in items]
-            said = previous_statuses(self.store, self.capabilities, keys, None)
+            said = previous_statuses(self.store, self.capabilities, keys, None, batch.own_repeats)
             states: dict[tuple[str, str], AlertStatus] | None = None
             folded: dict[tuple[str, str], AlertStatus] = {}
             announced.clear()

@@ -8,7 +8,7 @@ checking the incident's version.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -399,9 +399,16 @@ class BulkAlerts(Protocol):
         ...
 
     def last_alert_statuses(
-        self, keys: Sequence[tuple[int, str, str]], *, before_id: int | None = None
+        self,
+        keys: Sequence[tuple[int, str, str]],
+        *,
+        before_id: int | None = None,
+        exclude: Collection[int] = (),
     ) -> dict[tuple[int, str, str], AlertStatus]:
-        """Newest status per (incident, source, fingerprint) among alerts with id below ``before_id``."""
+        """Newest status per (incident, source, fingerprint) among alerts with id below ``before_id``.
+
+        ``exclude``: alert ids to leave out (the intake request's own repeats,
+        stored already linked, must not count as "said before")."""
         ...
 
     def link_alerts(self, links: Mapping[int, Sequence[int]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,26 @@ def test_a_threshold_must_count_from_one_and_name_a_window() -> None:
     ):
         with pytest.raises(ConfigError, match=where):
             load_config(data={"alerts": {"rules": [{"threshold": bad}]}}, env={})
+
+
+def test_every_alert_joining_a_group_is_announced_once_under_concurrent_requests(
+    client: Client, intake_bot: Crashbot
+) -> None:
+    post(client, "alertmanager", web_group("web-0"))
+    hosts = [f"web-{i}" for i in range(1, 11)]
+
+    def send(i: int) -> int:
+        # Each notification repeats some hosts, twice over, as retries and HA pairs do.
+        mine = [hosts[(i + j) % 10] for j in range(4)]
+        return int(post(client, "alertmanager", web_group(*mine, *mine)).status_code)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(send, range(24))) == {202}
+
+    [incident] = intake_bot.list()
+    attached = [
+        e.data["fingerprint"]
+        for e in intake_bot.timeline(incident.id)
+        if e.kind.value == "alert_attached"
+    ]
+    assert sorted(attached) == sorted(f"fp-{h}" for h in hosts)
