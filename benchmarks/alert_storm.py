@@ -11,8 +11,8 @@ fires the storm, then checks the database:
 
 With ``--slack`` (the default) the Slack plugin is configured against a fake
 Slack Web API in this process that answers every call after ``--slack-latency``
-(50 ms), the server defers deliveries as ``crashbot serve`` does and runs the
-outbox worker in a thread; after the storm the benchmark waits for the
+(50 ms), the server defers deliveries as ``crashbot serve`` does and an outbox
+worker process (``crashbot worker``) delivers them; after the storm the benchmark waits for the
 coalesced alert posts (``[alerts] chat_interval``) and reports the Slack calls:
 chat posts per incident must stay within 1 + the storm's length in intervals + 1.
 
@@ -56,14 +56,9 @@ def make_app() -> Any:
     from crashbot_core import Crashbot
 
     bot = Crashbot.from_config()
-    if os.environ.get("ALERT_STORM_WORKER"):
-        # As `crashbot serve` does: requests only commit, a worker thread delivers.
-        from crashbot_core.worker import Worker
-
+    if os.environ.get("ALERT_STORM_DEFER"):
+        # As `crashbot serve` does: requests only commit; the worker delivers.
         bot.defer_deliveries()
-        stop = threading.Event()
-        worker = Worker(bot, interval=0.5)
-        threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True).start()
     if os.environ.get("ALERT_STORM_SERIALISE_SQLITE"):
         # Experiment: one in-process lock around every transaction instead of
         # SQLite's busy-timeout polling (see docs/performance.md).
@@ -71,6 +66,18 @@ def make_app() -> Any:
     app = flask.Flask("alert-storm")
     bot.pm.hook.crashbot_web(app=app, crashbot=bot)
     return app
+
+
+def run_worker() -> None:
+    """Entry of the outbox worker subprocess (`crashbot worker`, polling every 0.5 s)."""
+    import signal
+
+    from crashbot_core import Crashbot
+    from crashbot_core.worker import Worker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    Worker(Crashbot.from_config(), interval=0.5).run(stop)
 
 
 def serve_werkzeug(port: int) -> None:
@@ -407,7 +414,7 @@ def main() -> int:
             SLACK_SIGNING_SECRET="benchmark",
             SLACK_API_URL=slack.url,
             INCIDENTS_DIGEST_CHANNEL="#incidents",
-            ALERT_STORM_WORKER="1",
+            ALERT_STORM_DEFER="1",
         )
     port = free_port()
     if args.server == "werkzeug":
@@ -426,6 +433,15 @@ def main() -> int:
     log_path = workdir / "server.log"
     log_file = open(log_path, "w")  # noqa: SIM115 (closed after the server exits)
     server = subprocess.Popen(command, env=env, cwd=HERE, stderr=log_file, stdout=log_file)
+    worker = None
+    if slack is not None:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "import alert_storm; alert_storm.run_worker()"],
+            env=env,
+            cwd=HERE,
+            stderr=log_file,
+            stdout=log_file,
+        )
     try:
         wait_for(port)
         bodies = storm_bodies(args.alerts, args.fingerprints, args.groups, args.batch, args.seed)
@@ -446,6 +462,9 @@ def main() -> int:
                 time.sleep(0.5)
             drained = time.perf_counter() - wait_started
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
         server.terminate()
         try:
             server.wait(timeout=10)
