@@ -24,8 +24,8 @@ from crashbot_core.metrics import MetricsReport
 from crashbot_core.models import (
     Actor,
     Alert,
-    AlertSummary,
     AlertStatus,
+    AlertSummary,
     ApiToken,
     Component,
     Delivery,

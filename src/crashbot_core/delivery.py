@@ -27,7 +27,7 @@ class RetryAfter(Exception):
         self.seconds = float(seconds)
 
 
-class DeliverLater(Exception):  # noqa: N818 (a request, not an error)
+class DeliverLater(Exception):
     """Raised by a ``crashbot_incident_event`` implementation: "call me again at ``at``".
 
     Not a failure: the row stays pending (no warning, no backoff) and, unlike

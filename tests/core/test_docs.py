@@ -10,7 +10,15 @@ import click
 import pytest
 
 from crashbot_core.cli import build_cli
-from crashbot_core.config import ComponentTable, GeneralSettings, RoleTable, SeverityTable
+from crashbot_core.config import (
+    AlertRuleTable,
+    AlertsTable,
+    ComponentTable,
+    GeneralSettings,
+    RoleTable,
+    SeverityTable,
+    ThresholdTable,
+)
 from crashbot_core.plugins import collect_sections, get_plugin_manager
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -31,6 +39,9 @@ def section(page: str, heading: str) -> str:
         ("`[severity.KEY]`: severity levels", SeverityTable),
         ("`[roles.KEY]`: incident roles", RoleTable),
         ("`[components.KEY]`: status page components", ComponentTable),
+        ("`[alerts]`: alert routing", AlertsTable),
+        ("`[alerts]`: alert routing", AlertRuleTable),
+        ("`[alerts]`: alert routing", ThresholdTable),
     ],
 )
 def test_every_core_setting_is_documented(heading: str, cls: type) -> None:
