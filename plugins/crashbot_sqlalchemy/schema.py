@@ -268,6 +268,8 @@ alerts = sa.Table(
 )
 sa.Index("ix_alerts_source_fingerprint", alerts.c.source, alerts.c.fingerprint)
 sa.Index("ix_alerts_group_received", alerts.c.group_id, alerts.c.received_at)
+# What each alert last said on its incident (grouping): flat however many alerts it has.
+sa.Index("ix_alerts_incident_fingerprint", alerts.c.incident_id, alerts.c.fingerprint)
 
 deliveries = sa.Table(
     "deliveries",
