@@ -30,6 +30,7 @@ with :func:`engagements` on every write, so the metrics read it in bulk.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,15 +44,22 @@ __all__ = [
     "CostLine",
     "CostRates",
     "Engagement",
+    "IncidentCost",
     "breakdown",
     "engaged_seconds",
     "engagement_end",
     "engagements",
+    "format_money",
     "incident_cost",
 ]
 
 #: Actor platforms that are not people and so cost nothing.
 MACHINE_PLATFORMS: frozenset[str] = frozenset({"system", "alert"})
+
+
+def format_money(amount: float, currency: str) -> str:
+    """``1,234.50 USD``: two decimals, thousands separated, the currency after."""
+    return f"{amount:,.2f} {currency}".rstrip()
 
 
 def _rate_map(value: Mapping[str, float]) -> dict[str, float]:
@@ -167,6 +175,43 @@ class CostLine:
         return self.rate * self.seconds / 3600
 
 
+@frozen
+class IncidentCost:
+    """An incident's estimated cost, person by person (``crashbot show``, postmortems)."""
+
+    currency: str
+    lines: Sequence[CostLine]
+
+    @property
+    def total(self) -> float:
+        """Sum of every person's cost."""
+        return math.fsum(line.cost for line in self.lines)
+
+    @property
+    def person_seconds(self) -> float:
+        """Time engaged, summed over people."""
+        return math.fsum(line.seconds for line in self.lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``currency``, ``total``, ``person_seconds`` and ``people``."""
+        return {
+            "currency": self.currency,
+            "total": self.total,
+            "person_seconds": self.person_seconds,
+            "people": [
+                {
+                    "person": line.person,
+                    "name": line.name,
+                    "role": line.role,
+                    "seconds": line.seconds,
+                    "hourly_rate": line.rate,
+                    "cost": line.cost,
+                }
+                for line in self.lines
+            ],
+        }
+
+
 def breakdown(
     incident: Incident, people: Sequence[Engagement], rates: CostRates, now: datetime
 ) -> list[CostLine]:
@@ -187,4 +232,4 @@ def incident_cost(
     incident: Incident, people: Sequence[Engagement], rates: CostRates, now: datetime
 ) -> float:
     """The estimated cost of ``incident``: ``sum(rate * seconds engaged) / 3600``."""
-    return sum(line.cost for line in breakdown(incident, people, rates, now))
+    return math.fsum(line.cost for line in breakdown(incident, people, rates, now))

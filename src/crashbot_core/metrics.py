@@ -87,7 +87,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from crashbot_core.cost import CostRates, Engagement, incident_cost
+from crashbot_core.cost import CostRates, Engagement, format_money, incident_cost
 from crashbot_core.durations import format_duration
 from crashbot_core.errors import InvalidInput
 from crashbot_core.models import Incident, Status
@@ -605,11 +605,6 @@ def _heading(report: MetricsReport) -> str:
 
 def _day(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def format_money(amount: float, currency: str) -> str:
-    """``1,234.50 USD``: two decimals, thousands separated, the currency after."""
-    return f"{amount:,.2f} {currency}".rstrip()
 
 
 def _fmt(seconds: float | None) -> str:

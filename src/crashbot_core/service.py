@@ -260,14 +260,16 @@ class Crashbot:
             attrs.evolve(c, position=c.position + offset) for c in stored
         ]
 
-    def cost(self, incident_id: int | str) -> builtins.list[cost.CostLine] | None:
+    def cost(self, incident_id: int | str) -> cost.IncidentCost | None:
         """Each engaged person's time, rate and cost; None when ``[cost]`` sets no rate."""
         rates = self.config.cost
         if rates is None:
             return None
         incident = self.get(incident_id)
         people = cost.engagements(self.store.events(incident.id))
-        return cost.breakdown(incident, people, rates, self.now())
+        return cost.IncidentCost(
+            rates.currency, cost.breakdown(incident, people, rates, self.now())
+        )
 
     def metrics(
         self,
