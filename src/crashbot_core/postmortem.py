@@ -409,7 +409,7 @@ def build_postmortem(crashbot: Crashbot, incident_id: int | str) -> Postmortem:
         components=crashbot.components(),
         role_names={r.key: r.name for r in crashbot.roles.roles},
         rca_due_after=crashbot.config.rca_due_after,
-        base_url=crashbot.config.general.base_url,
+        base_url=crashbot.config.public_url,
         rates=crashbot.config.cost,
     )
 

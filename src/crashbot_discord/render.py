@@ -25,6 +25,9 @@ BUTTON_STYLE_SECONDARY = 2
 #: custom_id of the digest's buttons; the bot matches them with these prefixes.
 ACK_PREFIX = "crashbot:ack:"
 UPDATE_PREFIX = "crashbot:update:"
+JOIN_PREFIX = "crashbot:join:"
+PUBLISH_PREFIX = "crashbot:publish:"
+UNPUBLISH_PREFIX = "crashbot:unpublish:"
 
 _KIND_LABEL = {
     EventKind.DECLARED: "Declared",
@@ -215,7 +218,10 @@ def digest_message(
     base_url: str = "",
     thread_id: str | None = None,
 ) -> dict[str, Any]:
-    """The digest entry of an incident: its current state and Acknowledge / Post update buttons.
+    """The digest entry of an incident: its current state and its buttons.
+
+    Acknowledge, Post update, Join (once there is a thread) and Publish or
+    Unpublish, whichever changes the incident's visibility.
 
     Posted once in the digest channel and edited on every change.
     """
@@ -253,10 +259,39 @@ def digest_message(
             "disabled": False,
         },
     ]
+    if thread_id:
+        buttons.append(
+            {
+                "type": 2,
+                "style": BUTTON_STYLE_SECONDARY,
+                "label": "Join",
+                "custom_id": f"{JOIN_PREFIX}{incident.id}",
+                "disabled": False,
+            }
+        )
+    buttons.append(
+        {
+            "type": 2,
+            "style": BUTTON_STYLE_SECONDARY,
+            "label": "Unpublish" if incident.public else "Publish",
+            "custom_id": f"{UNPUBLISH_PREFIX if incident.public else PUBLISH_PREFIX}{incident.id}",
+            "disabled": False,
+        }
+    )
     return {
         "embeds": [embed],
         "components": [{"type": 1, "components": buttons}],
         "allowed_mentions": {"parse": []},
+    }
+
+
+def origin_reply(incident: Incident, thread_id: str | None, message_id: str) -> dict[str, Any]:
+    """The answer to a message an incident was declared from (react-to-create)."""
+    where = f" — follow it in <#{thread_id}>" if thread_id else ""
+    return {
+        "content": cut(f"🚨 {incident.ref} declared from this message{where}", 2000),
+        "message_reference": {"message_id": message_id, "fail_if_not_exists": False},
+        "allowed_mentions": {"parse": [], "replied_user": False},
     }
 
 

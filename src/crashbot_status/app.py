@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, g, has_request_context, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
@@ -18,6 +18,7 @@ from crashbot_core.service import Crashbot
 from crashbot_status import admin, insights, openapi, views
 from crashbot_status.cache import FastPath, FastPathSettings, RenderCache
 from crashbot_status.health import HEALTH_TTL, HealthCheck
+from crashbot_status.links import LinkBase
 from crashbot_status.prom import Metrics
 from crashbot_status.site import Site
 
@@ -62,10 +63,18 @@ class StatusState:
     """What the app keeps beside the service: the public reader, render cache, metrics, health."""
 
     def __init__(self, crashbot: Crashbot, ttl: float, health_ttl: float = HEALTH_TTL) -> None:
-        self.site = Site(crashbot)
+        #: Where absolute links point (``[status] public_url`` or the request).
+        self.links = LinkBase.from_settings(crashbot.config.section("status"))
+        self.site = Site(crashbot, base_url=self.base_url)
         self.cache = RenderCache(crashbot, ttl=ttl, salt=crashbot.config.general.name)
         self.metrics = Metrics(crashbot)
         self.health = HealthCheck(crashbot, ttl=health_ttl)
+
+    def base_url(self) -> str:
+        """The link base of the request being served (the public URL outside requests)."""
+        if self.links.fixed or not has_request_context():
+            return self.links.public_url
+        return self.links.for_environ(request.environ)
 
 
 def create_app(
@@ -105,7 +114,7 @@ def create_app(
     bot.pm.hook.crashbot_web(app=app, crashbot=bot)
     if app.config["STATUS_FAST_PATH"]:
         app.wsgi_app = FastPath(  # type: ignore[method-assign]
-            app.wsgi_app, state.cache, fast_path_settings(app, state)
+            app.wsgi_app, state.cache, fast_path_settings(app, state), state.links
         )
     return app
 

@@ -31,6 +31,7 @@ from crashbot_status.cache import (
     etag_matches,
     public_headers,
 )
+from crashbot_status.links import LinkBase
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -50,9 +51,16 @@ class AsgiFastPath:
     left to the Flask app on a thread and never blocks the event loop.
     """
 
-    def __init__(self, app: ASGIApp, cache: RenderCache, settings: FastPathSettings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        cache: RenderCache,
+        settings: FastPathSettings,
+        links: LinkBase | None = None,
+    ) -> None:
         self.app = app
         self.cache = cache
+        self.links = links or LinkBase()
         self.max_age, self.swr, security, self.observe = settings
         self.security = [(k.lower().encode(), v.encode()) for k, v in security]
         self._headers_for: dict[str, list[tuple[bytes, bytes]]] = {}
@@ -68,7 +76,8 @@ class AsgiFastPath:
         # is the raw path decoded as latin-1, which raw_path gives here.
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.split(b"?", 1)[0].decode("latin-1") or "/"
-        key = f"{path}?{scope.get('query_string', b'').decode('latin-1')}"
+        query = scope.get("query_string", b"").decode("latin-1")
+        key = f"{self.links.cache_prefix_scope(scope)}{path}?{query}"
         entry = self.cache.lookup(key)
         validator = self.cache.fresh_validator() if entry is not None else None
         if entry is None or validator is None or entry.validator != validator:
@@ -126,4 +135,4 @@ def create_asgi_app(
     if not flask_app.config["STATUS_FAST_PATH"]:
         return fallback
     state: StatusState = flask_app.extensions["crashbot_status"]
-    return AsgiFastPath(fallback, state.cache, fast_path_settings(flask_app, state))
+    return AsgiFastPath(fallback, state.cache, fast_path_settings(flask_app, state), state.links)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from crashbot_core.service import Crashbot
+from crashbot_status.links import LinkBase
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse
@@ -234,10 +235,17 @@ class FastPath:
     fills the cache (or serves a stale copy while the store is down).
     """
 
-    def __init__(self, app: WSGIApp, cache: RenderCache, settings: FastPathSettings) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        cache: RenderCache,
+        settings: FastPathSettings,
+        links: LinkBase | None = None,
+    ) -> None:
         self.app = app
         self.cache = cache
         self.max_age, self.swr, self.security, self.observe = settings
+        self.links = links or LinkBase()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Serve from the cache when possible, else delegate."""
@@ -247,7 +255,7 @@ class FastPath:
         started = time.perf_counter()
         path = environ.get("PATH_INFO", "") or "/"
         query = environ.get("QUERY_STRING", "")
-        key = f"{path}?{query}"
+        key = f"{self.links.cache_prefix_environ(environ)}{path}?{query}"
         entry = self.cache.lookup(key)
         if entry is None:
             return self.app(environ, start_response)

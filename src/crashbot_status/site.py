@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from attrs import frozen
@@ -53,8 +53,11 @@ def _slug(text: str) -> str:
 class Site:
     """Public reads over one :class:`Crashbot`. Never returns private data."""
 
-    def __init__(self, crashbot: Crashbot) -> None:
+    def __init__(self, crashbot: Crashbot, base_url: Callable[[], str] | None = None) -> None:
         self.crashbot = crashbot
+        #: The start of absolute links for what is being rendered now (see
+        #: :mod:`crashbot_status.links`); by default the configured public URL.
+        self.base_url: Callable[[], str] = base_url or (lambda: crashbot.config.public_url)
 
     @property
     def policy(self) -> SeverityPolicy:
@@ -103,7 +106,7 @@ class Site:
         return Page(
             id=_slug(general.name),
             name=general.name,
-            url=general.base_url.rstrip("/"),
+            url=self.base_url(),
             updated_at=updated,
         )
 
