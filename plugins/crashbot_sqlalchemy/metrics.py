@@ -162,7 +162,7 @@ def _cost(
 ) -> CostSummary:
     """Cost per severity: stored seconds of closed incidents, ``now - since`` of open ones."""
     e = t.incident_engagements.c
-    where = _component_conditions(flt, t.incident_engagements)
+    where = [*_component_conditions(flt, t.incident_engagements), e.started_month.is_not(None)]
     by_severity = dict.fromkeys(severity_keys, 0.0)
     closed = conn.execute(
         sa.select(e.severity, e.role, sa.func.sum(e.engaged_seconds))
@@ -265,7 +265,7 @@ def _component_conditions(
 ) -> list[sa.ColumnElement[bool]]:
     """The same selection on mirror rows (``incident_components``, ``incident_engagements``)."""
     ic = table.c
-    where: list[sa.ColumnElement[bool]] = [ic.started_month.is_not(None)]
+    where: list[sa.ColumnElement[bool]] = []
     if flt.since is not None:
         where.append(ic.started_at >= flt.since)
     if flt.until is not None:
@@ -481,8 +481,12 @@ def compute_sql(
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
 
     i = t.incidents.c
-    # Invalid and duplicate incidents have no month (see derived_columns).
-    where = [*_incident_conditions(flt), i.started_month.is_not(None)]
+    where = _incident_conditions(flt)
+    # Invalid and duplicate incidents have no month and no durations (see
+    # derived_columns): counts require the month (in every covering index);
+    # the percentile walks already skip NULL durations, and their indexes
+    # hold no month, so they are left as they were.
+    counted = i.started_month.is_not(None)
     breached_sum, evaluated_sum = _breach_columns(policy, now)
     cube = conn.execute(
         sa.select(
@@ -494,7 +498,7 @@ def compute_sql(
             breached_sum,
             evaluated_sum,
         )
-        .where(*where)
+        .where(*where, counted)
         .group_by(i.severity, i.started_month, i.status)
     ).all()
 
@@ -519,6 +523,7 @@ def compute_sql(
     # grouped only as finely as the report needs.
     ic = t.incident_components.c
     comp_where = _component_conditions(flt)
+    comp_counted = ic.started_month.is_not(None)
     by_comp: dict[str, _Acc] = {}
     if by == "component":
         comp_query = (
@@ -530,7 +535,7 @@ def compute_sql(
                 sa.func.count(),
                 *_duration_aggregates(t.incident_components),
             )
-            .where(*comp_where)
+            .where(*comp_where, comp_counted)
             .group_by(ic.component, ic.severity, ic.started_month, ic.status)
         )
         for row in conn.execute(comp_query):
@@ -543,7 +548,9 @@ def compute_sql(
     else:
         sub = {"severity": ic.severity, "month": ic.started_month}.get(by or "")
         keys = [ic.component] if sub is None else [ic.component, sub]
-        comp_query = sa.select(*keys, sa.func.count()).where(*comp_where).group_by(*keys)
+        comp_query = (
+            sa.select(*keys, sa.func.count()).where(*comp_where, comp_counted).group_by(*keys)
+        )
         for row in conn.execute(comp_query):
             component, count = row[0], int(row[-1])
             overall.component[component] += count
@@ -558,7 +565,7 @@ def compute_sql(
         pairs = conn.execute(
             sa.select(ic.component, other.c.component, sa.func.count())
             .join_from(t.incident_components, other, other.c.incident_id == ic.incident_id)
-            .where(*comp_where)
+            .where(*comp_where, comp_counted)
             .group_by(ic.component, other.c.component)
         )
         for component, co, count in pairs:
