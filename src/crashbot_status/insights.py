@@ -35,6 +35,9 @@ from crashbot_status import charts
 #: of the status page wants what the number means.
 PAGE_DEFINITIONS: dict[str, str] = {
     **DEFINITIONS,
+    "selection": "Incidents that started in the months shown (UTC).",
+    "mttd": "Time to detect: from the start of an incident until someone noticed it "
+    "(an alert fired or it was declared).",
     "mtta": "Time to acknowledge: from the start of an incident until a responder "
     "acknowledged it, over the incidents acknowledged so far.",
     "mttm": "Time to mitigate: from the start of an incident until its impact was "
