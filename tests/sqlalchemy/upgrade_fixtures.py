@@ -328,7 +328,12 @@ def _engagements(rows: Rows) -> list[dict[str, Any]]:
     for inc in rows["incidents"]:
         found: dict[str, dict[str, Any]] = {}
 
-        def engage(actor: dict[str, Any] | None, at: datetime, role: str | None) -> None:
+        def engage(
+            actor: dict[str, Any] | None,
+            at: datetime,
+            role: str | None,
+            found: dict[str, dict[str, Any]] = found,
+        ) -> None:
             if not actor or actor.get("platform") in ("system", "alert") or not actor.get("id"):
                 return
             key = f"{actor.get('platform', '')}:{actor['id']}"
