@@ -21,6 +21,7 @@ what_went_well
 what_went_wrong
 _.time_to_acknowledge
 _.time_to_mitigate
+_.time_to_detect
 _.duration
 _.open_follow_ups
 # index.html: the banner and the uptime bars (crashbot_status.public)

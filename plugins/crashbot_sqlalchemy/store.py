@@ -19,6 +19,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping
 
+from crashbot_core.cost import CostRates, engagements
 from crashbot_core.errors import ConflictError, InvalidInput, LeaseLost, NotFound
 from crashbot_core.metrics import MetricsReport
 from crashbot_core.models import (
@@ -50,7 +51,13 @@ from crashbot_core.store import (
 from crashbot_sqlalchemy import backup
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
-from crashbot_sqlalchemy.metrics import component_columns, compute_sql, derived_columns
+from crashbot_sqlalchemy.metrics import (
+    component_columns,
+    compute_sql,
+    derived_columns,
+    engagement_from,
+    engagement_rows,
+)
 from crashbot_sqlalchemy.migrate import check_known, current_revision, describe_url, upgrade_engine
 
 _OPEN = tuple(s.value for s in Status if s.is_open)
@@ -224,6 +231,7 @@ class SqlStore:
                 raise LeaseLost(f"reminder {key}: the lease of {owner} ran out or it was sent")
         incident = self._save_incident(conn, change)
         saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
+        self._save_engagements(conn, incident, saved_events, new=change.expected_version is None)
         saved_follow_ups = [self._save_follow_up(conn, incident.id, f) for f in change.follow_ups]
         if change.alert_ids:
             conn.execute(
@@ -308,6 +316,33 @@ class SqlStore:
                 ],
             )
         return incident
+
+    @staticmethod
+    def _save_engagements(
+        conn: Connection, incident: Incident, events: Sequence[Event], *, new: bool
+    ) -> None:
+        """Fold the new events into the incident's engagement rows (for the metrics' cost).
+
+        Rewritten only when something changed: a new person, a new role, or
+        the mirrored severity, start or resolve of the incident.
+        """
+        e = t.incident_engagements
+        stored: list[dict[str, Any]] = []
+        if not new:
+            stored = [
+                dict(row)
+                for row in conn.execute(
+                    sa.select(e).where(e.c.incident_id == incident.id).order_by(e.c.person)
+                ).mappings()
+            ]
+        people = engagements(events, [engagement_from(row) for row in stored])
+        rows = sorted(engagement_rows(incident, people), key=lambda row: row["person"])
+        if rows == stored:
+            return
+        if stored:
+            conn.execute(sa.delete(e).where(e.c.incident_id == incident.id))
+        if rows:
+            conn.execute(sa.insert(e), rows)
 
     @staticmethod
     def _insert_event(conn: Connection, incident_id: int, event: Event) -> Event:
@@ -858,6 +893,7 @@ class SqlStore:
         since: datetime | None = None,
         until: datetime | None = None,
         by: str | None = None,
+        rates: CostRates | None = None,
         **criteria: Any,
     ) -> MetricsReport:
         """The :mod:`crashbot_core.metrics` report computed in SQL (``Crashbot.metrics`` calls it).
@@ -867,7 +903,9 @@ class SqlStore:
         :func:`crashbot_sqlalchemy.metrics.compute_sql`.
         """
         with self._read() as conn:
-            return compute_sql(conn, policy, now=now, since=since, until=until, by=by, **criteria)
+            return compute_sql(
+                conn, policy, now=now, since=since, until=until, by=by, rates=rates, **criteria
+            )
 
     # -- API tokens -------------------------------------------------------------------
 

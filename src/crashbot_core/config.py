@@ -9,6 +9,7 @@ path, what was found and what was expected.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ import attrs
 import cattrs
 from attrs import define, field, frozen
 
+from crashbot_core.cost import CostRates
 from crashbot_core.durations import parse_duration
 from crashbot_core.errors import ConfigError, CrashbotError
 from crashbot_core.models import Component, Impact
@@ -203,6 +205,22 @@ class AlertsTable:
 
 
 @define
+class CostTable:
+    """``[cost]``: hourly rates for the estimated cost of incidents.
+
+    Without ``hourly_rate`` no cost is computed or shown anywhere (it is
+    absent, not zero). The formula is in docs/metrics.md.
+    """
+
+    #: Cost of one person-hour, for everyone engaged without a role rate.
+    hourly_rate: float | None = None
+    #: Shown after amounts (``USD``, ``EUR`` …); nothing is converted.
+    currency: str = "USD"
+    #: Role key -> hourly rate for people assigned that role (``commander = 150``).
+    roles: dict[str, float] = field(factory=dict)
+
+
+@define
 class FileSettings:
     """The whole of ``crashbot.toml`` except plugin sections."""
 
@@ -211,6 +229,7 @@ class FileSettings:
     roles: dict[str, RoleTable] = field(factory=dict)
     components: dict[str, ComponentTable] = field(factory=dict)
     alerts: AlertsTable = field(factory=AlertsTable)
+    cost: CostTable = field(factory=CostTable)
 
 
 @frozen
@@ -227,6 +246,8 @@ class Config:
     path: Path | None = None
     #: Alert routing rules (``[alerts]``).
     alerts: AlertPolicy = field(factory=AlertPolicy)
+    #: Hourly rates (``[cost]``); None when no ``hourly_rate`` is set.
+    cost: CostRates | None = None
 
     @property
     def database_url(self) -> str:
@@ -410,7 +431,7 @@ def load_config(
         raw = {}
 
     conv = make_converter()
-    known = {"crashbot", "severity", "roles", "components", "alerts"}
+    known = {"crashbot", "severity", "roles", "components", "alerts", "cost"}
     unknown = sorted(set(raw) - known - set(sections))
     if unknown:
         expected = ", ".join(sorted(known | set(sections)))
@@ -459,6 +480,7 @@ def load_config(
                 "letters, digits, '-', '_' or '.' (such as api or web-app)"
             )
     alert_policy = _build_alerts(settings.alerts, where, policy)
+    cost = _build_cost(settings.cost, roles, where)
     components = tuple(
         Component(key=key, name=t.name or key, group=t.group, description=t.description, position=i)
         for i, (key, t) in enumerate(settings.components.items())
@@ -479,6 +501,37 @@ def load_config(
         sections=loaded,
         path=file,
         alerts=alert_policy,
+        cost=cost,
+    )
+
+
+def _build_cost(table: CostTable, roles: RolePolicy, where: str) -> CostRates | None:
+    """Validate ``[cost]``: rates are non-negative numbers, role rates name known roles."""
+    rates = {"hourly_rate": table.hourly_rate} if table.hourly_rate is not None else {}
+    rates.update({f"roles.{k}": v for k, v in table.roles.items()})
+    for path, value in rates.items():
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(
+                f"{where}: $.cost.{path}: found {value!r}, expected a rate of 0 or more per hour"
+            )
+    role_rates: dict[str, float] = {}
+    for key, value in table.roles.items():
+        try:
+            role_rates[roles.parse(key).key] = value
+        except CrashbotError:
+            raise ConfigError(
+                f"{where}: $.cost.roles.{key}: found the role {key!r}, expected one of "
+                + ", ".join(r.key for r in roles)
+            ) from None
+    if table.hourly_rate is None:
+        if role_rates:
+            raise ConfigError(
+                f"{where}: $.cost.hourly_rate: missing, expected a default rate "
+                "for people without a role (role rates are set)"
+            )
+        return None
+    return CostRates(
+        hourly_rate=table.hourly_rate, role_rates=role_rates, currency=table.currency.strip()
     )
 
 

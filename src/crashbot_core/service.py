@@ -25,7 +25,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 import attrs
 import pluggy
 
-from crashbot_core import metrics, postmortem, schedule
+from crashbot_core import cost, metrics, postmortem, schedule
 from crashbot_core.clock import Clock, SystemClock
 from crashbot_core.commands import Commands
 from crashbot_core.commit import CommitPath
@@ -275,6 +275,17 @@ class Crashbot:
             attrs.evolve(c, position=c.position + offset) for c in stored
         ]
 
+    def cost(self, incident_id: int | str) -> cost.IncidentCost | None:
+        """Each engaged person's time, rate and cost; None when ``[cost]`` sets no rate."""
+        rates = self.config.cost
+        if rates is None:
+            return None
+        incident = self.get(incident_id)
+        people = cost.engagements(self.store.events(incident.id))
+        return cost.IncidentCost(
+            rates.currency, cost.breakdown(incident, people, rates, self.now())
+        )
+
     def metrics(
         self,
         *,
@@ -290,15 +301,31 @@ class Crashbot:
         """
         now = self.now()
         start = now - since if isinstance(since, timedelta) else since
+        rates = self.config.cost
         in_store = self.capabilities.metrics
         if in_store is not None:
             return in_store.metrics(
-                self.policy, now=now, since=start, until=until, by=by, **criteria
+                self.policy, now=now, since=start, until=until, by=by, rates=rates, **criteria
             )
         incidents = self.store.list_incidents(
             IncidentFilter(since=start, until=until, newest_first=False, **criteria)
         )
-        return metrics.compute(incidents, self.policy, now=now, since=start, until=until, by=by)
+        # A store without SQL metrics is a small one: read each timeline.
+        people = (
+            {i.id: cost.engagements(self.store.events(i.id)) for i in incidents if i.counts}
+            if rates is not None
+            else None
+        )
+        return metrics.compute(
+            incidents,
+            self.policy,
+            now=now,
+            since=start,
+            until=until,
+            by=by,
+            rates=rates,
+            engagements=people,
+        )
 
     # ------------------------------------------------------------------ commands
     #

@@ -29,6 +29,7 @@ from crashbot_core.models import (
 )
 
 if TYPE_CHECKING:
+    from crashbot_core.cost import CostRates
     from crashbot_core.metrics import MetricsReport
     from crashbot_core.severity import SeverityPolicy
 
@@ -408,9 +409,13 @@ class StoreMetrics(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         by: str | None = None,
+        rates: CostRates | None = None,
         **criteria: Any,
     ) -> MetricsReport:
-        """The :class:`~crashbot_core.metrics.MetricsReport` for the window and criteria."""
+        """The :class:`~crashbot_core.metrics.MetricsReport` for the window and criteria.
+
+        With ``rates``, the report carries the estimated ``cost``.
+        """
         ...
 
 
