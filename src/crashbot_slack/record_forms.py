@@ -43,6 +43,8 @@ COMPONENT_BLOCK = "component:"
 NOT_AFFECTED = "none"
 #: Slack allows 100 blocks in a modal; the rest of the form takes fewer than 10.
 MAX_COMPONENTS = 80
+#: Slack's cap on a view's ``private_metadata``; components beyond it are left off the form.
+MAX_METADATA = 3000
 #: Slack's cap on a plain_text_input's ``initial_value`` and ``max_length``.
 MAX_INPUT = 3000
 
@@ -89,7 +91,8 @@ def edit_modal(incident: Incident, components: Sequence[Component]) -> dict[str,
     """The edit form, filled with the incident's title, description, components and times.
 
     Every component the incident affects gets an impact select, then the
-    configured ones it does not (to add), up to :data:`MAX_COMPONENTS`. The
+    configured ones it does not (to add), up to :data:`MAX_COMPONENTS` and as
+    many as the metadata's fingerprints leave room for. The
     resolve time is on the form only once the incident is resolved.
     """
     title = incident.title[:MAX_TITLE]
@@ -109,7 +112,11 @@ def edit_modal(incident: Incident, components: Sequence[Component]) -> dict[str,
     ]
     names = {c.key: c.display for c in components}
     keys = list(incident.components) + [k for k in names if k not in incident.components]
+    budget = MAX_METADATA - 400  # what title, description and times take, with room to spare
     for key in keys[:MAX_COMPONENTS]:
+        budget -= len(COMPONENT_BLOCK + key) + 20  # its fingerprint entry in the metadata
+        if budget < 0:
+            break
         impact = incident.components.get(key)
         current = impact.value if impact is not None else NOT_AFFECTED
         shown[COMPONENT_BLOCK + key] = current

@@ -5,13 +5,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 from fake_slack import DIGEST_ID, FakeSlack
 from slack_support import SlackDriver
 from support import T0
 from test_commands import declare, in_channel, reply
 
 from crashbot_core import Crashbot, FixedClock
-from crashbot_core.models import EventKind, Impact, Resolution, Status
+from crashbot_core.models import EventKind, Impact, Incident, Resolution, Status
+
+
+def _incident() -> Incident:
+    return Incident(
+        id=1,
+        ref="INC-1",
+        title="t",
+        severity="SEV1",
+        status=Status.INVESTIGATING,
+        declared_at=T0,
+        started_at=T0,
+    )
 
 
 def edited(bot: Crashbot, incident_id: int = 1) -> dict[str, tuple[Any, Any]]:
@@ -312,3 +325,18 @@ def test_close_form_errors_stay_on_the_form(
     assert slack_bot.get(1).resolution is None
     assert not submit_form(slack, view, resolution="invalid").data
     assert slack_bot.get(1).resolution is Resolution.INVALID
+
+
+def test_the_edit_form_stays_within_slacks_limits_with_many_long_components() -> None:
+    from crashbot_core.models import Component
+    from crashbot_slack.record_forms import edit_modal
+
+    long = [Component(key=f"{i:02d}" + "k" * 62) for i in range(90)]
+    inc = attrs.evolve(
+        _incident(), components={long[0].key: Impact.MAJOR_OUTAGE}, description="d" * 5000
+    )
+    view = edit_modal(inc, long)
+    assert len(view["private_metadata"]) <= 3000 and len(view["blocks"]) <= 100
+    first = next(b for b in view["blocks"] if b.get("block_id") == "component:" + long[0].key)
+    assert first["element"]["initial_option"]["value"] == "major_outage"
+    assert len(view["blocks"][2]["element"]["initial_value"]) == 3000
