@@ -68,7 +68,12 @@ def test_start_registers_incident_commands_in_the_guild(
         "unpublish",
         "rca",
         "follow-up",
+        "close",
+        "edit",
     ]
+    close = {o["name"]: o for o in subs["close"]["options"]}
+    assert [c["value"] for c in close["resolution"]["choices"]] == ["invalid", "duplicate"]
+    assert close["duplicate_of"]["required"] is False
     update = {o["name"]: o for o in subs["update"]["options"]}
     assert update["incident"]["required"] is True and update["incident"]["autocomplete"] is True
     assert update["status"]["autocomplete"] is True
