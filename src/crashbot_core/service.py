@@ -31,7 +31,7 @@ from crashbot_core.commands import Commands
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config, load_config
 from crashbot_core.delivery import RetryPolicy
-from crashbot_core.errors import ConfigError, CrashbotError
+from crashbot_core.errors import ConfigError, CrashbotError, NotFound
 from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
 from crashbot_core.intake import AlertIntake, IngestResult
 from crashbot_core.models import (
@@ -45,7 +45,7 @@ from crashbot_core.models import (
 )
 from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
-from crashbot_core.store import IncidentFilter, Store, StoreCapabilities
+from crashbot_core.store import IncidentFilter, IncidentRecord, Store, StoreCapabilities
 from crashbot_core.tokens import Tokens
 
 _P = ParamSpec("_P")
@@ -247,6 +247,32 @@ class Crashbot:
             return []
         return self.store.events(incident.id, public_only=public_only)
 
+    def timelines(
+        self, incident_ids: Iterable[int], *, public_only: bool = False
+    ) -> dict[int, builtins.list[Event]]:
+        """The timelines of many incidents: one query with :class:`BulkReads`, else one each."""
+        ids = builtins.list(dict.fromkeys(incident_ids))
+        bulk = self.capabilities.bulk_reads
+        if bulk is not None:
+            return bulk.timelines(ids, public_only=public_only)
+        return {i: self.store.events(i, public_only=public_only) for i in ids}
+
+    def incident_record(self, incident_id: int | str) -> IncidentRecord:
+        """One incident with its timeline and follow-ups (the admin API's incident read).
+
+        :raises NotFound: when there is no such incident.
+        """
+        iid = self.parse_id(incident_id)
+        bulk = self.capabilities.bulk_reads
+        if bulk is None:
+            incident = self.get(iid)
+            events, follow_ups = self.store.events(iid), self.store.follow_ups(iid)
+            return IncidentRecord(incident, events, follow_ups)
+        found = bulk.incident_record(iid)
+        if found is None:
+            raise NotFound(f"no incident {self.config.ref_prefix}-{iid}")
+        return found
+
     def follow_ups(self, incident_id: int | str) -> builtins.list[FollowUp]:
         """The incident's follow-ups."""
         return self.store.follow_ups(self.get(incident_id).id)
@@ -310,6 +336,7 @@ class Crashbot:
 
     create_token = _delegate("tokens", Tokens.create)
     authenticate = _delegate("tokens", Tokens.authenticate)
+    check_scope = _delegate("tokens", Tokens.check_scope)
 
     # ------------------------------------------------------------------ alerts
 

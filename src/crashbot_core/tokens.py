@@ -74,6 +74,13 @@ class Tokens:
         token = self.store.find_token(hash_token(secret))
         if token is None:
             raise PermissionDenied("unknown API token")
-        if wanted is TokenScope.WRITE and token.scope is not TokenScope.WRITE:
+        return self.check_scope(token, wanted)
+
+    def check_scope(self, token: ApiToken, scope: TokenScope | str) -> ApiToken:
+        """``token`` if it grants ``scope`` (``write`` implies ``read``), without a store read.
+
+        :raises PermissionDenied: for a read token where ``write`` is needed.
+        """
+        if TokenScope(scope) is TokenScope.WRITE and token.scope is not TokenScope.WRITE:
             raise PermissionDenied(f"token {token.name!r} is read-only; this needs a write token")
         return token
