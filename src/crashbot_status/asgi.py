@@ -28,6 +28,7 @@ from crashbot_status.cache import (
     MAX_ENTRIES,
     FastPathSettings,
     RenderCache,
+    Revalidator,
     etag_matches,
     public_headers,
 )
@@ -46,13 +47,22 @@ class AsgiFastPath:
 
     It answers only when the render cache holds the path (so it is a known
     public route) rendered at the store state this process read last, and
-    that read is fresh. Re-reading the token is a database call, so it is
-    left to the Flask app on a thread and never blocks the event loop.
+    that read is fresh. Re-reading the token is a database call, so it never
+    runs in the event loop: with a ``revalidator`` it runs on its background
+    thread while the current bytes are served (and so does re-rendering a page
+    the store moved under); without, the request goes to the Flask app.
     """
 
-    def __init__(self, app: ASGIApp, cache: RenderCache, settings: FastPathSettings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        cache: RenderCache,
+        settings: FastPathSettings,
+        revalidator: Revalidator | None = None,
+    ) -> None:
         self.app = app
         self.cache = cache
+        self.revalidator = revalidator
         self.max_age, self.swr, security, self.observe = settings
         self.security = [(k.lower().encode(), v.encode()) for k, v in security]
         self._headers_for: dict[str, list[tuple[bytes, bytes]]] = {}
@@ -70,8 +80,25 @@ class AsgiFastPath:
         path = raw_path.split(b"?", 1)[0].decode("latin-1") or "/"
         key = f"{path}?{scope.get('query_string', b'').decode('latin-1')}"
         entry = self.cache.lookup(key)
-        validator = self.cache.fresh_validator() if entry is not None else None
-        if entry is None or validator is None or entry.validator != validator:
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        validator, lapsed = self.cache.serving_validator()
+        again = self.revalidator
+        if validator is None or not (
+            entry.validator == validator
+            or (again is not None and self.cache.servable(entry, validator))
+        ):
+            await self.app(scope, receive, send)
+            return
+        if again is not None:
+            # Stale-while-revalidate: these bytes now, the re-read and the
+            # re-render on the background thread, once however many ask.
+            if lapsed:
+                again.refresh()
+            if entry.validator != validator:
+                again.rerender(key)
+        elif lapsed:
             await self.app(scope, receive, send)
             return
         headers = self._public_headers(entry.etag)
@@ -126,4 +153,6 @@ def create_asgi_app(
     if not flask_app.config["STATUS_FAST_PATH"]:
         return fallback
     state: StatusState = flask_app.extensions["crashbot_status"]
-    return AsgiFastPath(fallback, state.cache, fast_path_settings(flask_app, state))
+    return AsgiFastPath(
+        fallback, state.cache, fast_path_settings(flask_app, state), state.revalidator
+    )

@@ -96,7 +96,9 @@ class Site:
     def with_updates(self, incidents: Sequence[Incident]) -> list[PublicIncident]:
         """Attach each incident's public updates (newest first); give it public faces only."""
         known = self._updated
-        missing = [i.id for i in incidents if (i.id, i.version) not in known and public.is_public(i)]
+        missing = [
+            i.id for i in incidents if (i.id, i.version) not in known and public.is_public(i)
+        ]
         # One query for all of them (BulkReads): a render costs the same number
         # of statements for ten incidents as for ten thousand.
         timelines = self.crashbot.timelines(missing, public_only=True) if missing else {}

@@ -134,7 +134,11 @@ def test_the_cursor_walks_every_incident_once(
 
 
 def test_pages_neither_repeat_nor_skip_while_incidents_are_declared(
-    bot: Crashbot, clock: FixedClock, client: FlaskClient, read_token: str, incidents: dict[str, int]
+    bot: Crashbot,
+    clock: FixedClock,
+    client: FlaskClient,
+    read_token: str,
+    incidents: dict[str, int],
 ) -> None:
     made = iter(range(100))
 
