@@ -100,6 +100,10 @@ incidents = sa.Table(
     sa.Column("refs", sa.JSON, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("declared_by", sa.JSON, nullable=True),
+    # Migration 0004_record: detection time, how it ended, what it duplicates.
+    sa.Column("detected_at", UTCDateTime, nullable=True),
+    sa.Column("resolution", _ENUM, nullable=True, index=True),
+    sa.Column("duplicate_of", sa.Integer, nullable=True),
 )
 
 # The status site asks "public incidents, newest first" on every render.
@@ -342,6 +346,9 @@ api_tokens = sa.Table(
     sa.Column("token_hash", _KEY, nullable=False, unique=True),
     sa.Column("scope", _ENUM, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Migration 0004_record.
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 # One row (id = 1) whose counter is bumped by every write the status site can

@@ -35,6 +35,7 @@ from crashbot_core.models import (
     FollowUp,
     Impact,
     Incident,
+    Resolution,
     Status,
     TokenScope,
 )
@@ -1004,6 +1005,11 @@ def _incident_row(incident: Incident, *, version: int) -> dict[str, Any]:
         "refs": dict(incident.refs),
         "version": version,
         "declared_by": _actor_json(incident.declared_by),
+        "detected_at": incident.detected_at,
+        "resolution": None
+        if incident.resolution is None
+        else Resolution(incident.resolution).value,
+        "duplicate_of": incident.duplicate_of,
         # Derived columns the SQL metrics read (migration 0002_metrics).
         **derived_columns(incident),
     }
@@ -1033,6 +1039,9 @@ def _incident_from(row: RowMapping) -> Incident:
         refs=dict(row["refs"] or {}),
         version=row["version"],
         declared_by=_actor_from(row["declared_by"]),
+        detected_at=row["detected_at"],
+        resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
+        duplicate_of=row["duplicate_of"],
     )
 
 
@@ -1174,4 +1183,6 @@ def _token_from(row: RowMapping) -> ApiToken:
         token_hash=row["token_hash"],
         scope=TokenScope(row["scope"]),
         created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
     )

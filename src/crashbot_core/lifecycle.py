@@ -29,6 +29,7 @@ from crashbot_core.models import (
     EventKind,
     Impact,
     Incident,
+    Resolution,
     Status,
 )
 from crashbot_core.roles import COMMANDER, Role
@@ -306,6 +307,7 @@ def resolve(
         "status": Status.RESOLVED,
         "resolved_at": now,
         "last_update_at": now,
+        "resolution": Resolution.RESOLVED,
     }
     if incident.mitigated_at is None:
         changes["mitigated_at"] = now
@@ -363,7 +365,9 @@ def reopen(
     if incident.is_open:
         raise IllegalTransition("reopen", incident.status.value, _allowed(incident))
     text = clean_text(message, "message")
-    new = incident.with_changes(status=Status.INVESTIGATING, resolved_at=None, last_update_at=now)
+    new = incident.with_changes(
+        status=Status.INVESTIGATING, resolved_at=None, last_update_at=now, resolution=None
+    )
     event = _event(EventKind.REOPENED, now, actor, incident.public, message=text)
     return new, [event]
 

@@ -31,6 +31,24 @@ class Status(enum.StrEnum):
 OPEN_STATUSES: tuple[Status, ...] = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
 
 
+class Resolution(enum.StrEnum):
+    """How a closed incident ended.
+
+    An incident closed as ``invalid`` (a false alarm) or ``duplicate`` (merged
+    into another) keeps status ``resolved`` for Statuspage's sake, but is left
+    out of the metrics, ``/api/list`` and the status page.
+    """
+
+    RESOLVED = "resolved"
+    INVALID = "invalid"
+    DUPLICATE = "duplicate"
+
+    @property
+    def counts(self) -> bool:
+        """True when the incident counts in metrics and public outputs."""
+        return self is Resolution.RESOLVED
+
+
 class Impact(enum.StrEnum):
     """How badly an incident hurts one component.
 
@@ -181,6 +199,22 @@ class Incident:
     version: int = 0
     #: Who declared it.
     declared_by: Actor | None = None
+    #: When the problem was noticed; None reads as ``declared_at`` (see ``detected``).
+    detected_at: datetime | None = field(default=None, converter=_utc)
+    #: How it ended, once closed; None while open.
+    resolution: Resolution | None = None
+    #: For ``resolution == duplicate``: the id of the incident it was merged into.
+    duplicate_of: int | None = None
+
+    @property
+    def detected(self) -> datetime:
+        """When the problem was noticed: ``detected_at``, else the declare time."""
+        return self.detected_at or self.declared_at
+
+    @property
+    def counts(self) -> bool:
+        """False for incidents closed as invalid or duplicate (left out of metrics and pages)."""
+        return self.resolution is None or self.resolution.counts
 
     @property
     def is_open(self) -> bool:
@@ -317,3 +351,7 @@ class ApiToken:
     scope: TokenScope
     created_at: datetime = field(converter=_utc)
     id: int = 0
+    #: Last time a request authenticated with it (kept to the minute).
+    last_used_at: datetime | None = field(default=None, converter=_utc)
+    #: Set when revoked; a revoked token authenticates nothing.
+    revoked_at: datetime | None = field(default=None, converter=_utc)

@@ -6,7 +6,7 @@ indexes created here. Existing incidents are backfilled with the same
 formulas the store uses on write.
 
 Revision ID: 0002_metrics
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23
 """
 
