@@ -288,19 +288,27 @@ class SqlStore:
 
     def list_incidents(self, flt: IncidentFilter) -> list[Incident]:
         """Incidents matching the filter, ordered by ``started_at`` (then id)."""
+        return self._list(flt, _INCIDENT_COLUMNS)
+
+    def list_public_fields(self, flt: IncidentFilter) -> list[Incident]:
+        """As :meth:`list_incidents`, without reading labels, refs, roles or declared_by."""
+        return self._list(flt, _PUBLIC_COLUMNS)
+
+    def _list(self, flt: IncidentFilter, columns: list[sa.Column[Any]]) -> list[Incident]:
         order: list[sa.ColumnElement[Any]]
         if flt.newest_first:
             order = [t.incidents.c.started_at.desc(), t.incidents.c.id.desc()]
         else:
             order = [t.incidents.c.started_at.asc(), t.incidents.c.id.asc()]
-        query = sa.select(*_INCIDENT_COLUMNS).where(*_conditions(flt)).order_by(*order)
+        query = sa.select(*columns).where(*_conditions(flt)).order_by(*order)
         if flt.limit is not None:
             query = query.limit(flt.limit)
         if flt.offset:
             query = query.offset(flt.offset)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
-        return [_incident_from(row) for row in rows]
+        internal = columns is _INCIDENT_COLUMNS
+        return [_incident_from(row, internal=internal) for row in rows]
 
     def count_incidents(self, flt: IncidentFilter) -> int:
         """How many incidents match the filter (ignores limit and offset)."""
@@ -874,6 +882,10 @@ _INCIDENT_COLUMNS = [
     for c in t.incidents.c
     if c.name not in ("tta_seconds", "ttm_seconds", "ttr_seconds", "started_month", "nbd_deadline")
 ]
+#: What a status page may show of an incident (see ``public_face``): the rest
+#: stays in the database, and JSON decoding is most of a row's cost.
+_INTERNAL = ("labels", "refs", "roles", "declared_by")
+_PUBLIC_COLUMNS = [c for c in _INCIDENT_COLUMNS if c.name not in _INTERNAL]
 _INSERT_INCIDENT = sa.insert(t.incidents)
 _SET_REF = sa.update(t.incidents).where(t.incidents.c.id == sa.bindparam("b_id"))
 _UPDATE_INCIDENT = sa.update(t.incidents).where(
@@ -934,6 +946,8 @@ def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
         where.append(c.started_at >= flt.since)
     if flt.until is not None:
         where.append(c.started_at < flt.until)
+    if flt.active_since is not None:
+        where.append(sa.or_(c.resolved_at.is_(None), c.resolved_at >= flt.active_since))
     if flt.public is not None:
         # "=" rather than "IS": PostgreSQL uses an index only for the former.
         where.append(c.public == flt.public)
@@ -1015,7 +1029,10 @@ def _incident_row(incident: Incident, *, version: int) -> dict[str, Any]:
     }
 
 
-def _incident_from(row: RowMapping) -> Incident:
+def _incident_from(row: RowMapping, *, internal: bool = True) -> Incident:
+    """The incident of a row; without ``internal``, a row of ``_PUBLIC_COLUMNS`` only."""
+    if not internal:
+        return _public_incident_from(row)
     roles = {k: _actor_from(v) for k, v in (row["roles"] or {}).items()}
     return Incident(
         id=row["id"],
@@ -1039,6 +1056,31 @@ def _incident_from(row: RowMapping) -> Incident:
         refs=dict(row["refs"] or {}),
         version=row["version"],
         declared_by=_actor_from(row["declared_by"]),
+        detected_at=row["detected_at"],
+        resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
+        duplicate_of=row["duplicate_of"],
+    )
+
+
+def _public_incident_from(row: RowMapping) -> Incident:
+    return Incident(
+        id=row["id"],
+        ref=row["ref"],
+        title=row["title"],
+        description=row["description"],
+        severity=row["severity"],
+        status=Status(row["status"]),
+        public=bool(row["public"]),
+        components={k: Impact(v) for k, v in (row["components"] or {}).items()},
+        started_at=row["started_at"],
+        declared_at=row["declared_at"],
+        acknowledged_at=row["acknowledged_at"],
+        mitigated_at=row["mitigated_at"],
+        resolved_at=row["resolved_at"],
+        last_update_at=row["last_update_at"],
+        rca_url=row["rca_url"],
+        source=row["source"],
+        version=row["version"],
         detected_at=row["detected_at"],
         resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
         duplicate_of=row["duplicate_of"],

@@ -247,6 +247,16 @@ class Crashbot:
             return []
         return self.store.events(incident.id, public_only=public_only)
 
+    def list_public_fields(self, flt: IncidentFilter) -> builtins.list[Incident]:
+        """Incidents matching ``flt`` without labels, refs, roles and declared_by (status pages)."""
+        bulk = self.capabilities.bulk_reads
+        if bulk is not None:
+            return bulk.list_public_fields(flt)
+        return [
+            attrs.evolve(i, labels={}, refs={}, roles={}, declared_by=None)
+            for i in self.store.list_incidents(flt)
+        ]
+
     def timelines(
         self, incident_ids: Iterable[int], *, public_only: bool = False
     ) -> dict[int, builtins.list[Event]]:

@@ -44,6 +44,8 @@ class IncidentFilter:
     since: datetime | None = None
     #: Incidents that started before this instant.
     until: datetime | None = None
+    #: Incidents still open, or resolved at or after this instant (active since then).
+    active_since: datetime | None = None
     public: bool | None = None
     component: str | None = None
     #: ``(key, value)``: incidents whose label ``key`` equals ``value``.
@@ -379,6 +381,13 @@ class BulkReads(Protocol):
 
     def incident_record(self, incident_id: int) -> IncidentRecord | None:
         """The incident, its timeline and its follow-ups from one snapshot, or None."""
+        ...
+
+    def list_public_fields(self, flt: IncidentFilter) -> list[Incident]:
+        """As :meth:`Store.list_incidents`, leaving labels, refs, roles and declared_by empty.
+
+        The status site never shows those, so it need not read them.
+        """
         ...
 
 

@@ -205,6 +205,17 @@ class StoreContract:
         assert ids(until=T0 + timedelta(hours=1)) == [1]
         assert ids(limit=1, offset=1) == [2]
         assert store.count_incidents(IncidentFilter(open=True, limit=1)) == 2
+        store.commit(
+            Change(
+                attrs.evolve(
+                    store.get_incident(1),  # type: ignore[arg-type]
+                    resolved_at=T0 + timedelta(hours=5),
+                ),
+                expected_version=1,
+            )
+        )
+        assert ids(active_since=T0 + timedelta(hours=5)) == [3, 2, 1]
+        assert ids(active_since=T0 + timedelta(hours=6)) == [3, 2]
 
     def test_list_pages_by_keyset_after_an_incident(self, store: Store) -> None:
         # Incidents 1 and 3 start at the same instant: the id breaks the tie.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from attrs import frozen
@@ -63,7 +63,8 @@ class Site:
         # change rebuilds only the incidents that changed.
         self._faces: dict[tuple[int, int], Incident] = {}
         self._updated: dict[tuple[int, int], PublicIncident] = {}
-        self._memo_alerts: object = None
+        self._encoded: dict[tuple[str, int, int], bytes] = {}
+        self._memo_config: object = None
 
     @property
     def policy(self) -> SeverityPolicy:
@@ -76,22 +77,38 @@ class Site:
         return self.crashbot.now()
 
     def _list(self, **criteria: object) -> list[Incident]:
-        found = self.crashbot.store.list_incidents(IncidentFilter(public=True, **criteria))  # type: ignore[arg-type]
+        found = self.crashbot.list_public_fields(IncidentFilter(public=True, **criteria))  # type: ignore[arg-type]
         # The store filter is the first gate; this is the second, so a store
         # bug can never leak a private incident.
         return [self._face(i) for i in found if public.is_public(i)]
 
     def _face(self, incident: Incident) -> Incident:
-        alerts = self.crashbot.config.alerts
-        if alerts is not self._memo_alerts or len(self._updated) > MEMO_SIZE:
-            # The faces depend on [alerts]; a new config starts afresh.
-            self._faces, self._updated, self._memo_alerts = {}, {}, alerts
+        config = self.crashbot.config
+        if config is not self._memo_config or len(self._faces) > MEMO_SIZE:
+            # Faces and encodings depend on the config ([alerts], severities,
+            # base URL): a new one starts afresh.
+            self._faces, self._updated, self._encoded = {}, {}, {}
+            self._memo_config = config
         key = (incident.id, incident.version)
         face = self._faces.get(key)
         if face is None:
-            face = public.public_face(incident, alerts)
+            face = public.public_face(incident, config.alerts)
             self._faces[key] = face
         return face
+
+    def encoded(self, kind: str, p: PublicIncident, encode: Callable[[], bytes]) -> bytes:
+        """``encode()``, kept by (``kind``, id, version): one incident's share of a big body.
+
+        ``/api/list`` carries every public incident; after a change, only the
+        incidents that changed are encoded again.
+        """
+        key = (kind, p.incident.id, p.incident.version)
+        found = self._encoded.get(key)
+        if found is None:
+            found = encode()
+            if p.incident is self._faces.get(key[1:]):  # the memoised face: a known version
+                self._encoded[key] = found
+        return found
 
     def with_updates(self, incidents: Sequence[Incident]) -> list[PublicIncident]:
         """Attach each incident's public updates (newest first); give it public faces only."""
@@ -151,9 +168,7 @@ class Site:
         # resolved inside it) still colours the bars.
         seen = {i.id for i in history}
         older = [
-            i
-            for i in self._list(until=window, open=False, since=now - timedelta(days=365))
-            if i.resolved_at and i.resolved_at >= window and i.id not in seen
+            i for i in self._list(until=window, open=False, active_since=window) if i.id not in seen
         ]
         all_recent = history + [i for i in open_ if i.id not in seen] + older
         comps = self.components(all_recent)
