@@ -205,15 +205,9 @@ class StoreContract:
         assert ids(until=T0 + timedelta(hours=1)) == [1]
         assert ids(limit=1, offset=1) == [2]
         assert store.count_incidents(IncidentFilter(open=True, limit=1)) == 2
-        store.commit(
-            Change(
-                attrs.evolve(
-                    store.get_incident(1),  # type: ignore[arg-type]
-                    resolved_at=T0 + timedelta(hours=5),
-                ),
-                expected_version=1,
-            )
-        )
+        first = store.get_incident(1)
+        assert first is not None
+        store.commit(Change(attrs.evolve(first, resolved_at=T0 + timedelta(hours=5)), 1))
         assert ids(active_since=T0 + timedelta(hours=5)) == [3, 2, 1]
         assert ids(active_since=T0 + timedelta(hours=6)) == [3, 2]
 
