@@ -102,29 +102,36 @@ def cold(bot: Crashbot) -> None:
 
     seen = count_statements(bot)
     note_on = private_incident(bot)
-    print("\ncold renders (in-process, best of 3 fresh apps; after a note: median of 5)")
-    print(f"{'route':26} {'first ms':>9} {'stmts':>6} {'after note ms':>14} {'stmts':>6}")
+    print(
+        "\ncold renders, in-process: a fresh app's first render (best of 3), and the render "
+        "right after an internal note on a private incident (median of 5); wall and CPU ms"
+    )
+    print(
+        f"{'route':26} {'first':>8} {'CPU':>7} {'stmts':>6} {'after note':>11} {'CPU':>7} {'stmts':>6}"
+    )
     public_id = bot.list(public=True, limit=1, newest_first=False)[0].id
     for path in (p.replace("/5", f"/{public_id}") for p in PUBLIC):
         firsts = []
         for _ in range(3):
             client = create_app(bot, {"CHANGE_TOKEN_TTL": 0}).test_client()
             seen[0] = 0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             assert client.get(path).status_code == 200, path
-            firsts.append(time.perf_counter() - t0)
+            firsts.append((time.perf_counter() - t0, time.process_time() - c0))
             first_statements = seen[0]
         afters = []
         for i in range(5):
             bot.update(note_on, message=f"internal note {i}")
             seen[0] = 0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             assert client.get(path).status_code == 200
-            afters.append(time.perf_counter() - t0)
+            afters.append((time.perf_counter() - t0, time.process_time() - c0))
             after_statements = seen[0]
+        first = min(firsts)
+        after = sorted(afters)[len(afters) // 2]
         print(
-            f"{path:26} {min(firsts) * 1000:9.1f} {first_statements:6d} "
-            f"{statistics.median(afters) * 1000:14.1f} {after_statements:6d}"
+            f"{path:26} {first[0] * 1000:8.1f} {first[1] * 1000:7.1f} {first_statements:6d} "
+            f"{after[0] * 1000:11.1f} {after[1] * 1000:7.1f} {after_statements:6d}"
         )
 
 
@@ -194,6 +201,29 @@ def gunicorn(
         print(f"  worker RSS after the run: {', '.join(f'{r:.0f} MB' for r in rss)}")
 
 
+def server_cpu(master: int) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn master and its workers."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == master or ppid == master:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measured(master: int, url: str, **kwargs: Any) -> tuple[float, float, float, int, float]:
+    """wrk's figures plus the server's CPU milliseconds per request during the run."""
+    before = server_cpu(master)
+    rps, p50, p99, bad = wrk(url, **kwargs)
+    spent = server_cpu(master) - before
+    return rps, p50, p99, bad, spent / max(1.0, rps * kwargs["duration"]) * 1000
+
+
 def worker_rss(master: int) -> list[float]:
     """Resident memory of each child of the gunicorn master, in MB."""
     out = []
@@ -242,11 +272,13 @@ def asgi_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -> 
         f"\nASGI entry: gunicorn -w {args.workers} uvicorn workers, wrk -t2 -c{args.connections} "
         f"-d{args.duration}s, an internal note on a private incident every second"
     )
-    with gunicorn(url, "asgi", args.workers, args.code, root) as (base, _):
+    with gunicorn(url, "asgi", args.workers, args.code, root) as (base, proc):
         warm(base, ["/", "/api/v2/summary.json"])
         with urllib.request.urlopen(base + "/") as r:
             etag = r.headers["ETag"]
-        print(f"{'case':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+        print(
+            f"{'case':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'CPU ms/req':>11}"
+        )
         with changing_every_second(bot) as writes:
             for name, path, headers in (
                 ("GET /", "/", []),
@@ -254,14 +286,34 @@ def asgi_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -> 
                 ("GET / If-None-Match (304)", "/", [f"If-None-Match: {etag}"]),
             ):
                 wrk(base + path, duration=3, connections=args.connections, headers=headers)
-                rps, p50, p99, bad = wrk(
+                rps, p50, p99, bad, cpu = measured(
+                    proc.pid,
                     base + path,
                     duration=args.duration,
                     connections=args.connections,
                     headers=headers,
                 )
-                print(f"{name:28} {rps:9.0f} {p50:8.2f} {p99:8.2f} {bad:8d}")
+                print(f"{name:28} {rps:9.0f} {p50:8.2f} {p99:8.2f} {bad:8d} {cpu:11.3f}")
         print(f"  ({writes[0]} notes written during the runs)")
+        fill_caches(bot, base, args.workers)
+
+
+def fill_caches(bot: Crashbot, base: str, workers: int) -> None:
+    """Request every public URL (each incident page, each history page) in every worker."""
+    from crashbot_status.site import HISTORY_PAGE_SIZE
+    from crashbot_status.views import static_paths
+
+    ids = [i.id for i in bot.list(public=True)]
+    pages = -(-len(ids) // HISTORY_PAGE_SIZE)
+    paths = static_paths(ids, pages)
+    t0 = time.perf_counter()
+    for _ in range(2 * workers):  # connections land on workers at random
+        for path in paths:
+            urllib.request.urlopen(base + path).read()
+    print(
+        f"  filled the render caches: {len(paths)} public URLs x {2 * workers} "
+        f"in {time.perf_counter() - t0:.0f}s"
+    )
 
 
 def auth_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -> None:
@@ -270,7 +322,7 @@ def auth_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -> 
         f"\nauthenticated read: gunicorn -w {args.workers} gthread x 4, "
         f"wrk -t2 -c{args.auth_connections} -d{args.duration}s"
     )
-    with gunicorn(url, "gthread", args.workers, args.code, root) as (base, _):
+    with gunicorn(url, "gthread", args.workers, args.code, root) as (base, proc):
         header = f"Authorization: Bearer {secret}"
         warm(base, ["/api/incidents/INC-1"], {"Authorization": f"Bearer {secret}"})
         for name, path in (
@@ -280,13 +332,17 @@ def auth_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -> 
             if "?" in path and args.code is not None:
                 continue  # the list is new: the old code has no such route
             wrk(base + path, duration=3, connections=args.auth_connections, headers=[header])
-            rps, p50, p99, bad = wrk(
+            rps, p50, p99, bad, cpu = measured(
+                proc.pid,
                 base + path,
                 duration=args.duration,
                 connections=args.auth_connections,
                 headers=[header],
             )
-            print(f"{name:32} {rps:8.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  non-2xx {bad}")
+            print(
+                f"{name:32} {rps:8.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+                f"non-2xx {bad}  server CPU {cpu:.2f} ms/req"
+            )
 
 
 def list_case(bot: Crashbot) -> None:
@@ -330,10 +386,11 @@ def writes_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -
         f"\nwrites: POST /api/incidents, gunicorn -w {args.workers} gthread x 4, "
         f"wrk -t2 -c{args.connections} -d{args.duration}s"
     )
-    with gunicorn(url, "gthread", args.workers, args.code, root) as (base, _):
+    with gunicorn(url, "gthread", args.workers, args.code, root) as (base, proc):
         header = f"Authorization: Bearer {secret}"
         before = bot.store.count_incidents(IncidentFilter())
-        rps, p50, p99, bad = wrk(
+        rps, p50, p99, bad, cpu = measured(
+            proc.pid,
             base + "/api/incidents",
             duration=args.duration,
             connections=args.connections,
@@ -343,7 +400,8 @@ def writes_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -
         made = bot.store.count_incidents(IncidentFilter()) - before
         print(
             f"POST /api/incidents             {rps:8.0f} req/s  p50 {p50:.1f} ms  "
-            f"p99 {p99:.1f} ms  non-2xx {bad}  ({made} incidents stored)"
+            f"p99 {p99:.1f} ms  non-2xx {bad}  server CPU {cpu:.2f} ms/req  "
+            f"({made} incidents stored)"
         )
 
 

@@ -77,6 +77,7 @@ class SqlStore:
             if engine.url.get_backend_name() == "sqlite" and not is_memory(engine.url)
             else nullcontext()
         )
+        self._autocommit_reads = engine.url.get_backend_name() == "postgresql"
         if auto_upgrade:
             self.upgrade()
 
@@ -104,6 +105,13 @@ class SqlStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        if self._autocommit_reads:
+            # PostgreSQL at READ COMMITTED gives each statement its own
+            # snapshot, in a transaction or not: BEGIN and COMMIT would add two
+            # round trips to every read and no consistency.
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         with self._lock, self.engine.connect() as conn, conn.begin():
             yield conn
 
