@@ -130,7 +130,7 @@ def create_app(
     _instrument(app, state)
     bot.pm.hook.crashbot_web(app=app, crashbot=bot)
     if app.config["STATUS_FAST_PATH"]:
-        state.revalidator = Revalidator(state.cache, _renderer(app.wsgi_app))
+        state.revalidator = Revalidator(state.cache, _renderer(app.wsgi_app, state.cache))
         app.wsgi_app = FastPath(  # type: ignore[method-assign]
             app.wsgi_app, state.cache, fast_path_settings(app, state)
         )
@@ -141,15 +141,22 @@ def create_app(
 REVALIDATION = "crashbot.revalidation"
 
 
-def _renderer(wsgi: WSGIApp) -> Callable[[str], None]:
-    """Render a cached key (``path?query``) again by sending the app a GET for it."""
+def _renderer(wsgi: WSGIApp, cache: RenderCache) -> Callable[[str], None]:
+    """Render a cached key (``path?query``) again by sending the app a GET for it.
+
+    A page that no longer renders (an incident made private is a 404 now)
+    is dropped from the cache, so no fast path serves its old bytes again.
+    """
 
     def render(key: str) -> None:
         path, _, query = key.partition("?")
         environ = EnvironBuilder(method="GET").get_environ()
         environ.update({"PATH_INFO": path, "QUERY_STRING": query, REVALIDATION: True})
-        for _ in wsgi(environ, lambda *args, **kwargs: None):  # type: ignore[arg-type]
+        status: list[str] = []
+        for _ in wsgi(environ, lambda line, *args: status.append(line)):  # type: ignore[arg-type]
             pass
+        if not status or not status[0].startswith("200"):
+            cache.forget(key)
 
     return render
 

@@ -254,6 +254,11 @@ class RenderCache:
         with self._lock:
             return len(self._entries)
 
+    def forget(self, key: str) -> None:
+        """Drop the body kept for ``key`` (it no longer renders)."""
+        with self._lock:
+            self._entries.pop(key, None)
+
     def lookup(self, key: str) -> Entry | None:
         """The entry rendered for ``key`` (at whatever validator), without counting."""
         with self._lock:
