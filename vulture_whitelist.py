@@ -46,7 +46,12 @@ _.on_submit  # discord.ui.Modal callbacks (crashbot_discord.bot)
 _.from_custom_id  # discord.ui.DynamicItem (crashbot_discord.bot)
 _.on_error  # discord.app_commands.CommandTree error handler
 _.setup_hook  # discord.Client startup hook
+_.on_raw_reaction_add  # discord.Client gateway event (crashbot_discord.bot: react-to-create)
 _.BASE  # discord.http.Route.BASE, pointed at a configured API base URL
+CONFIG_KWARGS  # uvicorn_worker.UvicornWorker's uvicorn settings (crashbot_status.serving)
+_.timeout_graceful_shutdown  # uvicorn Config attribute (crashbot_status.serving.StatusWorker)
+handle_cld  # gunicorn Arbiter dispatches SIGCHLD to handle_cld or handle_chld
+reloading_app  # uvicorn factory by name: "crashbot_status.serving:reloading_app" (serve --reload)
 
 # -- public API for library users, plugin authors and deployments ---------------------------------
 _.ingest_alert  # Crashbot.ingest_alert: docs/library.md

@@ -1,7 +1,7 @@
 """Read pytest's JUnit report after CI's run and fail on what a green run could hide.
 
 Exits 1 when a test failed, when no PostgreSQL test ran, or when a test was
-skipped for want of PostgreSQL or a browser (CI provides both). Prints the
+skipped for want of PostgreSQL, a browser or nginx (CI provides them). Prints the
 totals as its last line: ``pytest: N passed, N failed, N skipped``.
 
 Usage: ``python3 .ci/check_junit.py REPORT.xml``
@@ -13,7 +13,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 #: Words in a skip reason that mean "a service CI provides was missing".
-NEEDED = ("postgres", "chromium", "browser", "playwright")
+NEEDED = ("postgres", "chromium", "browser", "playwright", "nginx")
 
 
 def _name(case: ET.Element) -> str:

@@ -11,6 +11,12 @@ Seeds 20 components and 2,000 past incidents into a fresh SQLite store, runs
 Prints req/s and p99 per case and the ratio to nginx. Run by hand::
 
     python benchmarks/status_site.py [--duration 10] [--connections 64] [--workers N]
+        [--server wsgi|asgi|serve|serve+nginx]
+
+``--server serve`` measures ``crashbot serve --workers N`` itself;
+``serve+nginx`` puts docs/deployment.md's nginx ``proxy_cache`` configuration
+(as written there) in front of it, and compares that with nginx serving the
+static export.
 
 Needs ``wrk`` and ``nginx`` (``apt-get install -y wrk nginx``).
 """
@@ -33,6 +39,37 @@ from pathlib import Path
 
 from crashbot_core import Component, Crashbot, FixedClock, Impact
 from crashbot_core.plugins import get_plugin_manager
+
+DEPLOYMENT_DOC = Path(__file__).resolve().parents[1] / "docs" / "deployment.md"
+
+CACHE_CONF = """
+worker_processes {workers};
+pid {root}/cache-nginx.pid;
+error_log {root}/cache-nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000;
+  client_body_temp_path {root}/tmp;
+  proxy_temp_path {root}/tmp;
+  fastcgi_temp_path {root}/tmp;
+  uwsgi_temp_path {root}/tmp;
+  scgi_temp_path {root}/tmp;
+{block}
+}}
+"""
+
+
+def documented_cache_block(*, listen: int, upstream: int, cache: Path) -> str:
+    """docs/deployment.md's nginx proxy_cache block, pointed at this run's ports and cache."""
+    blocks = re.findall(r"```nginx\n(.*?)```", DEPLOYMENT_DOC.read_text(), re.S)
+    (block,) = [b for b in blocks if b.startswith("# /etc/nginx/conf.d/crashbot.conf")]
+    return (
+        block.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream};")
+        .replace("listen 80;", f"listen 127.0.0.1:{listen};")
+        .replace("/var/cache/nginx/crashbot", str(cache))
+    )
+
 
 NGINX_CONF = """
 worker_processes {workers};
@@ -184,10 +221,17 @@ def main() -> None:
     ap.add_argument("--gthreads", type=int, default=4, help="threads per gunicorn worker")
     ap.add_argument(
         "--server",
-        choices=("wsgi", "asgi"),
+        choices=("wsgi", "asgi", "serve", "serve+nginx"),
         default="wsgi",
         help="wsgi: gunicorn gthread workers and crashbot_status:create_app(); "
-        "asgi: gunicorn uvicorn workers and crashbot_status.asgi:create_asgi_app()",
+        "asgi: gunicorn uvicorn workers and crashbot_status.asgi:create_asgi_app(); "
+        "serve: crashbot serve --workers N; "
+        "serve+nginx: docs/deployment.md's nginx proxy_cache in front of crashbot serve",
+    )
+    ap.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="crashbot serve without its access log (on by default, as in production)",
     )
     ap.add_argument(
         "--nginx-workers",
@@ -232,20 +276,48 @@ def main() -> None:
     else:
         server = ["-k", "gthread", "--threads", str(args.gthreads), "crashbot_status:create_app()"]
         described = f"{args.workers} gunicorn gthread workers x {args.gthreads} threads"
-    gunicorn = subprocess.Popen(
-        [
-            "gunicorn",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{gport}",
-            "--log-level",
-            "warning",
-            *server,
-        ],
-        cwd=root,
-        env=env,
-    )
+    cport = free_port()
+    front: subprocess.Popen[bytes] | None = None
+    if args.server.startswith("serve"):
+        logs = ["--no-access-log"] if args.no_access_log else []
+        command = [sys.executable, "-c", "from crashbot_core.cli import main; main()"]
+        command += ["serve", "--port", str(gport), "--workers", str(args.workers), *logs]
+        public = f"http://127.0.0.1:{cport if args.server == 'serve+nginx' else gport}"
+        gunicorn = subprocess.Popen(
+            command,
+            cwd=root,
+            env={**env, "CRASHBOT_PUBLIC_URL": public},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        described = f"crashbot serve --workers {args.workers}" + (
+            " --no-access-log" if args.no_access_log else ""
+        )
+        if args.server == "serve+nginx":
+            (root / "cache").mkdir(exist_ok=True)
+            block = documented_cache_block(listen=cport, upstream=gport, cache=root / "cache")
+            (root / "cache-nginx.conf").write_text(
+                CACHE_CONF.format(workers=args.nginx_workers, root=root, block=block)
+            )
+            front = subprocess.Popen(
+                ["nginx", "-c", str(root / "cache-nginx.conf"), "-g", "daemon off;"]
+            )
+            described = f"nginx proxy_cache (docs/deployment.md) in front of {described}"
+    else:
+        gunicorn = subprocess.Popen(
+            [
+                "gunicorn",
+                "-w",
+                str(args.workers),
+                "-b",
+                f"127.0.0.1:{gport}",
+                "--log-level",
+                "warning",
+                *server,
+            ],
+            cwd=root,
+            env=env,
+        )
     (root / "nginx.conf").write_text(
         NGINX_CONF.format(workers=args.nginx_workers, root=root, port=nport, site=root / "site")
     )
@@ -253,6 +325,9 @@ def main() -> None:
     try:
         g, n = f"http://127.0.0.1:{gport}", f"http://127.0.0.1:{nport}"
         wait_http(g + "/health")
+        if front is not None:
+            g = f"http://127.0.0.1:{cport}"
+            wait_http(g + "/health")
         wait_http(n + "/")
         for base in (g, n):  # warm the render caches and the page cache
             for path in ("/", "/api/v2/summary.json"):
@@ -282,7 +357,7 @@ def main() -> None:
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s on loopback, {os.cpu_count()} CPUs\n"
         )
         print(
-            f"{'case':32} {'gunicorn req/s':>15} {'p99 ms':>8} {'nginx req/s':>12} {'p99 ms':>8} {'ratio':>6}"
+            f"{'case':32} {'server req/s':>15} {'p99 ms':>8} {'nginx req/s':>12} {'p99 ms':>8} {'ratio':>6}"
         )
         for name, grps, gp99, nrps, np99, ratio in rows:
             print(f"{name:32} {grps:15.0f} {gp99:8.2f} {nrps:12.0f} {np99:8.2f} {ratio:6.2f}")
@@ -293,7 +368,10 @@ def main() -> None:
     finally:
         gunicorn.terminate()
         nginx.terminate()
-        gunicorn.wait(10)
+        if front is not None:
+            front.terminate()
+            front.wait(10)
+        gunicorn.wait(40)
         nginx.wait(10)
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)

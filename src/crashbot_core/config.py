@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import cattrs
@@ -30,6 +31,7 @@ from crashbot_core.severity import (
     DEFAULT_POLICY,
     NEXT_BUSINESS_DAY,
     Postmortem,
+    PublicImpact,
     Severity,
     SeverityPolicy,
 )
@@ -80,8 +82,15 @@ class GeneralSettings:
     #: Give up retrying a failed event delivery this long after the event
     #: (it is then ``dead``: shown by ``crashbot deliveries --failed`` and /metrics).
     delivery_retry_horizon: str = "24h"
-    #: Public URL of the status site, used in links from chat and feeds.
-    base_url: str = env_field("CRASHBOT_BASE_URL", "http://127.0.0.1:8080")
+    #: The team's time zone (an IANA name such as ``Europe/Berlin``): the day
+    #: a follow-up's due date ends, so when it counts as overdue.
+    time_zone: str = "UTC"
+    #: Remind in the incident's chat, once a day, about each open follow-up
+    #: past its due date.
+    follow_up_reminders: bool = True
+    #: Deprecated: ``[status] public_url`` (``CRASHBOT_PUBLIC_URL``), which wins
+    #: when both are set. Read as its fallback so older files keep their links.
+    base_url: str = env_field("CRASHBOT_BASE_URL", "")
     #: First public update of an incident published without a message (``crashbot
     #: publish``, or a promotion to a severity that is public by default).
     publish_message: str = "We are investigating an issue affecting our service."
@@ -115,6 +124,9 @@ class SeverityTable:
     aliases: list[str] | None = None
     #: Hex colour for chat embeds and the status site, such as ``"#d1242f"``.
     color: str | None = None
+    #: What the status page shows for it (Statuspage's incident impact): ``critical``,
+    #: ``major``, ``minor`` or ``none``; omitted: by rank (SEV1 critical … SEV4 none).
+    public_impact: PublicImpact | None = None
 
 
 @define
@@ -241,6 +253,23 @@ class Config:
         """How long failed event deliveries are retried before they are given up."""
         return parse_duration(self.general.delivery_retry_horizon)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The team's time zone (``[crashbot] time_zone``)."""
+        return ZoneInfo(self.general.time_zone)
+
+    @property
+    def public_url(self) -> str:
+        """Where people open the status site, without a trailing slash; "" when not set.
+
+        ``[status] public_url`` (``CRASHBOT_PUBLIC_URL``), else the deprecated
+        ``[crashbot] base_url``. Messages sent outside any request (chat,
+        postmortems) link to it only when it is set.
+        """
+        status = self.sections.get("status")
+        url = getattr(status, "public_url", "") or self.general.base_url
+        return str(url).strip().rstrip("/")
+
     def section(self, name: str) -> Any:
         """A plugin's settings object, or None when no plugin declared that section."""
         return self.sections.get(name)
@@ -297,6 +326,9 @@ def _apply_env(conv_target: type[Any], data: dict[str, Any], env: Mapping[str, s
             value: Any = env[name]
             if a.type in (bool, "bool", "bool | None"):
                 value = value.strip().lower() in {"1", "true", "yes", "on"}
+            elif a.type in (list[str], "list[str]"):
+                # A list in the environment is comma-separated.
+                value = [v.strip() for v in value.split(",") if v.strip()]
             elif a.type in (int, "int", "int | None"):
                 try:
                     value = int(value)
@@ -402,6 +434,13 @@ def load_config(
                 f"{where}: $.crashbot.{name}: found {getattr(settings.crashbot, name)!r}, "
                 "expected a duration such as 7d or 48h"
             )
+    try:
+        ZoneInfo(settings.crashbot.time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"{where}: $.crashbot.time_zone: found {settings.crashbot.time_zone!r}, "
+            "expected a time zone name such as UTC or Europe/Berlin"
+        ) from None
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", settings.crashbot.ref_prefix):
         raise ConfigError(
             f"{where}: $.crashbot.ref_prefix: found {settings.crashbot.ref_prefix!r}, "
@@ -464,7 +503,16 @@ def _build_policy(settings: FileSettings, where: str) -> SeverityPolicy:
         path = f"$.severity.{key}"
         changes: dict[str, Any] = {
             name: getattr(t, name)
-            for name in ("priority", "label", "postmortem", "channel", "public", "impact", "color")
+            for name in (
+                "priority",
+                "label",
+                "postmortem",
+                "channel",
+                "public",
+                "impact",
+                "color",
+                "public_impact",
+            )
             if getattr(t, name) is not None
         }
         if t.aliases is not None:

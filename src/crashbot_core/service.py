@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import attrs
@@ -30,8 +30,9 @@ from crashbot_core.clock import Clock, SystemClock
 from crashbot_core.commands import Commands
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config, load_config
+from crashbot_core.corrections import Corrections
 from crashbot_core.delivery import RetryPolicy
-from crashbot_core.errors import ConfigError, CrashbotError, NotFound
+from crashbot_core.errors import ConfigError, CrashbotError
 from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
 from crashbot_core.intake import AlertIntake, IngestResult
 from crashbot_core.models import (
@@ -45,8 +46,10 @@ from crashbot_core.models import (
 )
 from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
-from crashbot_core.store import IncidentFilter, IncidentRecord, Store, StoreCapabilities
+from crashbot_core.reads import Reads
+from crashbot_core.store import FollowUpFilter, IncidentFilter, Store, StoreCapabilities
 from crashbot_core.tokens import Tokens
+from crashbot_core.transfer import Transfer
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -117,8 +120,11 @@ class Crashbot:
         )
         self.commit = CommitPath(config, store, self.capabilities, self.clock, self.outbox)
         self.commands = Commands(config, self.commit)
+        self.corrections = Corrections(config, self.commit)
         self.intake = AlertIntake(config, store, self.capabilities, self.clock, self.commit)
         self.tokens = Tokens(store, self.clock, env_token=config.general.api_token)
+        self.transfer = Transfer(config, store, self.clock)
+        self.reads = Reads(store, self.capabilities, self.commit)
         self._config = config
 
     # ------------------------------------------------------------------ building
@@ -184,6 +190,7 @@ class Crashbot:
         self._config = config
         self.commit.config = config
         self.commands.config = config
+        self.corrections.config = config
         self.intake.config = config
         self.tokens.env_token = config.general.api_token
 
@@ -247,45 +254,23 @@ class Crashbot:
             return []
         return self.store.events(incident.id, public_only=public_only)
 
-    def list_public_fields(self, flt: IncidentFilter) -> builtins.list[Incident]:
-        """Incidents matching ``flt`` without labels, refs, roles and declared_by (status pages)."""
-        bulk = self.capabilities.bulk_reads
-        if bulk is not None:
-            return bulk.list_public_fields(flt)
-        return [
-            attrs.evolve(i, labels={}, refs={}, roles={}, declared_by=None)
-            for i in self.store.list_incidents(flt)
-        ]
-
-    def timelines(
-        self, incident_ids: Iterable[int], *, public_only: bool = False
-    ) -> dict[int, builtins.list[Event]]:
-        """The timelines of many incidents: one query with :class:`BulkReads`, else one each."""
-        ids = builtins.list(dict.fromkeys(incident_ids))
-        bulk = self.capabilities.bulk_reads
-        if bulk is not None:
-            return bulk.timelines(ids, public_only=public_only)
-        return {i: self.store.events(i, public_only=public_only) for i in ids}
-
-    def incident_record(self, incident_id: int | str) -> IncidentRecord:
-        """One incident with its timeline and follow-ups (the admin API's incident read).
-
-        :raises NotFound: when there is no such incident.
-        """
-        iid = self.parse_id(incident_id)
-        bulk = self.capabilities.bulk_reads
-        if bulk is None:
-            incident = self.get(iid)
-            events, follow_ups = self.store.events(iid), self.store.follow_ups(iid)
-            return IncidentRecord(incident, events, follow_ups)
-        found = bulk.incident_record(iid)
-        if found is None:
-            raise NotFound(f"no incident {self.config.ref_prefix}-{iid}")
-        return found
+    list_public_fields = _delegate("reads", Reads.list_public_fields)
+    timelines = _delegate("reads", Reads.timelines)
+    incident_record = _delegate("reads", Reads.incident_record)
 
     def follow_ups(self, incident_id: int | str) -> builtins.list[FollowUp]:
         """The incident's follow-ups."""
         return self.store.follow_ups(self.get(incident_id).id)
+
+    def list_follow_ups(
+        self, flt: FollowUpFilter | None = None, **criteria: Any
+    ) -> builtins.list[tuple[FollowUp, Incident]]:
+        """Follow-ups across incidents, each with its incident (:class:`FollowUpFilter` criteria)."""
+        return self.store.list_follow_ups(flt or FollowUpFilter(**criteria))
+
+    def today(self) -> date:
+        """Today in the team's time zone (``[crashbot] time_zone``): what "overdue" counts from."""
+        return self.now().astimezone(self.config.zone).date()
 
     def components(self) -> builtins.list[Component]:
         """Components for the status page: the configured ones, then any stored ones."""
@@ -341,12 +326,22 @@ class Crashbot:
     update_follow_up = _delegate("commands", Commands.update_follow_up)
     set_refs = _delegate("commands", Commands.set_refs)
     record = _delegate("commands", Commands.record)
+    close_incident = _delegate("corrections", Corrections.close_incident)
+    edit = _delegate("corrections", Corrections.edit)
+    declare_retrospective = _delegate("corrections", Corrections.declare_retrospective)
 
     # ------------------------------------------------------------------ API tokens
 
     create_token = _delegate("tokens", Tokens.create)
     authenticate = _delegate("tokens", Tokens.authenticate)
     check_scope = _delegate("tokens", Tokens.check_scope)
+    list_tokens = _delegate("tokens", Tokens.all)
+    revoke_token = _delegate("tokens", Tokens.revoke)
+
+    # ------------------------------------------------------------------ import and export
+
+    import_incidents = _delegate("transfer", Transfer.import_incidents)
+    export_records = _delegate("transfer", Transfer.export_records)
 
     # ------------------------------------------------------------------ alerts
 
@@ -395,7 +390,7 @@ class Crashbot:
     # ------------------------------------------------------------------ reminders
 
     def due_reminders(self) -> builtins.list[tuple[Incident, Reminder]]:
-        """Reminders due now for open incidents and recently resolved ones."""
+        """Reminders due now: open incidents, recently resolved ones, overdue follow-ups."""
         now = self.now()
         recent = now - self.config.rca_due_after - timedelta(days=30)
         candidates = self.store.list_incidents(IncidentFilter(open=True, newest_first=False))
@@ -414,7 +409,13 @@ class Crashbot:
             stale_after=self.config.stale_after,
             rca_due_after=self.config.rca_due_after,
         )
-        return [(by_id[r.incident_id], r) for r in due]
+        found = [(by_id[r.incident_id], r) for r in due]
+        if self.config.general.follow_up_reminders:
+            late = self.store.list_follow_ups(FollowUpFilter(done=False, due_before=self.today()))
+            overdue = schedule.overdue_follow_ups(late, now, self.config.zone)
+            incidents = {i.id: i for _, i in late}
+            found += [(incidents[r.incident_id], r) for r in overdue]
+        return found
 
     def send_reminder(self, incident: Incident, reminder: Reminder) -> bool:
         """Deliver a reminder exactly once across workers; record it on the timeline.

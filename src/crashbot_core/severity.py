@@ -22,6 +22,27 @@ class Postmortem(enum.StrEnum):
     NONE = "none"
 
 
+class PublicImpact(enum.StrEnum):
+    """How the status page names a level: Statuspage's incident ``impact``.
+
+    Public pages show this instead of the team's own severity names, which
+    are jargon to customers ("SEV2 (High)").
+    """
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    NONE = "none"
+
+
+#: Default public impact by rank: SEV1 critical, SEV2 major, SEV3 minor, lower none.
+IMPACT_BY_RANK: tuple[PublicImpact, ...] = (
+    PublicImpact.CRITICAL,
+    PublicImpact.MAJOR,
+    PublicImpact.MINOR,
+)
+
+
 #: ``respond_within`` value meaning "by the end of the next business day".
 NEXT_BUSINESS_DAY = "next business day"
 
@@ -63,6 +84,15 @@ class Severity:
     aliases: tuple[str, ...] = field(default=(), converter=_strs)
     #: Hex colour for chat embeds and the status site.
     color: str = "#888888"
+    #: What public pages and Statuspage JSON call it; None: by rank (:data:`IMPACT_BY_RANK`).
+    public_impact: PublicImpact | None = None
+
+    @property
+    def page_impact(self) -> PublicImpact:
+        """The public impact: ``public_impact``, else by rank (SEV1 critical … SEV4 none)."""
+        if self.public_impact is not None:
+            return self.public_impact
+        return IMPACT_BY_RANK[self.rank] if self.rank < len(IMPACT_BY_RANK) else PublicImpact.NONE
 
     def response_deadline(self, started_at: datetime) -> datetime:
         """When an incident that started at ``started_at`` must be acknowledged.

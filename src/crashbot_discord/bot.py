@@ -24,7 +24,7 @@ from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.models import Actor, Incident, Status
 from crashbot_core.service import Crashbot
 from crashbot_core.store import IncidentFilter
-from crashbot_discord import render
+from crashbot_discord import reactions, render
 from crashbot_discord.notify import THREAD_REF
 from crashbot_discord.settings import DEFAULT_API_URL, DiscordSettings
 
@@ -338,6 +338,143 @@ class UpdateButton(
         )
 
 
+class PublishModal(discord.ui.Modal, title="Publish on the status page"):
+    """Asked for by the digest's Publish button: the first public update, ready to edit.
+
+    The form is also the confirmation a button cannot ask for: publishing
+    shows the incident to everyone.
+    """
+
+    message: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="First public update", custom_id="message", style=discord.TextStyle.paragraph
+    )
+
+    def __init__(self, incident_id: int, custom_id: str, default: str) -> None:
+        super().__init__(custom_id=custom_id, timeout=MODAL_TIMEOUT)
+        self.incident_id = incident_id
+        self.message.default = default[:4000]
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        """Publish the incident with the message from the form."""
+        crashbot = crashbot_of(interaction)
+        actor = actor_of(interaction.user)
+        message, incident_id = self.message.value, self.incident_id
+
+        def command() -> str:
+            inc = crashbot.publish(incident_id, actor=actor, message=message)
+            return "On the status page: " + incident_line(crashbot, inc)
+
+        await run_command(interaction, command)
+
+
+class PublishButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"crashbot:publish:(?P<id>[0-9]{1,18})",
+):
+    """The digest's Publish button (private incidents): opens :class:`PublishModal`."""
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Publish", custom_id=f"{render.PUBLISH_PREFIX}{incident_id}")
+        )
+        self.incident_id = incident_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
+    ) -> PublishButton:
+        """Rebuild the button from its custom_id."""
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Open the publish form, filled with the configured first update."""
+        default = crashbot_of(interaction).config.general.publish_message
+        await interaction.response.send_modal(
+            PublishModal(self.incident_id, f"crashbot:publish-modal:{interaction.id}", default)
+        )
+
+
+class UnpublishButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"crashbot:unpublish:(?P<id>[0-9]{1,18})",
+):
+    """The digest's Unpublish button (public incidents)."""
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Unpublish", custom_id=f"{render.UNPUBLISH_PREFIX}{incident_id}"
+            )
+        )
+        self.incident_id = incident_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
+    ) -> UnpublishButton:
+        """Rebuild the button from its custom_id."""
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Take the incident off the status page."""
+        crashbot = crashbot_of(interaction)
+        actor = actor_of(interaction.user)
+
+        def command() -> str:
+            inc = crashbot.unpublish(self.incident_id, actor=actor)
+            return "Off the status page: " + incident_line(crashbot, inc)
+
+        await run_command(interaction, command)
+
+
+class JoinButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"crashbot:join:(?P<id>[0-9]{1,18})",
+):
+    """The digest's Join button: adds the clicker to the incident thread.
+
+    Joining changes nothing stored, so Discord is answered first (a deferred
+    "thinking…" reply) and the thread is joined after; the reply then says
+    how it went.
+    """
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Join", custom_id=f"{render.JOIN_PREFIX}{incident_id}")
+        )
+        self.incident_id = incident_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
+    ) -> JoinButton:
+        """Rebuild the button from its custom_id."""
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Add the user to the incident's thread."""
+        crashbot = crashbot_of(interaction)
+        try:
+            inc = await asyncio.to_thread(crashbot.get, self.incident_id)
+        except CrashbotError as exc:
+            await reply_error(interaction, exc.message)
+            return
+        thread = inc.refs.get(THREAD_REF)
+        if not thread:
+            await reply_error(interaction, f"{inc.ref} has no thread")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            await interaction.client.http.add_user_to_thread(thread, interaction.user.id)
+            text = f"You are in <#{thread}>."
+        except discord.HTTPException as exc:
+            log.warning("could not add %s to thread %s: %s", interaction.user.id, thread, exc)
+            text = f"⚠️ Discord would not add you to <#{thread}> ({exc.status}); ask a moderator."
+        await interaction.edit_original_response(
+            content=text, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+
 # ---------------------------------------------------------------------------
 # /incident
 # ---------------------------------------------------------------------------
@@ -514,6 +651,39 @@ def build_incident_group() -> app_commands.Group:
             ),
         )
 
+    @group.command(name="publish", description="Show an incident on the public status page")
+    @app_commands.describe(
+        incident=INCIDENT,
+        message="Its first public update (default: the configured publish message)",
+    )
+    @app_commands.autocomplete(incident=complete_incident)
+    async def publish(
+        interaction: discord.Interaction[Any], incident: str, message: str | None = None
+    ) -> None:
+        crashbot = crashbot_of(interaction)
+        actor = actor_of(interaction.user)
+        await run_command(
+            interaction,
+            lambda: (
+                "On the status page: "
+                + incident_line(crashbot, crashbot.publish(incident, actor=actor, message=message))
+            ),
+        )
+
+    @group.command(name="unpublish", description="Take an incident off the public status page")
+    @app_commands.describe(incident=INCIDENT)
+    @app_commands.autocomplete(incident=complete_incident)
+    async def unpublish(interaction: discord.Interaction[Any], incident: str) -> None:
+        crashbot = crashbot_of(interaction)
+        actor = actor_of(interaction.user)
+        await run_command(
+            interaction,
+            lambda: (
+                "Off the status page: "
+                + incident_line(crashbot, crashbot.unpublish(incident, actor=actor))
+            ),
+        )
+
     @group.command(name="rca", description="Link the RCA / postmortem of a resolved incident")
     @app_commands.describe(incident="Incident (number or ref)", url="Where the RCA lives")
     async def rca(interaction: discord.Interaction[Any], incident: str, url: str) -> None:
@@ -582,8 +752,10 @@ class CrashbotDiscord(discord.Client):
         # Application commands need no privileged intents; guilds keeps discord.py's cache sane.
         # No message the client sends pings anyone unless it says so itself:
         # titles and error texts quote user input ("@everyone", "<@&role>").
+        # guild_reactions (not privileged) brings MESSAGE_REACTION_ADD for react-to-create.
         super().__init__(
-            intents=discord.Intents(guilds=True), allowed_mentions=discord.AllowedMentions.none()
+            intents=discord.Intents(guilds=True, guild_reactions=True),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.crashbot = crashbot
         self.settings = settings
@@ -591,10 +763,12 @@ class CrashbotDiscord(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(build_incident_group())
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        #: One lock per reacted message: two reactions at once declare once.
+        self._declaring: dict[str, asyncio.Lock] = {}
 
     async def setup_hook(self) -> None:
         """Route digest buttons to their handlers; register the commands with Discord."""
-        self.add_dynamic_items(AckButton, UpdateButton)
+        self.add_dynamic_items(AckButton, UpdateButton, JoinButton, PublishButton, UnpublishButton)
         if not self.sync_commands:
             return
         if self.settings.guild_id:
@@ -603,6 +777,58 @@ class CrashbotDiscord(discord.Client):
             await self.tree.sync(guild=guild)
         else:
             await self.tree.sync()
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """React-to-create: the configured emoji on a guild message declares an incident from it.
+
+        The message is read over REST, then the declare is committed; the
+        reply under the message and the thread come from the outbox.
+        """
+        emoji = self.settings.react_emoji.strip().strip(":")
+        if not emoji or payload.guild_id is None or payload.emoji.name != emoji:
+            return
+        if self.user is not None and payload.user_id == self.user.id:
+            return  # the bot's own reaction
+        if payload.member is not None and payload.member.bot:
+            return
+        key = reactions.message_key(payload.channel_id, payload.message_id)
+        lock = self._declaring.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await self._declare_from_reaction(payload, key)
+        except CrashbotError as exc:
+            log.warning("reaction on message %s declared nothing: %s", key, exc.message)
+        except Exception:
+            # Gateway events are not delivered again: the log is all there is.
+            log.exception("could not declare from a reaction on message %s", key)
+        finally:
+            if not lock.locked():
+                self._declaring.pop(key, None)
+
+    async def _declare_from_reaction(
+        self, payload: discord.RawReactionActionEvent, key: str
+    ) -> None:
+        crashbot = self.crashbot
+        if await asyncio.to_thread(reactions.already_declared, crashbot, key):
+            return
+        try:
+            message = await self.http.get_message(payload.channel_id, payload.message_id)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            # Deleted since, or in a channel the bot may not read: nothing to declare from.
+            log.warning("cannot read message %s to declare from it: %s", key, exc)
+            return
+        if payload.member is not None:
+            actor = actor_of(payload.member)
+        else:
+            try:
+                actor = actor_of(await self.fetch_user(payload.user_id))
+            except discord.HTTPException:
+                uid = str(payload.user_id)
+                actor = Actor(platform="discord", id=uid, name=uid)
+        guild_id = payload.guild_id or 0
+        await asyncio.to_thread(
+            reactions.declare_from_message, crashbot, dict(message), guild_id, actor
+        )
 
     async def _on_tree_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from crashbot_core.models import Event, EventKind, Incident, Reminder
+from crashbot_core.models import Actor, Event, EventKind, Incident, Reminder
 from crashbot_core.service import Crashbot
 from crashbot_discord import render
 from crashbot_discord.rest import DiscordHTTPError, DiscordRest
@@ -26,6 +26,8 @@ log = logging.getLogger("crashbot.discord")
 
 #: Incident refs this plugin stores.
 THREAD_REF = "discord.thread"
+#: Label on an incident declared by reaction: ``CHANNEL_ID:MESSAGE_ID`` of the message.
+MESSAGE_LABEL = "discord.message"
 DIGEST_REF = "discord.digest_message"
 DONE_REF = "discord.done"
 
@@ -107,7 +109,7 @@ def deliver(
         return
     job = DeliveryJob(crashbot, incident, event)
     rest = rest_client(settings)
-    base_url = crashbot.config.general.base_url
+    base_url = crashbot.config.public_url
     policy = crashbot.policy
     message = render.event_message(
         incident, event, policy=policy, roles=crashbot.roles, base_url=base_url
@@ -125,8 +127,18 @@ def deliver(
     if settings.incidents_channel_id and event.kind is not EventKind.REMINDER_SENT:
         # Reminders reach the thread through crashbot_reminder, with a ping.
         job.step("thread", lambda: _post_in_thread(job, rest, settings, message))
+        job.step("member", lambda: _add_to_thread(job, rest))
+    if event.kind is EventKind.DECLARED and MESSAGE_LABEL in incident.labels:
+        job.step("origin", lambda: _reply_to_origin(job, rest))
     if settings.digest_channel_id:
         job.step("digest", lambda: _refresh_digest(job, rest, settings))
+    if (
+        event.kind is EventKind.CLOSED
+        and event.data.get("resolution") == "duplicate"
+        and job.refs.get(THREAD_REF)
+    ):
+        # Merged: the story goes on in the original's thread.
+        job.step("archive", lambda: rest.archive_thread(job.refs[THREAD_REF]))
     if event.kind is EventKind.ROLE_ASSIGNED and settings.dm_roles:
         job.step("dm", lambda: _dm_role(job, rest))
 
@@ -141,12 +153,63 @@ def _post_in_thread(
         # Old or closed incidents get no new thread; levels may opt out of one.
         if not incident.is_open or not level.channel:
             return
+        # A private incident gets a private thread. Its privacy is the one it
+        # was declared with (the declared event is public exactly when the
+        # incident was), not a publish that happened before a retry got here.
+        public = job.event.public if job.event.kind is EventKind.DECLARED else incident.public
         thread = rest.create_thread(
-            settings.incidents_channel_id or 0, render.thread_name(incident)
+            settings.incidents_channel_id or 0, render.thread_name(incident), private=not public
         )
         thread_id = str(thread["id"])
         job.set_ref(THREAD_REF, thread_id)
     rest.create_message(thread_id, message)
+
+
+def _discord_user_id(data: Any) -> str | None:
+    """The Discord user id of an actor (or an event's ``user`` dict), if it is one."""
+    if isinstance(data, Actor):
+        platform, uid = data.platform, data.id
+    elif isinstance(data, dict):
+        platform, uid = str(data.get("platform", "")), str(data.get("id", ""))
+    else:
+        return None
+    return uid if platform == "discord" and uid.isdigit() else None
+
+
+def _add_to_thread(job: DeliveryJob, rest: DiscordRest) -> None:
+    """Put the declarer (on declare) or the new role holder into the thread.
+
+    A private thread is seen only by its members, and members of a public one
+    follow it: as Slack invites them to the incident channel.
+    """
+    thread_id = job.refs.get(THREAD_REF)
+    if thread_id is None:
+        return
+    event = job.event
+    if event.kind is EventKind.DECLARED:
+        user_id = _discord_user_id(job.incident.declared_by)
+    elif event.kind is EventKind.ROLE_ASSIGNED:
+        user_id = _discord_user_id(event.data.get("user"))
+    else:
+        return
+    if user_id is not None:
+        rest.add_thread_member(thread_id, user_id)
+
+
+def _reply_to_origin(job: DeliveryJob, rest: DiscordRest) -> None:
+    """Answer the message an incident was declared from (react-to-create), in its channel."""
+    channel_id, _, message_id = job.incident.labels[MESSAGE_LABEL].partition(":")
+    if not (channel_id.isdigit() and message_id.isdigit()):
+        return
+    payload = render.origin_reply(job.incident, job.refs.get(THREAD_REF), message_id)
+    try:
+        rest.create_message(channel_id, payload)
+    except DiscordHTTPError as exc:
+        # The message (or the bot's access to its channel) is gone: nothing to answer.
+        if exc.status in (403, 404):
+            log.info("could not answer the message %s was declared from: %s", job.incident.ref, exc)
+            return
+        raise
 
 
 def _refresh_digest(job: DeliveryJob, rest: DiscordRest, settings: DiscordSettings) -> None:
@@ -155,7 +218,7 @@ def _refresh_digest(job: DeliveryJob, rest: DiscordRest, settings: DiscordSettin
     payload = render.digest_message(
         incident,
         policy=job.crashbot.policy,
-        base_url=job.crashbot.config.general.base_url,
+        base_url=job.crashbot.config.public_url,
         thread_id=job.refs.get(THREAD_REF),
     )
     message_id = job.refs.get(DIGEST_REF)
@@ -167,7 +230,8 @@ def _refresh_digest(job: DeliveryJob, rest: DiscordRest, settings: DiscordSettin
             if exc.code != UNKNOWN_MESSAGE:
                 raise
             log.info("digest message of %s was deleted; posting a new one", incident.ref)
-    elif not incident.is_open:
+    elif not incident.is_open and job.event.kind is not EventKind.RECORDED:
+        # Old incidents get no digest, but one recorded after the fact gets its one line.
         return
     posted = rest.create_message(channel, payload)
     job.set_ref(DIGEST_REF, str(posted["id"]))

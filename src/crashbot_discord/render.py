@@ -25,6 +25,9 @@ BUTTON_STYLE_SECONDARY = 2
 #: custom_id of the digest's buttons; the bot matches them with these prefixes.
 ACK_PREFIX = "crashbot:ack:"
 UPDATE_PREFIX = "crashbot:update:"
+JOIN_PREFIX = "crashbot:join:"
+PUBLISH_PREFIX = "crashbot:publish:"
+UNPUBLISH_PREFIX = "crashbot:unpublish:"
 
 _KIND_LABEL = {
     EventKind.DECLARED: "Declared",
@@ -44,6 +47,10 @@ _KIND_LABEL = {
     EventKind.REMINDER_SENT: "Reminder",
     EventKind.POSTMORTEM_EXPORTED: "Postmortem exported",
     EventKind.VISIBILITY_CHANGED: "Visibility changed",
+    EventKind.CLOSED: "Closed",
+    EventKind.MERGED: "Merged",
+    EventKind.RECORDED: "Recorded",
+    EventKind.EDITED: "Edited",
 }
 
 
@@ -139,7 +146,33 @@ def event_summary(event: Event, roles: RolePolicy = DEFAULT_ROLES) -> str:
         return f"Follow-up done: {d.get('title')} ({who})."
     if kind is EventKind.REMINDER_SENT:
         return str(d.get("message") or "Reminder.")
+    if kind is EventKind.CLOSED:
+        if d.get("resolution") == "duplicate":
+            text = f"Closed as a duplicate of **{d.get('original_ref')}** by {who}; this thread is archived."
+        else:
+            text = f"Closed as **invalid** by {who}."
+        if d.get("message"):
+            text += "\n\n" + str(d["message"])
+        return text
+    if kind is EventKind.MERGED:
+        return (
+            f"**{d.get('duplicate_ref')}** ({d.get('title')}) merged in by {who}: "
+            f"{d.get('alerts', 0)} alerts and {d.get('follow_ups', 0)} follow-ups moved here."
+        )
+    if kind is EventKind.RECORDED:
+        return f"Recorded after the fact by {who}; resolved {d.get('resolved_at')}."
+    if kind is EventKind.EDITED:
+        return (
+            f"{str(d.get('field', '')).replace('_', ' ').capitalize()} corrected by {who}: "
+            f"{_edited(d.get('from'))} → {_edited(d.get('to'))}"
+        )
     return f"{_KIND_LABEL.get(kind, kind.value)} ({who})."
+
+
+def _edited(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {str(v).replace('_', ' ')}" for k, v in value.items()) or "none"
+    return "none" if value in (None, "") else str(value)
 
 
 def _fields(incident: Incident, policy: SeverityPolicy) -> list[dict[str, Any]]:
@@ -215,7 +248,10 @@ def digest_message(
     base_url: str = "",
     thread_id: str | None = None,
 ) -> dict[str, Any]:
-    """The digest entry of an incident: its current state and Acknowledge / Post update buttons.
+    """The digest entry of an incident: its current state and its buttons.
+
+    Acknowledge, Post update, Join (once there is a thread) and Publish or
+    Unpublish, whichever changes the incident's visibility.
 
     Posted once in the digest channel and edited on every change.
     """
@@ -253,10 +289,39 @@ def digest_message(
             "disabled": False,
         },
     ]
+    if thread_id:
+        buttons.append(
+            {
+                "type": 2,
+                "style": BUTTON_STYLE_SECONDARY,
+                "label": "Join",
+                "custom_id": f"{JOIN_PREFIX}{incident.id}",
+                "disabled": False,
+            }
+        )
+    buttons.append(
+        {
+            "type": 2,
+            "style": BUTTON_STYLE_SECONDARY,
+            "label": "Unpublish" if incident.public else "Publish",
+            "custom_id": f"{UNPUBLISH_PREFIX if incident.public else PUBLISH_PREFIX}{incident.id}",
+            "disabled": False,
+        }
+    )
     return {
         "embeds": [embed],
         "components": [{"type": 1, "components": buttons}],
         "allowed_mentions": {"parse": []},
+    }
+
+
+def origin_reply(incident: Incident, thread_id: str | None, message_id: str) -> dict[str, Any]:
+    """The answer to a message an incident was declared from (react-to-create)."""
+    where = f" — follow it in <#{thread_id}>" if thread_id else ""
+    return {
+        "content": cut(f"🚨 {incident.ref} declared from this message{where}", 2000),
+        "message_reference": {"message_id": message_id, "fail_if_not_exists": False},
+        "allowed_mentions": {"parse": [], "replied_user": False},
     }
 
 

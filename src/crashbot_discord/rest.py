@@ -16,6 +16,10 @@ import httpx
 
 from crashbot_core.delivery import RetryAfter
 
+#: Channel types of threads Discord creates without a starting message.
+PUBLIC_THREAD = 11
+PRIVATE_THREAD = 12
+
 USER_AGENT = "DiscordBot (https://github.com/crashbot/crashbot, 0.1) crashbot"
 
 
@@ -111,14 +115,25 @@ class DiscordRest:
         response = check(self.webhook_client.post(url, params={"wait": "true"}, json=payload))
         return response.json() if response.content else None
 
-    def create_thread(self, channel_id: int | str, name: str) -> dict[str, Any]:
-        """Start a public thread (type 11) without a message in a text channel."""
+    def create_thread(
+        self, channel_id: int | str, name: str, *, private: bool = False
+    ) -> dict[str, Any]:
+        """Start a thread without a message in a text channel: public (type 11), or
+        private (type 12: only its members and moderators see it)."""
         data: dict[str, Any] = self.request(
             "POST",
             f"/channels/{channel_id}/threads",
-            {"name": name, "type": 11, "auto_archive_duration": 10080},
+            {
+                "name": name,
+                "type": PRIVATE_THREAD if private else PUBLIC_THREAD,
+                "auto_archive_duration": 10080,
+            },
         )
         return data
+
+    def add_thread_member(self, thread_id: int | str, user_id: int | str) -> None:
+        """Add a user to a thread (a member already there is not an error: 204 either way)."""
+        self.request("PUT", f"/channels/{thread_id}/thread-members/{user_id}")
 
     def create_message(self, channel_id: int | str, payload: dict[str, Any]) -> dict[str, Any]:
         """Post a message in a channel or thread."""
@@ -132,6 +147,11 @@ class DiscordRest:
         data: dict[str, Any] = self.request(
             "PATCH", f"/channels/{channel_id}/messages/{message_id}", payload
         )
+        return data
+
+    def archive_thread(self, thread_id: int | str) -> dict[str, Any]:
+        """Archive a thread (Modify Channel with ``archived``)."""
+        data: dict[str, Any] = self.request("PATCH", f"/channels/{thread_id}", {"archived": True})
         return data
 
     def open_dm(self, user_id: int | str) -> dict[str, Any]:

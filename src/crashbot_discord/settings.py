@@ -45,6 +45,9 @@ class DiscordSettings:
     digest_channel_id: int | None = env_field("DISCORD_DIGEST_CHANNEL_ID")
     #: Send role descriptions by DM on role assignment.
     dm_roles: bool = True
+    #: Reacting to a message with this emoji declares an incident from it (bot
+    #: mode): the emoji itself (``🚨``) or a custom emoji's name; empty disables it.
+    react_emoji: str = "🚨"
     #: REST API base URL (``DISCORD_API_URL``), without a trailing slash.
     api_base_url: str = env_field("DISCORD_API_URL", DEFAULT_API_URL)
     #: Seconds to wait for one Discord HTTP request.

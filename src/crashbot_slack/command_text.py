@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, str] = {
     "resolve": "`resolve [message]` — resolve the incident",
     "rca": "`rca URL` — link the RCA of a resolved incident",
     "follow-up": "`follow-up TITLE` — add an action item",
+    "publish": "`publish [message]` — show the incident on the status page (message: its first public update)",
+    "unpublish": "`unpublish` — take the incident off the status page",
     "help": "`help` — this list",
 }
 
@@ -124,10 +126,13 @@ def parse(
         return _declare(tokens, is_severity)
 
     ref, tokens = _take_ref(tokens, sub, implied)
-    if sub == "ack":
+    if sub in {"ack", "unpublish"}:
         if tokens:
-            raise CommandError(f"`ack` takes no text; found `{_shorten(' '.join(tokens))}`")
-        return ParsedCommand(action="ack", ref=ref)
+            raise CommandError(f"`{sub}` takes no text; found `{_shorten(' '.join(tokens))}`")
+        return ParsedCommand(action=sub, ref=ref)
+    if sub == "publish":
+        # No message: the configured default ([crashbot] publish_message).
+        return ParsedCommand(action="publish", ref=ref, message=" ".join(tokens))
     if sub in {"severity", "status"}:
         if len(tokens) != 1:
             raise CommandError(f"Usage: {SUBCOMMANDS[sub]}")
@@ -187,7 +192,7 @@ def _take_ref(tokens: list[str], sub: str, implied: bool) -> tuple[str | None, l
     if not tokens:
         return None, tokens
     first = tokens[0]
-    fixed = {"ack": 0, "severity": 1, "status": 1, "role": 2, "rca": 1}
+    fixed = {"ack": 0, "unpublish": 0, "severity": 1, "status": 1, "role": 2, "rca": 1}
     if _EXPLICIT_REF.match(first) and not _is_severity_like(first, sub):
         return first, tokens[1:]
     if sub in fixed:

@@ -12,7 +12,8 @@ BOT_SCOPES = [
     "commands",  # /incident and its aliases
     "chat:write",  # messages in incident, RCA and digest channels; DMs
     "chat:write.public",  # the digest in a public channel the bot has not joined
-    "channels:manage",  # create incident and RCA channels, set their topic, invite
+    "channels:manage",  # create incident, RCA and comms channels, set their topic, invite
+    "groups:write",  # the same for private incidents, whose channels are private
     "channels:read",  # resolve INCIDENTS_DIGEST_CHANNEL's name to an id
     "channels:join",  # join the digest channel on not_in_channel
     "channels:history",  # react-to-create reads the reacted message
@@ -59,7 +60,7 @@ def build_manifest(
     if not socket_mode:
         for c in commands:
             c["url"] = events_url
-    event_subscriptions: dict[str, Any] = {"bot_events": ["reaction_added"]}
+    event_subscriptions: dict[str, Any] = {"bot_events": ["reaction_added", "app_home_opened"]}
     interactivity: dict[str, Any] = {"is_enabled": True}
     if not socket_mode:
         event_subscriptions["request_url"] = events_url
@@ -72,6 +73,12 @@ def build_manifest(
         },
         "features": {
             "bot_user": {"display_name": name, "always_online": True},
+            # The Home tab: open incidents, your roles, a Declare button.
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
             "slash_commands": commands,
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},

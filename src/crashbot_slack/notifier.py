@@ -32,6 +32,8 @@ REF_INTRO = "slack.intro_ts"
 REF_DIGEST_CHANNEL = "slack.digest_channel"
 REF_DIGEST_TS = "slack.digest_ts"
 REF_RCA_CHANNEL = "slack.rca_channel"
+REF_COMMS_CHANNEL = "slack.comms_channel"
+REF_COMMS_INTRO = "slack.comms_intro_ts"
 
 #: Events after which the channel topic (status, severity, commander) changes.
 _TOPIC_EVENTS = {
@@ -42,6 +44,8 @@ _TOPIC_EVENTS = {
     EventKind.RESOLVED,
     EventKind.REOPENED,
     EventKind.UPDATE_POSTED,
+    EventKind.CLOSED,
+    EventKind.EDITED,
 }
 
 
@@ -61,11 +65,18 @@ class SlackNotifier:
         # step (or an earlier attempt) are only on the stored one.
         current = self.crashbot.get(incident.id)
         if event.kind is EventKind.DECLARED:
-            current = self._open_channel(current)
+            # The room's privacy follows the incident as declared (the declared
+            # event is public exactly when the incident was), not a publish
+            # that may have happened before a retry got here.
+            current = self._open_channel(current, private=not event.public)
             self._refresh_digest(current)
             return
         if event.kind is EventKind.REMINDER_SENT:
             return  # the crashbot_reminder hook already posted it
+        if event.kind is EventKind.RECORDED:
+            # A past incident recorded after the fact: one digest line, no channel.
+            self._refresh_digest(current)
+            return
         channel = current.refs.get(REF_CHANNEL)
         policy = self.crashbot.policy
         message = render.event_message(incident, event, policy, self.crashbot.roles)
@@ -75,29 +86,56 @@ class SlackNotifier:
             self._welcome_role(current, event)
         if event.kind is EventKind.RESOLVED:
             current = self._open_rca_channel(current)
+        if event.kind is EventKind.CLOSED and event.data.get("resolution") == "duplicate":
+            if channel:
+                self._archive(channel)
+            self._refresh_digest(current)
+            return
         if channel and event.kind in _TOPIC_EVENTS:
             self._set_topic(channel, current)
         self._refresh_digest(current)
 
-    def _open_channel(self, incident: Incident) -> Incident:
+    def _open_channel(self, incident: Incident, *, private: bool) -> Incident:
         level = self.crashbot.policy.get(incident.severity)
         channel = incident.refs.get(REF_CHANNEL)
         if channel is None:
             if not level.channel:
                 return incident
             name = render.channel_name(incident, self.settings.channel_prefix)
-            channel, used = self.api.create_channel(name)
+            channel, used = self.api.create_channel(name, private=private)
             incident = self.crashbot.set_refs(
                 incident.id, **{REF_CHANNEL: channel, REF_CHANNEL_NAME: used}
             )
+        comms = incident.refs.get(REF_COMMS_CHANNEL)
+        if comms is None and self.settings.comms_channel:
+            base = incident.refs.get(REF_CHANNEL_NAME) or render.channel_name(
+                incident, self.settings.channel_prefix
+            )
+            comms, _ = self.api.create_channel(render.comms_channel_name(base), private=private)
+            incident = self.crashbot.set_refs(incident.id, **{REF_COMMS_CHANNEL: comms})
         self._set_topic(channel, incident)
         declarer = incident.declared_by
         if declarer is not None and declarer.platform == "slack":
             self.api.invite(channel, [declarer.id])
+            if comms:
+                self.api.invite(comms, [declarer.id])
         if REF_INTRO not in incident.refs:
-            ts = self.api.post(channel, *render.intro(incident, self.crashbot.policy))
+            intro = render.intro(incident, self.crashbot.policy, comms_channel=comms)
+            ts = self.api.post(channel, *intro)
             incident = self.crashbot.set_refs(incident.id, **{REF_INTRO: ts})
+        if comms and REF_COMMS_INTRO not in incident.refs:
+            ts = self.api.post(comms, *render.comms_intro(incident, channel))
+            incident = self.crashbot.set_refs(incident.id, **{REF_COMMS_INTRO: ts})
         return incident
+
+    def _archive(self, channel: str) -> None:
+        """Archive a merged duplicate's channel (its story goes on in the original's)."""
+        try:
+            self.api.call("conversations.archive", channel=channel)
+        except SlackApiError as exc:
+            # Archived already (a retried delivery) is done; anything else is retried.
+            if error_code(exc) != "already_archived":
+                raise
 
     def _set_topic(self, channel: str, incident: Incident) -> None:
         try:
@@ -118,6 +156,9 @@ class SlackNotifier:
         channel = incident.refs.get(REF_CHANNEL)
         if channel:
             self.api.invite(channel, [user.id])
+        comms = incident.refs.get(REF_COMMS_CHANNEL)
+        if comms and role.key == "communications":
+            self.api.invite(comms, [user.id])
         self.api.post(user.id, *render.role_dm(incident, role, channel))
 
     def _open_rca_channel(self, incident: Incident) -> Incident:
@@ -127,7 +168,8 @@ class SlackNotifier:
             incident, self.settings.channel_prefix
         )
         name = render.rca_channel_name(base, self.settings.rca_suffix)
-        channel, _ = self.api.create_channel(name)
+        # The write-up of a private incident stays as private as the incident.
+        channel, _ = self.api.create_channel(name, private=not incident.public)
         incident = self.crashbot.set_refs(incident.id, **{REF_RCA_CHANNEL: channel})
         people = [
             a
@@ -172,10 +214,10 @@ class SlackNotifier:
         self.crashbot.set_refs(incident.id, **{REF_DIGEST_CHANNEL: channel, REF_DIGEST_TS: ts})
 
     def _status_url(self, incident: Incident) -> str | None:
-        base = self.crashbot.config.general.base_url.rstrip("/")
+        base = self.crashbot.config.public_url
         host = urlparse(base).hostname or ""
-        # The default base_url is a local address nobody in Slack can open.
-        if host in {"127.0.0.1", "localhost", "::1", "0.0.0.0"}:
+        # No public URL, or a local address nobody in Slack can open.
+        if host in {"", "127.0.0.1", "localhost", "::1", "0.0.0.0"}:
             return None
         return f"{base}/incidents/{incident.id}"
 
@@ -188,7 +230,9 @@ class SlackNotifier:
         )
         refs = incident.refs
         channel = refs.get(REF_CHANNEL)
-        if reminder.kind is ReminderKind.MISSING_RCA and refs.get(REF_RCA_CHANNEL):
+        # Postmortem work (the RCA, its follow-ups) happens in the RCA channel.
+        postmortem = (ReminderKind.MISSING_RCA, ReminderKind.FOLLOW_UP_OVERDUE)
+        if reminder.kind in postmortem and refs.get(REF_RCA_CHANNEL):
             channel = refs[REF_RCA_CHANNEL]
         if channel:
             self.api.post(channel, text, blocks)

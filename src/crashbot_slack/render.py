@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,10 @@ Blocks = list[dict[str, Any]]
 ACTION_JOIN = "crashbot_join"
 ACTION_ACK = "crashbot_ack"
 ACTION_UPDATE = "crashbot_post_update"
+ACTION_PUBLISH = "crashbot_publish"
+ACTION_UNPUBLISH = "crashbot_unpublish"
+#: The Home tab's Declare button (opens the declare form).
+ACTION_HOME_DECLARE = "crashbot_home_declare"
 VIEW_DECLARE = "crashbot_declare"
 VIEW_UPDATE = "crashbot_update"
 
@@ -198,6 +202,7 @@ def digest(
         if incident.acknowledged_at is None:
             buttons.append(_button("Acknowledge", ACTION_ACK, value, style="primary"))
         buttons.append(_button("Post update", ACTION_UPDATE, value))
+        buttons.append(_visibility_button(incident))
         blocks.append({"type": "actions", "block_id": "crashbot_digest", "elements": buttons})
     text = f"{incident.ref} {incident.status.value} {incident.severity}: {title}"
     return text, blocks
@@ -215,12 +220,36 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
+def _visibility_button(incident: Incident) -> dict[str, Any]:
+    """Publish (with a confirmation: the whole world will see it) or Unpublish."""
+    value = str(incident.id)
+    if incident.public:
+        return _button("Unpublish", ACTION_UNPUBLISH, value)
+    button = _button("Publish", ACTION_PUBLISH, value)
+    button["confirm"] = {
+        "title": _plain(f"Publish {incident.ref}?"[:100]),
+        "text": {
+            "type": "mrkdwn",
+            "text": _cut(
+                f"*{escape(incident.title)}* will be shown on the public status page, "
+                "with the standard first update. Internal updates stay internal.",
+                300,
+            ),
+        },
+        "confirm": _plain("Publish"),
+        "deny": _plain("Cancel"),
+    }
+    return button
+
+
 def _section(text: str) -> Blocks:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": _cut(text)}}]
 
 
-def intro(incident: Incident, policy: SeverityPolicy) -> tuple[str, Blocks]:
-    """First message in a new incident channel."""
+def intro(
+    incident: Incident, policy: SeverityPolicy, *, comms_channel: str | None = None
+) -> tuple[str, Blocks]:
+    """First message in a new incident channel (with a link to the comms channel, if any)."""
     who = mention(incident.declared_by)
     lines = [
         f":rotating_light: *{incident.ref}: {escape(incident.title)}* declared by {who}",
@@ -228,11 +257,33 @@ def intro(incident: Incident, policy: SeverityPolicy) -> tuple[str, Blocks]:
     ]
     if incident.description:
         lines.append(f">{escape(incident.description)}".replace("\n", "\n>"))
+    if comms_channel:
+        lines.append(f":speech_balloon: Customer-facing coordination: <#{comms_channel}>")
     lines.append(
         "Take a role with `/incident role ic @you`; post updates with `/incident update …`."
     )
     text = "\n".join(lines)
     return f"{incident.ref} declared: {escape(incident.title)}", _section(text)
+
+
+def comms_channel_name(base: str) -> str:
+    """The comms channel beside an incident channel: ``…-comms``, within 80 characters."""
+    return rca_channel_name(base, "comms")
+
+
+def comms_intro(incident: Incident, incident_channel: str) -> tuple[str, Blocks]:
+    """First message in the comms channel: what it is for, where the responders are."""
+    visibility = (
+        "It is on the public status page."
+        if incident.public
+        else "It is not on the public status page: `/incident publish [message]` shows it."
+    )
+    text = (
+        f":speech_balloon: Customer-facing coordination for *{incident.ref}: "
+        f"{escape(incident.title)}*. The responders work in <#{incident_channel}>.\n"
+        f"{visibility} Public updates: `/incident update --public …` here."
+    )
+    return f"Customer-facing coordination for {incident.ref}", _section(text)
 
 
 def event_message(
@@ -292,12 +343,41 @@ def event_message(
             if shown
             else f":lock: {who} took this incident off the status page"
         )
+    elif kind is EventKind.CLOSED:
+        if d.get("resolution") == "duplicate":
+            text = (
+                f":twisted_rightwards_arrows: {who} closed {incident.ref} as a duplicate of "
+                f"{escape(str(d.get('original_ref', '')))}; its alerts and follow-ups moved "
+                "there and this channel is archived"
+            )
+        else:
+            text = f":no_entry_sign: {who} closed {incident.ref} as invalid"
+        if d.get("message"):
+            text += f"\n{_quote(d['message'])}"
+    elif kind is EventKind.MERGED:
+        text = (
+            f":twisted_rightwards_arrows: {who} merged {escape(str(d.get('duplicate_ref', '')))} "
+            f"({escape(str(d.get('title', '')))}) into {incident.ref}: "
+            f"{d.get('alerts', 0)} alerts and {d.get('follow_ups', 0)} follow-ups moved here"
+        )
+    elif kind is EventKind.EDITED:
+        text = (
+            f":pencil2: {who} corrected the {escape(str(d.get('field', '')).replace('_', ' '))}: "
+            f"{escape(_edited(d.get('from')))} → {escape(_edited(d.get('to')))}"
+        )
     else:
-        # declared (the intro covers it) and reminder_sent (the reminder hook posts it)
+        # declared (the intro covers it), recorded (the digest line covers it) and
+        # reminder_sent (the reminder hook posts it)
         return None
     # Only our own bold markers go: "_" is in emoji names and in user text.
     fallback = text.split("\n", 1)[0].replace("*", "")
     return fallback, _section(text)
+
+
+def _edited(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} ({str(v).replace('_', ' ')})" for k, v in value.items()) or "none"
+    return "none" if value in (None, "") else str(value)
 
 
 def _quote(text: str) -> str:
@@ -337,6 +417,7 @@ def reminder_message(
         ReminderKind.UNACKNOWLEDGED: ":rotating_light:",
         ReminderKind.STALE: ":spider_web:",
         ReminderKind.MISSING_RCA: ":page_facing_up:",
+        ReminderKind.FOLLOW_UP_OVERDUE: ":spiral_calendar_pad:",
     }[reminder.kind]
     text = f"{icon} {escape(reminder.message)}"
     if reminder.kind is ReminderKind.UNACKNOWLEDGED:
@@ -347,6 +428,87 @@ def reminder_message(
     elif reminder.kind is ReminderKind.MISSING_RCA:
         text += "\nLink it with `/incident rca URL`."
     return escape(reminder.message), _section(text)
+
+
+#: The Home tab lists at most this many open incidents (a view holds at most 100 blocks).
+MAX_HOME_INCIDENTS = 40
+#: … and at most this many under "Your roles".
+MAX_HOME_MINE = 20
+
+
+def _holds(incident: Incident, user_id: str) -> list[str]:
+    """Keys of the roles the Slack user ``user_id`` holds in ``incident``."""
+    return [
+        key
+        for key, actor in incident.roles.items()
+        if actor.platform == "slack" and actor.id == user_id
+    ]
+
+
+def _home_incident(
+    incident: Incident, policy: SeverityPolicy, roles: RolePolicy, channel_id: str | None
+) -> dict[str, Any]:
+    lock = " :lock:" if not incident.public else ""
+    where = f" · <#{channel_id}>" if channel_id else ""
+    held = [
+        f"{escape(roles.get(key).name)}: {mention(actor)}" for key, actor in incident.roles.items()
+    ]
+    lines = [
+        f"*{incident.ref}: {escape(incident.title)}*{lock}",
+        f"{severity_text(incident.severity, policy)} · {status_text(incident.status)}{where}",
+        " · ".join(held) if held else "_No roles taken yet_",
+    ]
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut("\n".join(lines))}}
+
+
+def home_view(
+    incidents: Sequence[Incident],
+    user_id: str,
+    policy: SeverityPolicy,
+    roles: RolePolicy,
+    *,
+    channels: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """The App Home tab for ``user_id``: a Declare button, their roles, every open incident.
+
+    :param incidents: the open incidents, in the order to show them.
+    :param channels: incident id → its Slack channel id, for links.
+    """
+    channels = channels or {}
+    blocks: Blocks = [
+        {"type": "header", "text": _plain("Incidents")},
+        {
+            "type": "actions",
+            "block_id": "crashbot_home",
+            "elements": [_button("Declare an incident", ACTION_HOME_DECLARE, "declare", "danger")],
+        },
+        {"type": "header", "text": _plain("Your roles")},
+    ]
+    mine = [(inc, _holds(inc, user_id)) for inc in incidents]
+    mine = [(inc, keys) for inc, keys in mine if keys]
+    for inc, keys in mine[:MAX_HOME_MINE]:
+        names = ", ".join(escape(roles.get(k).name) for k in keys)
+        where = f" · <#{channels[inc.id]}>" if inc.id in channels else ""
+        text = f"*{inc.ref}: {escape(inc.title)}* — you are {names}{where}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text)}})
+    if not mine:
+        blocks.append(_context("You hold no role in an open incident."))
+    elif len(mine) > MAX_HOME_MINE:
+        blocks.append(_context(f"… and {len(mine) - MAX_HOME_MINE} more."))
+    blocks.append({"type": "divider"})
+    blocks.append({"type": "header", "text": _plain(f"Open incidents ({len(incidents)})")})
+    for inc in incidents[:MAX_HOME_INCIDENTS]:
+        blocks.append(_home_incident(inc, policy, roles, channels.get(inc.id)))
+    if not incidents:
+        blocks.append(_context("No open incidents. :sunny:"))
+    elif len(incidents) > MAX_HOME_INCIDENTS:
+        more = len(incidents) - MAX_HOME_INCIDENTS
+        blocks.append(_context(f"… and {more} older ones (`crashbot list --open` lists them all)."))
+    return {"type": "home", "callback_id": "crashbot_home", "blocks": blocks}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text)}]}
 
 
 def _option(text: str, value: str) -> dict[str, Any]:

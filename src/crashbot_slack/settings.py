@@ -65,6 +65,9 @@ class SlackSettings:
     channel_prefix: str = "inc"
     #: Appended to the incident channel's name for the RCA channel.
     rca_suffix: str = "rca"
+    #: Also open a ``<incident channel>-comms`` channel per incident, for
+    #: customer-facing coordination (linked from the incident channel).
+    comms_channel: bool = False
     #: Threads for the Slack calls made after a command was answered (opening a
     #: form, a confirmation). Commands themselves run before the answer.
     listener_threads: int = field(default=8, validator=_check_threads)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, g, has_request_context, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 from werkzeug.test import EnvironBuilder
@@ -26,6 +26,7 @@ from crashbot_status.cache import (
     WSGIApp,
 )
 from crashbot_status.health import HEALTH_TTL, HealthCheck
+from crashbot_status.links import LinkBase
 from crashbot_status.prom import Metrics
 from crashbot_status.site import Site
 
@@ -79,7 +80,9 @@ class StatusState:
         health_ttl: float = HEALTH_TTL,
         window: float = REVALIDATE_WINDOW,
     ) -> None:
-        self.site = Site(crashbot)
+        #: Where absolute links point (``[status] public_url`` or the request).
+        self.links = LinkBase.from_settings(crashbot.config.section("status"))
+        self.site = Site(crashbot, base_url=self.base_url)
         self.cache = RenderCache(
             crashbot, ttl=ttl, salt=crashbot.config.general.name, window=window
         )
@@ -87,6 +90,12 @@ class StatusState:
         self.revalidator: Revalidator | None = None
         self.metrics = Metrics(crashbot)
         self.health = HealthCheck(crashbot, ttl=health_ttl)
+
+    def base_url(self) -> str:
+        """The link base of the request being served (the public URL outside requests)."""
+        if self.links.fixed or not has_request_context():
+            return self.links.public_url
+        return self.links.for_environ(request.environ)
 
 
 def create_app(
@@ -130,9 +139,11 @@ def create_app(
     _instrument(app, state)
     bot.pm.hook.crashbot_web(app=app, crashbot=bot)
     if app.config["STATUS_FAST_PATH"]:
-        state.revalidator = Revalidator(state.cache, _renderer(app.wsgi_app, state.cache))
+        state.revalidator = Revalidator(
+            state.cache, _renderer(app.wsgi_app, state.cache, state.links)
+        )
         app.wsgi_app = FastPath(  # type: ignore[method-assign]
-            app.wsgi_app, state.cache, fast_path_settings(app, state)
+            app.wsgi_app, state.cache, fast_path_settings(app, state), state.links
         )
     return app
 
@@ -141,16 +152,26 @@ def create_app(
 REVALIDATION = "crashbot.revalidation"
 
 
-def _renderer(wsgi: WSGIApp, cache: RenderCache) -> Callable[[str], None]:
-    """Render a cached key (``path?query``) again by sending the app a GET for it.
+def _renderer(
+    wsgi: WSGIApp, cache: RenderCache, links: LinkBase
+) -> Callable[[str, dict[str, Any]], None]:
+    """Render a cached key again by sending the app a GET for it.
 
-    A page that no longer renders (an incident made private is a 404 now)
-    is dropped from the cache, so no fast path serves its old bytes again.
+    ``origin`` holds what the key's link base was read from (scheme, Host,
+    forwarded headers, peer) in a request that asked for the key. A page that
+    no longer renders (an incident made private is a 404 now), or whose key
+    the origin does not give back, is dropped from the cache instead, so no
+    fast path serves its old bytes again.
     """
 
-    def render(key: str) -> None:
-        path, _, query = key.partition("?")
+    def render(key: str, origin: dict[str, Any]) -> None:
+        prefix = links.cache_prefix_environ(origin)
+        if not key.startswith(prefix):
+            cache.forget(key)
+            return
+        path, _, query = key[len(prefix) :].partition("?")
         environ = EnvironBuilder(method="GET").get_environ()
+        environ.update(origin)
         environ.update({"PATH_INFO": path, "QUERY_STRING": query, REVALIDATION: True})
         status: list[str] = []
         for _ in wsgi(environ, lambda line, *args: status.append(line)):  # type: ignore[arg-type]

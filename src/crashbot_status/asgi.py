@@ -32,6 +32,7 @@ from crashbot_status.cache import (
     etag_matches,
     public_headers,
 )
+from crashbot_status.links import LinkBase
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -58,10 +59,12 @@ class AsgiFastPath:
         app: ASGIApp,
         cache: RenderCache,
         settings: FastPathSettings,
+        links: LinkBase | None = None,
         revalidator: Revalidator | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
+        self.links = links or LinkBase()
         self.revalidator = revalidator
         self.max_age, self.swr, security, self.observe = settings
         self.security = [(k.lower().encode(), v.encode()) for k, v in security]
@@ -78,7 +81,8 @@ class AsgiFastPath:
         # is the raw path decoded as latin-1, which raw_path gives here.
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.split(b"?", 1)[0].decode("latin-1") or "/"
-        key = f"{path}?{scope.get('query_string', b'').decode('latin-1')}"
+        query = scope.get("query_string", b"").decode("latin-1")
+        key = f"{self.links.cache_prefix_scope(scope)}{path}?{query}"
         entry = self.cache.lookup(key)
         if entry is None:
             await self.app(scope, receive, send)
@@ -97,7 +101,7 @@ class AsgiFastPath:
             if lapsed:
                 again.refresh()
             if entry.validator != validator:
-                again.rerender(key)
+                again.rerender(key, _origin(scope))
         elif lapsed:
             await self.app(scope, receive, send)
             return
@@ -138,6 +142,30 @@ class AsgiFastPath:
         return headers
 
 
+#: The request headers a page's link base is read from (see crashbot_status.links).
+_ORIGIN_HEADERS = {
+    b"host": "HTTP_HOST",
+    b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO",
+    b"x-forwarded-host": "HTTP_X_FORWARDED_HOST",
+    b"x-forwarded-port": "HTTP_X_FORWARDED_PORT",
+}
+
+
+def _origin(scope: Scope) -> dict[str, Any]:
+    """The WSGI environ entries a page's link base is read from, for its background render."""
+    environ: dict[str, Any] = {"wsgi.url_scheme": scope.get("scheme", "http")}
+    server = scope.get("server")
+    if server:
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = str(server[0]), str(server[1])
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = client[0]
+    for name, value in scope["headers"]:
+        if name in _ORIGIN_HEADERS:
+            environ[_ORIGIN_HEADERS[name]] = value.decode("latin-1")
+    return environ
+
+
 def create_asgi_app(
     crashbot: Crashbot | None = None,
     test_config: Mapping[str, Any] | None = None,
@@ -154,5 +182,9 @@ def create_asgi_app(
         return fallback
     state: StatusState = flask_app.extensions["crashbot_status"]
     return AsgiFastPath(
-        fallback, state.cache, fast_path_settings(flask_app, state), state.revalidator
+        fallback,
+        state.cache,
+        fast_path_settings(flask_app, state),
+        state.links,
+        state.revalidator,
     )

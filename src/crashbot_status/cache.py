@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from crashbot_core.service import Crashbot
+from crashbot_status.links import LinkBase
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse
@@ -289,23 +290,27 @@ class Revalidator:
     itself (``render(key)``), so it fills the cache exactly as a request would.
     """
 
-    def __init__(self, cache: RenderCache, render: Callable[[str], None]) -> None:
+    def __init__(self, cache: RenderCache, render: Callable[[str, dict[str, Any]], None]) -> None:
         self.cache = cache
         self.render = render
         self._pending: set[str | None] = set()
         self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[str | None, dict[str, Any]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
         """Re-read the change token soon, unless a re-read is queued already."""
-        self._submit(None)
+        self._submit(None, {})
 
-    def rerender(self, key: str) -> None:
-        """Render ``key`` again soon, unless its render is queued already."""
-        self._submit(key)
+    def rerender(self, key: str, origin: dict[str, Any]) -> None:
+        """Render ``key`` again soon, unless its render is queued already.
 
-    def _submit(self, job: str | None) -> None:
+        :param origin: the WSGI environ entries of a request for ``key`` that
+            its link base is read from (scheme, Host, forwarded headers, peer).
+        """
+        self._submit(key, origin)
+
+    def _submit(self, job: str | None, origin: dict[str, Any]) -> None:
         with self._lock:
             if job in self._pending:
                 return
@@ -316,16 +321,16 @@ class Revalidator:
                     target=self._run, name="crashbot-revalidate", daemon=True
                 )
                 self._thread.start()
-        self._jobs.put(job)
+        self._jobs.put((job, origin))
 
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
+            job, origin = self._jobs.get()
             try:
                 if job is None:
                     self.cache.validator()
                 else:
-                    self.render(job)
+                    self.render(job, origin)
             except Exception as exc:
                 # The next request reads the token itself, and the app answers
                 # it (stale, with a notice, when the store is down).
@@ -384,10 +389,17 @@ class FastPath:
     fills the cache (or serves a stale copy while the store is down).
     """
 
-    def __init__(self, app: WSGIApp, cache: RenderCache, settings: FastPathSettings) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        cache: RenderCache,
+        settings: FastPathSettings,
+        links: LinkBase | None = None,
+    ) -> None:
         self.app = app
         self.cache = cache
         self.max_age, self.swr, self.security, self.observe = settings
+        self.links = links or LinkBase()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Serve from the cache when possible, else delegate."""
@@ -397,7 +409,7 @@ class FastPath:
         started = time.perf_counter()
         path = environ.get("PATH_INFO", "") or "/"
         query = environ.get("QUERY_STRING", "")
-        key = f"{path}?{query}"
+        key = f"{self.links.cache_prefix_environ(environ)}{path}?{query}"
         entry = self.cache.lookup(key)
         if entry is None:
             return self.app(environ, start_response)

@@ -30,6 +30,24 @@ from crashbot_core.models import TokenScope
 from crashbot_core.service import Crashbot
 from crashbot_status import charts
 
+#: The page's definitions in plain words. The metrics report (``DEFINITIONS``)
+#: names fields, as an API should (``acknowledged_at - started_at``); a reader
+#: of the status page wants what the number means.
+PAGE_DEFINITIONS: dict[str, str] = {
+    **DEFINITIONS,
+    "mtta": "Time to acknowledge: from the start of an incident until a responder "
+    "acknowledged it, over the incidents acknowledged so far.",
+    "mttm": "Time to mitigate: from the start of an incident until its impact was "
+    "contained (it reached monitoring, or was resolved).",
+    "mttr": "Time to resolve: from the start of an incident until it was resolved, "
+    "over resolved incidents.",
+    "negative": "A time recorded before the incident's start (entered late) counts as zero.",
+    "mean": "The average.",
+    "median": "The middle value: half of the incidents took longer, half less.",
+    "p90": "9 in 10 incidents took this long or less.",
+    "by_period": "Incidents are grouped by the calendar month (UTC) in which they started.",
+}
+
 __all__ = [
     "MODES",
     "Insights",
@@ -216,7 +234,7 @@ def insights() -> Response:
         charts=render_charts(data),
         rows=table_rows(data),
         duration=format_duration,
-        definitions=DEFINITIONS,
+        definitions=PAGE_DEFINITIONS,
     )
     resp = Response(body, content_type="text/html; charset=utf-8")
     if mode == "public":

@@ -81,9 +81,6 @@ _FROM_IMPACT = {
     Impact.MAJOR_OUTAGE: Overall.MAJOR_OUTAGE,
 }
 
-#: Statuspage incident impact by severity rank (0 = most severe level of the policy).
-IMPACT_BY_RANK = ("critical", "major", "minor")
-
 #: What a public update says when its event carries no text.
 DEFAULT_BODIES = {
     Status.INVESTIGATING: "We are investigating this issue.",
@@ -195,8 +192,12 @@ class ComponentGroup:
 
 
 def is_public(incident: Incident) -> bool:
-    """The single rule for incidents: shown only when marked public."""
-    return bool(incident.public)
+    """The single rule for incidents: shown only when marked public and it counts.
+
+    An incident closed as invalid (a false alarm) or as a duplicate (merged
+    into another) counts no more: the public never sees it, as if private.
+    """
+    return bool(incident.public) and incident.counts
 
 
 def declared_by_alert(incident: Incident) -> bool:
@@ -262,6 +263,11 @@ def _update_from(incident: Incident, e: Event) -> PublicUpdate | None:
     elif e.kind is EventKind.STATUS_CHANGED:
         status = _text(d.get("to")) or incident.status.value
         body = DEFAULT_BODIES.get(_status(status), f"Status changed to {status}.")
+    elif e.kind is EventKind.RECORDED:
+        # A past incident recorded after the fact: its one update says it is over.
+        status = Status.RESOLVED.value
+        said = incident.description if declared_by_alert(incident) else d.get("description")
+        body = _text(said) or DEFAULT_BODIES[Status.RESOLVED]
     elif e.kind is EventKind.RESOLVED:
         status = Status.RESOLVED.value
         body = _text(d.get("message")) or DEFAULT_BODIES[Status.RESOLVED]
@@ -293,10 +299,9 @@ def incident_impact(incident: Incident, policy: SeverityPolicy) -> str:
     """Statuspage impact of an incident: by severity rank, ``none`` for the lower levels.
 
     With the default policy SEV1 → critical, SEV2 → major, SEV3 → minor,
-    SEV4 → none.
+    SEV4 → none; ``[severity.KEY] public_impact`` changes it.
     """
-    rank = policy.get(incident.severity).rank
-    return IMPACT_BY_RANK[rank] if rank < len(IMPACT_BY_RANK) else "none"
+    return policy.get(incident.severity).page_impact.value
 
 
 def worst_status(statuses: Iterable[str]) -> str:
@@ -486,3 +491,12 @@ def label(value: str) -> str:
 def severity_labels(policy: SeverityPolicy) -> Mapping[str, str]:
     """Severity key → human label (``SEV1`` → ``Critical``)."""
     return {lv.key: lv.label for lv in policy.levels}
+
+
+def impact_labels(policy: SeverityPolicy) -> Mapping[str, str]:
+    """Severity key → what public pages show (``SEV2`` → ``Major impact``).
+
+    Customers read impact, as on Statuspage, not the team's severity names.
+    """
+    words = {"critical": "Critical", "major": "Major", "minor": "Minor", "none": "No"}
+    return {lv.key: f"{words[lv.page_impact.value]} impact" for lv in policy.levels}

@@ -55,7 +55,7 @@ def _slug(text: str) -> str:
 class Site:
     """Public reads over one :class:`Crashbot`. Never returns private data."""
 
-    def __init__(self, crashbot: Crashbot) -> None:
+    def __init__(self, crashbot: Crashbot, base_url: Callable[[], str] | None = None) -> None:
         self.crashbot = crashbot
         # Public faces and public incidents with their updates, kept between
         # renders by (id, version): every write to an incident moves its
@@ -65,6 +65,9 @@ class Site:
         self._updated: dict[tuple[int, int], PublicIncident] = {}
         self._encoded: dict[tuple[str, int, int], bytes] = {}
         self._memo_config: object = None
+        #: The start of absolute links for what is being rendered now (see
+        #: :mod:`crashbot_status.links`); by default the configured public URL.
+        self.base_url: Callable[[], str] = base_url or (lambda: crashbot.config.public_url)
 
     @property
     def policy(self) -> SeverityPolicy:
@@ -77,7 +80,9 @@ class Site:
         return self.crashbot.now()
 
     def _list(self, **criteria: object) -> list[Incident]:
-        found = self.crashbot.list_public_fields(IncidentFilter(public=True, **criteria))  # type: ignore[arg-type]
+        found = self.crashbot.list_public_fields(
+            IncidentFilter(public=True, counts=True, **criteria)  # type: ignore[arg-type]
+        )
         # The store filter is the first gate; this is the second, so a store
         # bug can never leak a private incident.
         return [self._face(i) for i in found if public.is_public(i)]
@@ -103,6 +108,8 @@ class Site:
         incidents that changed are encoded again.
         """
         key = (kind, p.incident.id, p.incident.version)
+        if len(self._encoded) > MEMO_SIZE:
+            self._encoded = {}
         found = self._encoded.get(key)
         if found is None:
             found = encode()
@@ -150,7 +157,7 @@ class Site:
         return Page(
             id=_slug(general.name),
             name=general.name,
-            url=general.base_url.rstrip("/"),
+            url=self.base_url(),
             updated_at=updated,
         )
 
@@ -201,7 +208,7 @@ class Site:
 
     def history(self, page: int, *, size: int = HISTORY_PAGE_SIZE) -> tuple[list[Incident], int]:
         """One page (1-based) of public incidents, newest first, and the number of pages."""
-        total = self.crashbot.store.count_incidents(IncidentFilter(public=True))
+        total = self.crashbot.store.count_incidents(IncidentFilter(public=True, counts=True))
         pages = max(1, -(-total // size))
         items = self._list(limit=size, offset=(page - 1) * size, newest_first=True)
         return items, pages

@@ -100,8 +100,9 @@ def public_response(
     process answers 503.
     """
     c = cache()
-    # Same form as the fast path's lookup (PATH_INFO?QUERY_STRING, no query).
-    key = key or f"{request.path}?"
+    # Same form as the fast path's lookup (PATH_INFO?QUERY_STRING, no query),
+    # after the link base when links follow the request.
+    key = _state().links.cache_prefix_environ(request.environ) + (key or f"{request.path}?")
 
     def _render() -> tuple[bytes, str]:
         body, mimetype = render()
@@ -166,7 +167,7 @@ def _html(template: str, **context: Any) -> tuple[str, str]:
         render_template(
             template,
             page_name=general.name,
-            severities=public.severity_labels(s.policy),
+            impacts=public.impact_labels(s.policy),
             label=public.label,
             fmt_time=fmt_time,
             duration=format_duration,
@@ -193,7 +194,10 @@ def index() -> Response:
     def render() -> tuple[str, str]:
         ov = site().overview()
         groups = public.group_components(ov.components)
-        days = public.incidents_by_day(ov.recent, now=ov.now, days=7)
+        # An incident still open is listed under the day it started too: "No
+        # incidents reported" for today, above an outage that began this
+        # morning, read as a contradiction.
+        days = public.incidents_by_day([*ov.open, *ov.recent], now=ov.now, days=7)
         names = {c.key: c.component.display for c in ov.components}
         return _html("index.html", ov=ov, groups=groups, days=days, names=names)
 
@@ -284,14 +288,14 @@ def api_list() -> Response:
     def render() -> tuple[bytes, str]:
         s = site()
         open_, closed = s.everything()
-        base = s.crashbot.config.general.base_url
+        base = s.base_url()
 
         def items(incidents: list[public.PublicIncident]) -> bytes:
             # Byte for byte dumps(listing.listing(...)), each incident encoded
             # once per version (Site.encoded) rather than on every render.
             return b",".join(
                 s.encoded(
-                    "list",
+                    f"list {base}",  # links follow the request without a public URL
                     p,
                     lambda p=p: dumps(listing.incident_public_dict(p, s.policy, base)),  # type: ignore[misc]
                 )

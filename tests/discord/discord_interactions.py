@@ -154,10 +154,14 @@ class Harness:
 
     def feed(self, payload: dict[str, Any]) -> None:
         """Hand the payload to discord.py as the gateway would, and wait until it is handled."""
-        self.loop.run_until_complete(self._feed(payload))
+        self.gateway("INTERACTION_CREATE", payload)
 
-    async def _feed(self, payload: dict[str, Any]) -> None:
-        self.client._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
+    def gateway(self, event: str, payload: dict[str, Any]) -> None:
+        """Hand a gateway dispatch (``MESSAGE_REACTION_ADD`` …) to discord.py; wait for its handlers."""
+        self.loop.run_until_complete(self._feed(event, payload))
+
+    async def _feed(self, event: str, payload: dict[str, Any]) -> None:
+        self.client._connection.parsers[event](payload)
         me = asyncio.current_task()
         for _ in range(20):
             # A sent modal keeps a timeout task waiting for its submission: not ours to wait for.

@@ -2,8 +2,9 @@
 
 It records every request and answers the calls crashbot and discord.py make:
 login (``/users/@me``, ``/oauth2/applications/@me``), interaction callbacks,
-edits of the original interaction response, threads, messages, message
-edits, DM channels, command registration and webhook executes. Tests queue
+edits of the original interaction response, threads and their members,
+messages (posted, edited, read), users, DM channels, command registration
+and webhook executes. Tests queue
 failures (429 with Discord's body and headers, 5xx) with :meth:`fail_next`.
 """
 
@@ -70,6 +71,10 @@ class FakeDiscord:
         self._ids = itertools.count(1300000000000000001)
         self._failures: list[tuple[str, Response]] = []
         self._lock = threading.Lock()
+        #: Messages GET /channels/{id}/messages/{id} finds, by (channel id, message id).
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        #: Display names GET /users/{id} answers with.
+        self.people: dict[str, str] = {}
         #: Called with each request as it arrives, before it is answered (to
         #: look at the world at that moment, e.g. what the store holds).
         self.on_request: Callable[[Recorded], None] | None = None
@@ -250,6 +255,31 @@ class FakeDiscord:
             return ok(self._message(m.group(1), body))
         if (m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", p)) and method == "PATCH":
             return ok(self._message(m.group(1), body, m.group(2)))
+        if (m := re.fullmatch(r"/channels/(\d+)", p)) and method == "PATCH":
+            # Modify Channel on a thread: archived / locked in its thread_metadata.
+            return ok(
+                {
+                    "id": m.group(1),
+                    "type": 11,
+                    "guild_id": GUILD_ID,
+                    "parent_id": INCIDENTS_CHANNEL,
+                    "thread_metadata": {
+                        "archived": bool(body.get("archived")),
+                        "auto_archive_duration": 4320,
+                        "archive_timestamp": TIMESTAMP,
+                        "locked": bool(body.get("locked")),
+                    },
+                }
+            )
+        if (m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", p)) and method == "GET":
+            stored = self.messages.get((m.group(1), m.group(2)))
+            if stored is None:
+                return ok({"code": 10008, "message": "Unknown Message"}, 404)
+            return ok(stored)
+        if re.fullmatch(r"/channels/\d+/thread-members/\d+", p) and method == "PUT":
+            return Response(status=204)
+        if (m := re.fullmatch(r"/users/(\d+)", p)) and method == "GET":
+            return ok(user(m.group(1), self.people.get(m.group(1), "Someone")))
         if p == "/users/@me/channels" and method == "POST":
             return ok(
                 {"id": self.new_id(), "type": 1, "recipients": [user(body["recipient_id"], "x")]}

@@ -64,6 +64,8 @@ def test_start_registers_incident_commands_in_the_guild(
         "status",
         "role",
         "resolve",
+        "publish",
+        "unpublish",
         "rca",
         "follow-up",
     ]

@@ -145,7 +145,27 @@ def test_digest_has_state_thread_link_and_buttons() -> None:
     assert [(b["label"], b["custom_id"], b["disabled"]) for b in buttons] == [
         ("Acknowledge", "crashbot:ack:7", False),
         ("Post update", "crashbot:update:7", False),
+        ("Join", "crashbot:join:7", False),
+        ("Unpublish", "crashbot:unpublish:7", False),
     ]
+
+
+def test_digest_offers_the_visibility_change_and_join_only_with_a_thread() -> None:
+    private = render.digest_message(incident(public=False))
+    labels = [b["label"] for b in private["components"][0]["components"]]
+    assert labels == ["Acknowledge", "Post update", "Publish"]
+    public = render.digest_message(incident(public=True), thread_id="555")
+    buttons = public["components"][0]["components"]
+    assert [b["label"] for b in buttons][-2:] == ["Join", "Unpublish"]
+    assert buttons[-1]["custom_id"] == "crashbot:unpublish:7"
+
+
+def test_origin_reply_answers_the_message_without_pinging() -> None:
+    payload = render.origin_reply(incident(), "555", "777")
+    assert payload["content"] == "🚨 INC-7 declared from this message — follow it in <#555>"
+    assert payload["message_reference"] == {"message_id": "777", "fail_if_not_exists": False}
+    assert payload["allowed_mentions"] == {"parse": [], "replied_user": False}
+    assert "follow it" not in render.origin_reply(incident(), None, "777")["content"]
 
 
 def test_digest_acknowledge_button_is_disabled_once_acknowledged_or_resolved() -> None:

@@ -187,7 +187,7 @@ def test_docstring_text_is_safe_in_a_markdown_table(text: str, expected: str) ->
 # The plugin author's guide (docs/plugins.md)
 # ---------------------------------------------------------------------------
 
-EXAMPLE = DOCS / "examples" / "crashbot-pagerduty"
+EXAMPLE = DOCS / "examples" / "my-pager"
 
 
 def _guide_section(heading: str) -> str:
@@ -221,7 +221,7 @@ def test_guide_documents_every_hook_with_its_arguments() -> None:
 
 def test_worked_example_quotes_the_example_package_verbatim() -> None:
     text = _guide_section("A worked example: paging PagerDuty")
-    source = (EXAMPLE / "src" / "crashbot_pagerduty" / "__init__.py").read_text(encoding="utf-8")
+    source = (EXAMPLE / "src" / "my_pager" / "__init__.py").read_text(encoding="utf-8")
     pyproject = (EXAMPLE / "pyproject.toml").read_text(encoding="utf-8")
     blocks = re.findall(r"^```(\w+)\n(.*?)^```$", text, re.M | re.S)
     python = [body for lang, body in blocks if lang == "python"]
@@ -230,4 +230,4 @@ def test_worked_example_quotes_the_example_package_verbatim() -> None:
         assert body in source, f"docs/plugins.md quotes code the example no longer has:\n{body}"
     registration = [b for lang, b in blocks if lang == "toml" and b.startswith("[project.")]
     assert registration and all(b in pyproject for b in registration)
-    assert "tests/docs/test_docs_example_pagerduty.py" in text
+    assert "tests/docs/test_docs_example_pager.py" in text

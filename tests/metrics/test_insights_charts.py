@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from hypothesis import given
@@ -12,8 +13,21 @@ from crashbot_status import charts
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def parse(svg: str) -> ET.Element:
-    return ET.fromstring(svg)
+def drawings(markup: str) -> list[ET.Element]:
+    """Every ``<svg>`` in a chart's markup (the wide drawing, then the narrow one)."""
+    return [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", markup, flags=re.S)]
+
+
+def parse(markup: str) -> ET.Element:
+    """The wide drawing."""
+    wide, narrow = drawings(markup)
+    assert "chart-wide" in wide.get("class", "") and "chart-narrow" in narrow.get("class", "")
+    return wide
+
+
+def axis_numbers(root: ET.Element) -> list[float]:
+    texts = [t for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    return [float(t.text or "nan") for t in texts]
 
 
 def test_line_chart_is_an_accessible_image_with_title_and_description() -> None:
@@ -77,8 +91,8 @@ def test_empty_data_says_so_instead_of_drawing_nothing() -> None:
         charts.line_chart("t", "d", ["2026-01"], [("MTTA", [None])]),
         charts.bar_chart("t", "d", ["2026-01"], [("SEV1", [0])]),
     ):
-        root = parse(svg)
-        assert "No incidents in this period" in [t.text for t in root.iter(f"{SVG}text")]
+        for root in drawings(svg):
+            assert "No incidents in this period" in [t.text for t in root.iter(f"{SVG}text")]
 
 
 @given(name=st.text(max_size=40), title=st.text(max_size=40))
@@ -90,10 +104,53 @@ def test_any_text_is_escaped_and_the_svg_stays_well_formed(name: str, title: str
         charts.line_chart(title, title, [name, "x"], [(name, [1.0, 2.0])]),
         charts.bar_chart(title, title, [name], [(name, [3])]),
     ):
-        root = parse(svg)
-        assert root.find(f"{SVG}title").text == (title or None)  # type: ignore[union-attr]
-        assert not list(root.iter("script")) and not list(root.iter(f"{SVG}script"))
+        for root in drawings(svg):
+            assert root.find(f"{SVG}title").text == (title or None)  # type: ignore[union-attr]
+            assert not list(root.iter("script")) and not list(root.iter(f"{SVG}script"))
 
 
 def test_nice_ceiling_rounds_up_to_a_readable_axis_maximum() -> None:
     assert [charts.nice_ceiling(v) for v in (0, 0.7, 3, 7, 11, 240)] == [1, 1, 5, 10, 20, 250]
+
+
+def test_count_axes_have_whole_numbers_at_every_tick() -> None:
+    # Regression: three incidents in a month drew ticks at 1.25, 2.5 and 3.75.
+    for largest in (1, 2, 3, 5, 6, 7, 11, 13, 26, 99, 101, 1234):
+        top, ticks = charts.count_axis(largest)
+        assert top >= largest and 1 <= ticks <= 5
+        assert top % ticks == 0
+    svg = charts.bar_chart("t", "d", ["2026-01", "2026-02"], [("SEV1", [3, 2])])
+    for root in drawings(svg):
+        numbers = axis_numbers(root)
+        assert numbers == [0, 1, 2, 3] and all(n == int(n) for n in numbers)
+
+
+@given(counts=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=36))
+def test_bar_chart_axis_labels_are_whole_numbers_covering_the_tallest_bar(
+    counts: list[int],
+) -> None:
+    labels = [f"m{i}" for i in range(len(counts))]
+    for root in drawings(charts.bar_chart("t", "d", labels, [("SEV1", counts)])):
+        numbers = axis_numbers(root)
+        if not any(counts):
+            assert numbers == []
+            continue
+        assert all(n == int(n) for n in numbers) and max(numbers) >= max(counts)
+
+
+def test_the_narrow_drawing_keeps_its_text_readable_on_a_phone() -> None:
+    months = [f"2026-{m:02d}" for m in range(1, 13)] + [f"2027-{m:02d}" for m in range(1, 13)]
+    svg = charts.line_chart(
+        "t", "d", months, [("MTTA mean", [60.0] * 24), ("MTTA median", [30.0] * 24)], ident="x"
+    )
+    wide, narrow = drawings(svg)
+    width = float(narrow.get("viewBox", "").split()[2])
+    # Shown about 1:1 on a 360-390 px screen: 13 px text stays 13 px.
+    assert width <= 390 and int(narrow.get("font-size", "0")) >= 12
+    month_labels = [t.text for t in narrow.iter(f"{SVG}text") if (t.text or "").startswith("202")]
+    assert 2 <= len(month_labels) <= 4
+    # Legend entries stay inside the drawing (they wrap instead).
+    for rect in narrow.iter(f"{SVG}rect"):
+        assert float(rect.get("x", "0")) + 10 <= width
+    # The two drawings have distinct ids, so aria-labelledby stays unambiguous.
+    assert wide.get("aria-labelledby") != narrow.get("aria-labelledby")

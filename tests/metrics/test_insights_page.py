@@ -47,7 +47,9 @@ def history(bot: Crashbot, clock: FixedClock) -> Crashbot:
 
 
 def svgs(html: str) -> list[ET.Element]:
-    return [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", html, flags=re.S)]
+    """The wide drawing of every chart (each chart also has a narrow one for phones)."""
+    every = [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", html, flags=re.S)]
+    return [s for s in every if "chart-wide" in s.get("class", "")]
 
 
 def test_public_page_draws_three_accessible_charts_and_data_tables(history: Crashbot) -> None:
@@ -164,3 +166,12 @@ def test_the_mode_comes_from_crashbot_toml_or_the_environment(
 def test_an_unknown_key_in_the_status_section_is_refused(database_url: str) -> None:
     with pytest.raises(ConfigError, match="insight"):
         make_crashbot(database_url=database_url, config={"status": {"insight": "public"}})
+
+
+def test_page_explains_figures_in_words_not_field_formulas(history: Crashbot) -> None:
+    # Regression: captions read "acknowledged_at - started_at" and "ceil(0.9 * n)".
+    html = make_app(history, "public").test_client().get("/insights").get_data(as_text=True)
+    text = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    for jargon in ("_at - ", "started_at", "ceil(", "YYYY-MM"):
+        assert jargon not in text, jargon
+    assert "until a responder acknowledged it" in text

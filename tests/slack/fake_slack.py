@@ -221,6 +221,9 @@ class FakeSlack:
     def _views_open(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"view": {"id": "V0001", **(p.get("view") or {})}}
 
+    def _views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"view": {"id": "VHOME01", "team_id": "T0001", **(p.get("view") or {})}}
+
 
 class _Prefix(URIPattern):
     """A pytest-httpserver URI matcher for every path under a prefix."""

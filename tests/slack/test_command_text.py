@@ -151,3 +151,20 @@ def test_known_subcommands_with_random_arguments_never_crash(sub: str, args: lis
         assert str(exc).strip()
     else:
         assert cmd.action in {sub, "modal"}
+
+
+def test_publish_takes_an_optional_message_and_unpublish_takes_nothing() -> None:
+    assert p("publish", implied=True) == ParsedCommand(action="publish")
+    assert p("publish Checkout is slow for some customers", implied=True) == ParsedCommand(
+        action="publish", message="Checkout is slow for some customers"
+    )
+    assert p("publish INC-4 We are on it") == ParsedCommand(
+        action="publish", ref="INC-4", message="We are on it"
+    )
+    # Inside the incident channel a leading number is part of the message.
+    assert p("publish 5 regions affected", implied=True).message == "5 regions affected"
+    assert p("unpublish", implied=True) == ParsedCommand(action="unpublish")
+    assert p("unpublish INC-4") == ParsedCommand(action="unpublish", ref="INC-4")
+    assert p("unpublish 4") == ParsedCommand(action="unpublish", ref="4")
+    with pytest.raises(CommandError, match="`unpublish` takes no text"):
+        p("unpublish INC-4 now please")

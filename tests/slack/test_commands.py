@@ -47,6 +47,7 @@ def test_declare_creates_channel_invites_declarer_and_posts_digest(
     )
     [create] = fake_slack.called("conversations.create")
     assert create["name"] == "inc-20260302-1-checkout-api-returns-500s"
+    assert create["is_private"] in (False, "false", "0")  # SEV1 is public by default
     assert fake_slack.called("conversations.invite") == [
         {"channel": "CINC00001", "users": "UALICE"}
     ]
@@ -59,6 +60,7 @@ def test_declare_creates_channel_invites_declarer_and_posts_digest(
         "Join",
         "Acknowledge",
         "Post update",
+        "Unpublish",
     ]
     assert inc.refs["slack.channel"] == "CINC00001"
     assert inc.refs["slack.digest_channel"] == DIGEST_ID and inc.refs["slack.digest_ts"]

@@ -73,9 +73,14 @@ def test_topic_shows_status_severity_and_commander() -> None:
     assert "unassigned" in render.topic(incident(), DEFAULT_POLICY)
 
 
-def test_open_digest_has_join_ack_and_update_buttons() -> None:
+def test_open_digest_has_join_ack_update_and_visibility_buttons() -> None:
     text, blocks = render.digest(incident(), DEFAULT_POLICY, channel_id="C1")
-    assert buttons(blocks) == [render.ACTION_JOIN, render.ACTION_ACK, render.ACTION_UPDATE]
+    assert buttons(blocks) == [
+        render.ACTION_JOIN,
+        render.ACTION_ACK,
+        render.ACTION_UPDATE,
+        render.ACTION_UNPUBLISH,
+    ]
     assert "<#C1>" in texts(blocks)
     assert "INC-42" in text
 
@@ -101,6 +106,87 @@ def test_user_text_is_escaped_so_it_cannot_ping() -> None:
     dumped = texts(blocks)
     assert "<!channel>" not in dumped and "<!here>" not in dumped
     assert "&lt;!channel&gt; &amp; &lt;@U1&gt;" in dumped
+
+
+def test_private_digest_offers_publish_with_a_confirmation() -> None:
+    inc = incident(public=False, title="<!channel> leak")
+    _, blocks = render.digest(inc, DEFAULT_POLICY, channel_id="C1")
+    assert buttons(blocks)[-1] == render.ACTION_PUBLISH
+    [publish] = [
+        e
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == render.ACTION_PUBLISH
+    ]
+    assert publish["value"] == "42"
+    assert publish["confirm"]["title"]["text"] == "Publish INC-42?"
+    assert "public status page" in publish["confirm"]["text"]["text"]
+    assert "&lt;!channel&gt; leak" in publish["confirm"]["text"]["text"]
+
+
+def test_intro_links_the_comms_channel_and_the_comms_intro_links_back() -> None:
+    _, blocks = render.intro(incident(), DEFAULT_POLICY, comms_channel="CCOMMS1")
+    assert "Customer-facing coordination: <#CCOMMS1>" in texts(blocks)
+    assert "<#" not in texts(render.intro(incident(), DEFAULT_POLICY)[1])
+    text, blocks = render.comms_intro(incident(public=False, title="a <b>"), "CINC1")
+    assert "<#CINC1>" in texts(blocks) and "a &lt;b&gt;" in texts(blocks)
+    assert "not on the public status page" in texts(blocks)
+    assert text == "Customer-facing coordination for INC-42"
+    assert render.comms_channel_name("inc-20260302-42-x") == "inc-20260302-42-x-comms"
+    assert len(render.comms_channel_name("a" * 80)) <= 80
+
+
+def home_texts(view: dict) -> list[str]:
+    out = []
+    for b in view["blocks"]:
+        if b["type"] in {"section", "header"}:
+            out.append(b["text"]["text"])
+        elif b["type"] == "context":
+            out.append(b["elements"][0]["text"])
+    return out
+
+
+def test_home_view_lists_open_incidents_my_roles_and_a_declare_button() -> None:
+    bob = Actor("slack", "UBOB", "bob")
+    mine = incident(
+        id=7,
+        ref="INC-7",
+        title="Search <slow>",
+        severity="SEV3",
+        public=False,
+        roles={"commander": bob, "scribe": bob},
+    )
+    other = incident(id=8, ref="INC-8", roles={"commander": ALICE})
+    view = render.home_view(
+        [other, mine], "UBOB", DEFAULT_POLICY, DEFAULT_ROLES, channels={7: "C7"}
+    )
+
+    assert view["type"] == "home"
+    assert buttons(view["blocks"]) == [render.ACTION_HOME_DECLARE]
+    lines = home_texts(view)
+    assert lines[0] == "Incidents"
+    mine_at, open_at = lines.index("Your roles"), lines.index("Open incidents (2)")
+    assert lines[mine_at + 1 : open_at] == [
+        "*INC-7: Search &lt;slow&gt;* — you are Incident commander, Scribe · <#C7>"
+    ]
+    [first, second] = lines[open_at + 1 :]
+    assert first.startswith("*INC-8: Checkout API returns 500s*\n:red_circle: SEV1 (Critical)")
+    assert "Incident commander: <@UALICE>" in first and ":lock:" not in first
+    assert second.startswith("*INC-7: Search &lt;slow&gt;* :lock:")
+    assert ":mag: Investigating · <#C7>" in second
+    assert "Incident commander: <@UBOB> · Scribe: <@UBOB>" in second
+
+
+def test_home_view_when_nothing_is_open_or_too_much_is() -> None:
+    empty = home_texts(render.home_view([], "UBOB", DEFAULT_POLICY, DEFAULT_ROLES))
+    assert "You hold no role in an open incident." in empty
+    assert "No open incidents. :sunny:" in empty
+
+    many = [incident(id=i, ref=f"INC-{i}") for i in range(1, 61)]
+    view = render.home_view(many, "UALICE", DEFAULT_POLICY, DEFAULT_ROLES)
+    assert len(view["blocks"]) <= 100  # Slack's limit for a view
+    assert any("… and 20 older ones" in t for t in home_texts(view))
 
 
 def test_private_incident_digest_links_no_status_page() -> None:

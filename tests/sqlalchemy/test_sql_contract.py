@@ -19,5 +19,7 @@ def test_the_sql_store_offers_every_capability(store: SqlStore) -> None:
         "bulk_alerts",
         "bulk_reads",
         "metrics",
+        "multi_commit",
         "migrations",
+        "backups",
     ]

@@ -80,7 +80,8 @@ def asgi(bot: Crashbot) -> AsgiFastPath:
 def test_asgi_answers_the_same_bytes_and_headers_as_wsgi(
     bot: Crashbot, asgi: AsgiFastPath, path: str
 ) -> None:
-    wsgi = create_app(bot, {"TESTING": True}).test_client().get(path)
+    # The same host as the ASGI client's: links follow it (no public_url set).
+    wsgi = create_app(bot, {"TESTING": True}).test_client().get(path, base_url="http://status.test")
     first, cached = run(asgi, get(path), get(path))
     assert asgi.app.calls == [path]  # type: ignore[attr-defined]  # the second never reached Flask
     for response in (first, cached):
@@ -248,4 +249,7 @@ def test_private_activity_keeps_asgi_revalidations_at_304(bot: Crashbot) -> None
         assert response.headers["etag"] == first[path].headers["etag"]
     wsgi = create_app(bot, {"TESTING": True}).test_client()
     for path in paths:
-        assert wsgi.get(path).headers["ETag"] == first[path].headers["etag"]
+        assert (
+            wsgi.get(path, base_url="http://status.test").headers["ETag"]
+            == first[path].headers["etag"]
+        )

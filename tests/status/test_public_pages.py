@@ -154,3 +154,15 @@ def test_unknown_path_is_404_json_for_api_clients(client):
 
 def test_huge_incident_id_is_404(client):
     assert client.get("/incidents/99999999999999999999999").status_code == 404
+
+
+def test_an_ongoing_incident_is_listed_under_the_day_it_started(bot, client):
+    # Regression: "Past incidents" said "No incidents reported" for today while
+    # an incident that started today was ongoing.
+    inc = open_incident(bot)
+    html = client.get("/").get_data(as_text=True)
+    past = html.split('id="past-h"')[1]
+    today = past.split('<div class="day">')[1]
+    assert 'datetime="2026-03-02"' in today
+    assert inc.title in today and "Ongoing" in today
+    assert "No incidents reported." not in today

@@ -1,11 +1,11 @@
-"""Listeners by kind: slash commands, block actions, view submissions, events."""
+"""Listeners by kind: slash commands, block actions, view submissions, events, the Home tab."""
 
 from __future__ import annotations
 
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
-from crashbot_slack.listeners import actions, commands, events, views
+from crashbot_slack.listeners import actions, commands, events, home, views
 from crashbot_slack.listeners.context import after_ack
 
 if TYPE_CHECKING:
@@ -24,3 +24,4 @@ def register_listeners(app: App, runtime: SlackRuntime, executor: Executor) -> N
     actions.register(app, runtime, later)
     views.register(app, runtime, later)
     events.register(app, runtime, later)
+    home.register(app, runtime, later)

@@ -1,9 +1,10 @@
-"""Digest buttons: Join, Acknowledge, Post update.
+"""Digest buttons: Join, Acknowledge, Post update, Publish / Unpublish; the Home tab's Declare.
 
-Acknowledge is committed before the ack; Slack ignores a block action's ack
-body, so its confirmation follows on the ``response_url``. Join (an invite)
-and Post update (a form) change no incident: their Slack calls come after
-the ack.
+Acknowledge, Publish and Unpublish are committed before the ack; Slack
+ignores a block action's ack body, so their confirmation follows on the
+``response_url``, and the refreshed digest comes from the outbox. Join (an
+invite), Post update and Declare (forms) change no incident: their Slack
+calls come after the ack.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from crashbot_core.errors import InvalidInput
 from crashbot_slack import render
 from crashbot_slack.api import error_code
-from crashbot_slack.listeners.context import Later, guarded, outcome, request_actor
+from crashbot_slack.listeners.context import Later, guarded, log, outcome, request_actor
 from crashbot_slack.notifier import REF_CHANNEL
 
 if TYPE_CHECKING:
@@ -71,6 +72,45 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
         text = outcome(work)  # committed before Slack hears back
         ack()
         later(lambda: _replier(respond)(text))
+
+    @app.action(render.ACTION_PUBLISH)
+    def on_publish(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        def work() -> str:
+            # The first public update is the configured publish_message: a
+            # button carries no text (``/incident publish MESSAGE`` does).
+            done = bot.publish(_incident_id(body), actor=request_actor(runtime, body["user"]))
+            return f"{done.ref} is now on the status page."
+
+        text = outcome(work)  # committed before Slack hears back
+        ack()
+        later(lambda: _replier(respond)(text))
+
+    @app.action(render.ACTION_UNPUBLISH)
+    def on_unpublish(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        def work() -> str:
+            done = bot.unpublish(_incident_id(body), actor=request_actor(runtime, body["user"]))
+            return f"{done.ref} is off the status page."
+
+        text = outcome(work)
+        ack()
+        later(lambda: _replier(respond)(text))
+
+    @app.action(render.ACTION_HOME_DECLARE)
+    def on_home_declare(ack: Ack, body: dict[str, Any]) -> None:
+        try:
+            view = render.declare_modal(bot.policy, bot.components())  # a store read
+        except Exception:
+            # The Home tab has no response_url to explain on: the form just does not open.
+            log.exception("could not prepare the declare form")
+            ack()
+            return
+        ack()
+        trigger = body["trigger_id"]
+
+        def open_form() -> None:
+            runtime.api.call("views.open", trigger_id=trigger, view=view)
+
+        later(open_form)
 
     @app.action(render.ACTION_UPDATE)
     def on_open_update_form(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

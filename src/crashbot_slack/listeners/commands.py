@@ -172,6 +172,12 @@ def _run(
         assert cmd.url is not None
         done = bot.link_rca(inc.id, cmd.url, actor=actor)
         return f"Linked the RCA of {done.ref}."
+    if cmd.action == "publish":
+        done = bot.publish(inc.id, actor=actor, message=cmd.message or None)
+        return f"{done.ref} is now on the status page."
+    if cmd.action == "unpublish":
+        done = bot.unpublish(inc.id, actor=actor)
+        return f"{done.ref} is off the status page."
     if cmd.action == "follow-up":
         fu = bot.add_follow_up(inc.id, cmd.title, actor=actor)
         return f"Added follow-up #{fu.id} to {inc.ref}: {render.escape(fu.title)}"

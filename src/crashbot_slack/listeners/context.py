@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.models import Actor, Incident
 from crashbot_core.store import IncidentFilter
-from crashbot_slack.notifier import REF_CHANNEL, REF_RCA_CHANNEL
+from crashbot_slack.notifier import REF_CHANNEL, REF_COMMS_CHANNEL, REF_RCA_CHANNEL
 from crashbot_slack.render import escape
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ OOPS = ":warning: Something went wrong on crashbot's side; nothing was lost. Try
 def incident_in_channel(
     runtime: SlackRuntime, channel_id: str, channel_name: str = ""
 ) -> Incident | None:
-    """The incident whose channel (or RCA channel) this is, or None.
+    """The incident whose channel (or RCA or comms channel) this is, or None.
 
     The channel name carries the id (``inc-20260302-42-…``), so the usual case
     is one lookup; the refs must still match, so a look-alike name is ignored.
@@ -37,19 +37,24 @@ def incident_in_channel(
     m = re.match(rf"^{prefix}-\d{{8}}-(\d+)(?:-|$)", channel_name or "")
     if m:
         found = runtime.crashbot.store.get_incident(int(m.group(1)))
-        if found is not None and channel_id in (
-            found.refs.get(REF_CHANNEL),
-            found.refs.get(REF_RCA_CHANNEL),
-        ):
+        if found is not None and channel_id in _rooms(found):
             return found
         return None
     # A renamed channel, or a private one (Slack sends "privategroup" for its
     # name): look through the open incidents' refs. RCA channels of resolved
     # incidents keep their "…-rca" name and are found above.
     for inc in runtime.crashbot.list(IncidentFilter(open=True, limit=500)):
-        if channel_id in (inc.refs.get(REF_CHANNEL), inc.refs.get(REF_RCA_CHANNEL)):
+        if channel_id in _rooms(inc):
             return inc
     return None
+
+
+def _rooms(incident: Incident) -> set[str]:
+    """The Slack channels that belong to ``incident``: its own, RCA and comms channels."""
+    refs = incident.refs
+    return {
+        c for c in (refs.get(k) for k in (REF_CHANNEL, REF_RCA_CHANNEL, REF_COMMS_CHANNEL)) if c
+    }
 
 
 def target_incident(

@@ -18,30 +18,30 @@ from werkzeug import Request, Response
 from crashbot_core import Crashbot, DeliveryState, FixedClock
 from crashbot_core.testing import make_crashbot
 
-EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "crashbot-pagerduty"
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "my-pager"
 
 
 @pytest.fixture
-def pagerduty_module() -> Iterator[ModuleType]:
+def pager_module() -> Iterator[ModuleType]:
     """Import the example package from its source folder, as an installed copy would be."""
     sys.path.insert(0, str(EXAMPLE / "src"))
     try:
-        yield importlib.import_module("crashbot_pagerduty")
+        yield importlib.import_module("my_pager")
     finally:
         sys.path.remove(str(EXAMPLE / "src"))
-        sys.modules.pop("crashbot_pagerduty", None)
+        sys.modules.pop("my_pager", None)
 
 
 @pytest.fixture
 def paged_bot(
-    pagerduty_module: ModuleType, httpserver: HTTPServer, database_url: str, clock: FixedClock
+    pager_module: ModuleType, httpserver: HTTPServer, database_url: str, clock: FixedClock
 ) -> Iterator[Crashbot]:
     bot = make_crashbot(
         database_url=database_url,
         clock=clock,
-        plugins={"pagerduty": pagerduty_module},
-        config={"pagerduty": {"api_url": httpserver.url_for("/v2/enqueue")}},
-        env={"PAGERDUTY_ROUTING_KEY": "R0UT1NGKEY"},
+        plugins={"my_pager": pager_module},
+        config={"my_pager": {"api_url": httpserver.url_for("/v2/enqueue")}},
+        env={"MY_PAGER_ROUTING_KEY": "R0UT1NGKEY"},
     )
     try:
         yield bot
@@ -62,7 +62,7 @@ def _accept(request: Request) -> Response:
 
 def test_example_declares_its_entry_point_in_the_crashbot_group() -> None:
     meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
-    assert meta["project"]["entry-points"]["crashbot"] == {"pagerduty": "crashbot_pagerduty"}
+    assert meta["project"]["entry-points"]["crashbot"] == {"my_pager": "my_pager"}
 
 
 def test_sev1_lifecycle_triggers_acknowledges_and_resolves_the_page(
@@ -105,7 +105,7 @@ def test_rate_limited_page_is_retried_after_the_delay_pagerduty_asked_for(
 
     assert paged_bot.get(inc.id).title == "Checkout down"  # the incident is saved regardless
     [failed] = paged_bot.deliveries(failed_only=True)
-    assert failed.plugin == "pagerduty" and failed.state is DeliveryState.FAILED
+    assert failed.plugin == "my_pager" and failed.state is DeliveryState.FAILED
     assert failed.next_attempt_at is not None
     assert (failed.next_attempt_at - clock.now()).total_seconds() >= 120
 
@@ -116,9 +116,9 @@ def test_rate_limited_page_is_retried_after_the_delay_pagerduty_asked_for(
 
 
 def test_plugin_is_inert_without_a_routing_key(
-    pagerduty_module: ModuleType, httpserver: HTTPServer, database_url: str
+    pager_module: ModuleType, httpserver: HTTPServer, database_url: str
 ) -> None:
-    bot = make_crashbot(database_url=database_url, plugins={"pagerduty": pagerduty_module})
+    bot = make_crashbot(database_url=database_url, plugins={"my_pager": pager_module})
     try:
         bot.declare("Checkout down", severity="SEV1", actor=ALICE)
     finally:

@@ -1,8 +1,11 @@
-"""Example crashbot plugin: page on-call through PagerDuty's Events API v2.
+"""Example crashbot plugin: a minimal pager on PagerDuty's Events API v2.
+
+crashbot ships a complete PagerDuty plugin (``crashbot_pagerduty``, see
+docs/paging.md); this one is the plugin author's guide's worked example.
 
 Three hooks make a whole plugin:
 
-- ``crashbot_config_sections`` declares the ``[pagerduty]`` settings table;
+- ``crashbot_config_sections`` declares the ``[my_pager]`` settings table;
 - ``crashbot_incident_event`` turns timeline events into PagerDuty events;
 - raising from it (or raising :class:`~crashbot_core.RetryAfter` on a 429)
   makes crashbot retry the delivery later; the incident is never lost;
@@ -33,25 +36,25 @@ _PD_SEVERITY = ["critical", "error", "warning", "info"]
 
 
 @attrs.define
-class PagerDutySettings:
-    """``[pagerduty]`` in crashbot.toml."""
+class MyPagerSettings:
+    """``[my_pager]`` in crashbot.toml."""
 
     #: The integration key of an Events API v2 integration (secret: from the environment).
-    routing_key: str | None = env_field("PAGERDUTY_ROUTING_KEY")
+    routing_key: str | None = env_field("MY_PAGER_ROUTING_KEY")
     #: Severity levels that page.
     severities: list[str] = attrs.field(factory=lambda: ["SEV1", "SEV2"])
-    api_url: str = env_field("PAGERDUTY_API_URL", EVENTS_API)
+    api_url: str = env_field("MY_PAGER_API_URL", EVENTS_API)
     timeout: float = 10.0
 
 
 @hookimpl
 def crashbot_config_sections() -> dict[str, type]:
-    """Declare the ``[pagerduty]`` table."""
-    return {"pagerduty": PagerDutySettings}
+    """Declare the ``[my_pager]`` table."""
+    return {"my_pager": MyPagerSettings}
 
 
 def pagerduty_event(
-    incident: Incident, event: Event, crashbot: Crashbot, settings: PagerDutySettings
+    incident: Incident, event: Event, crashbot: Crashbot, settings: MyPagerSettings
 ) -> dict[str, object] | None:
     """The Events API v2 body for a crashbot event, or None when nothing should be sent.
 
@@ -101,7 +104,7 @@ def pagerduty_event(
 
 
 def _has_routing_key(crashbot: Crashbot) -> bool:
-    settings = crashbot.config.section("pagerduty")
+    settings = crashbot.config.section("my_pager")
     return settings is not None and bool(settings.routing_key)
 
 
@@ -109,7 +112,7 @@ def _has_routing_key(crashbot: Crashbot) -> bool:
 @subscribed_when(_has_routing_key)
 def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
     """Send the matching PagerDuty event; inert without a routing key."""
-    settings = crashbot.config.section("pagerduty")
+    settings = crashbot.config.section("my_pager")
     if settings is None or not settings.routing_key:
         return
     body = pagerduty_event(incident, event, crashbot, settings)
