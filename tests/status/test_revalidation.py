@@ -62,6 +62,12 @@ def gather(app: Any, path: str, n: int) -> list[httpx.Response]:
     return asyncio.run(go())
 
 
+def cached(app: AsgiFastPath, path: str) -> Any:
+    """The cache entry of ``path`` as requested by :func:`gather` (links follow its host)."""
+    prefix = "" if app.links.fixed else "http://status.test"
+    return app.cache.lookup(f"{prefix}{path}?")
+
+
 def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
     """Wait until ``check()`` holds (the background thread's work is done)."""
     deadline = time.monotonic() + timeout
@@ -113,7 +119,7 @@ def test_a_change_is_rendered_once_in_the_background_and_then_served(
     lapsed = gather(asgi, "/", 20)  # the old bytes, and the token re-read behind them
     eventually(lambda: asgi.cache.serving_validator()[1] is False)
     moved = gather(asgi, "/", 20)  # the old bytes still, and one re-render behind them
-    eventually(lambda: b"Search is slow" in asgi.cache.lookup("/?").body)  # type: ignore[union-attr]
+    eventually(lambda: b"Search is slow" in cached(asgi, "/").body)
     time.sleep(0.1)  # let the token lapse once more: still no request reaches Flask
     (after,) = gather(asgi, "/", 1)
 
@@ -228,13 +234,14 @@ def test_a_page_that_no_longer_renders_leaves_the_cache(bot: Crashbot, asgi: Asg
     path = f"/incidents/{secret.id}"
     (first,) = gather(asgi, path, 1)
     assert first.status_code == 200
+    assert cached(asgi, path) is not None
     bot.unpublish(secret.id)  # through another process: this one's token is still trusted
     time.sleep(0.1)
 
     gather(asgi, path, 5)  # the token is re-read behind these
     eventually(lambda: asgi.cache.serving_validator()[1] is False)
     gather(asgi, path, 5)  # the page is re-rendered behind these: a 404 now
-    eventually(lambda: asgi.cache.lookup(f"{path}?") is None)
+    eventually(lambda: cached(asgi, path) is None)
     (after,) = gather(asgi, path, 1)
 
     assert after.status_code == 404
