@@ -54,6 +54,9 @@ _.timeout_graceful_shutdown  # uvicorn Config attribute (crashbot_status.serving
 handle_cld  # gunicorn Arbiter dispatches SIGCHLD to handle_cld or handle_chld
 reloading_app  # uvicorn factory by name: "crashbot_status.serving:reloading_app" (serve --reload)
 
+# crashbot_core.service: _delegate("reads", ...) reaches the part by its attribute name
+_.reads
+
 # -- public API for library users, plugin authors and deployments ---------------------------------
 _.ingest_alert  # Crashbot.ingest_alert: docs/library.md
 _.on_event  # Crashbot.on_event: docs/library.md, docs/plugins.md

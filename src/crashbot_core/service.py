@@ -46,6 +46,7 @@ from crashbot_core.models import (
 )
 from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
+from crashbot_core.reads import Reads
 from crashbot_core.store import FollowUpFilter, IncidentFilter, Store, StoreCapabilities
 from crashbot_core.tokens import Tokens
 from crashbot_core.transfer import Transfer
@@ -123,6 +124,7 @@ class Crashbot:
         self.intake = AlertIntake(config, store, self.capabilities, self.clock, self.commit)
         self.tokens = Tokens(store, self.clock, env_token=config.general.api_token)
         self.transfer = Transfer(config, store, self.clock)
+        self.reads = Reads(store, self.capabilities, self.commit)
         self._config = config
 
     # ------------------------------------------------------------------ building
@@ -252,6 +254,10 @@ class Crashbot:
             return []
         return self.store.events(incident.id, public_only=public_only)
 
+    list_public_fields = _delegate("reads", Reads.list_public_fields)
+    timelines = _delegate("reads", Reads.timelines)
+    incident_record = _delegate("reads", Reads.incident_record)
+
     def follow_ups(self, incident_id: int | str) -> builtins.list[FollowUp]:
         """The incident's follow-ups."""
         return self.store.follow_ups(self.get(incident_id).id)
@@ -355,6 +361,7 @@ class Crashbot:
 
     create_token = _delegate("tokens", Tokens.create)
     authenticate = _delegate("tokens", Tokens.authenticate)
+    check_scope = _delegate("tokens", Tokens.check_scope)
     list_tokens = _delegate("tokens", Tokens.all)
     revoke_token = _delegate("tokens", Tokens.revoke)
 
