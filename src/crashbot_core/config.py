@@ -23,6 +23,12 @@ from attrs import define, field, frozen
 
 from crashbot_core.durations import parse_duration
 from crashbot_core.errors import ConfigError, CrashbotError
+from crashbot_core.escalation import (
+    EscalationPolicy,
+    EscalationTable,
+    OnCallTable,
+    build_escalation,
+)
 from crashbot_core.models import Component, Impact
 from crashbot_core.roles import DEFAULT_ROLES, Role, RolePolicy
 from crashbot_core.routing import Action, AlertPolicy, AlertRule, OnResolved
@@ -195,6 +201,26 @@ class AlertsTable:
     rules: list[AlertRuleTable] = field(factory=list)
 
 
+class LogFormat(enum.StrEnum):
+    """How every crashbot process writes its log."""
+
+    #: One line of text per record (colour only on a terminal).
+    TEXT = "text"
+    #: One JSON object per line, for log collectors.
+    JSON = "json"
+
+
+@define
+class LoggingSettings:
+    """``[logging]``: how every process (CLI, worker, serve, bots) logs."""
+
+    #: ``text`` (default) or ``json``: one JSON object per line with time, level,
+    #: logger, message, request_id, incident and plugin.
+    format: LogFormat = env_field("CRASHBOT_LOG_FORMAT", LogFormat.TEXT)
+    #: Least severe level written: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``.
+    level: str = env_field("CRASHBOT_LOG_LEVEL", "INFO")
+
+
 @define
 class FileSettings:
     """The whole of ``crashbot.toml`` except plugin sections."""
@@ -204,6 +230,9 @@ class FileSettings:
     roles: dict[str, RoleTable] = field(factory=dict)
     components: dict[str, ComponentTable] = field(factory=dict)
     alerts: AlertsTable = field(factory=AlertsTable)
+    oncall: dict[str, OnCallTable] = field(factory=dict)
+    escalation: dict[str, EscalationTable] = field(factory=dict)
+    logging: LoggingSettings = field(factory=LoggingSettings)
 
 
 @frozen
@@ -220,6 +249,10 @@ class Config:
     path: Path | None = None
     #: Alert routing rules (``[alerts]``).
     alerts: AlertPolicy = field(factory=AlertPolicy)
+    #: Escalation steps per level and on-call targets (``[escalation]``, ``[oncall]``).
+    escalation: EscalationPolicy = field(factory=EscalationPolicy)
+    #: ``[logging]``.
+    logging: LoggingSettings = field(factory=LoggingSettings)
 
     @property
     def database_url(self) -> str:
@@ -398,7 +431,10 @@ def load_config(
         raw = {}
 
     conv = make_converter()
-    known = {"crashbot", "severity", "roles", "components", "alerts"}
+    known = {
+        *("crashbot", "severity", "roles", "components", "alerts"),
+        *("oncall", "escalation", "logging"),
+    }
     unknown = sorted(set(raw) - known - set(sections))
     if unknown:
         expected = ", ".join(sorted(known | set(sections)))
@@ -414,6 +450,11 @@ def load_config(
     _apply_env(GeneralSettings, general_raw, env)
     core_raw = {k: raw[k] for k in known if k in raw}
     core_raw["crashbot"] = general_raw
+    logging_raw = raw.get("logging", {})
+    if not isinstance(logging_raw, dict):
+        raise ConfigError(f"{where}: $.logging: expected a table, found {logging_raw!r}")
+    core_raw["logging"] = logging_raw = dict(logging_raw)
+    _apply_env(LoggingSettings, logging_raw, env)
     settings: FileSettings = _structure(conv, core_raw, FileSettings, where, "$")
 
     for name in ("stale_after", "rca_due_after", "delivery_retry_horizon"):
@@ -440,6 +481,12 @@ def load_config(
                 "letters, digits, '-', '_' or '.' (such as api or web-app)"
             )
     alert_policy = _build_alerts(settings.alerts, where, policy)
+    escalation = build_escalation(settings.oncall, settings.escalation, policy, where)
+    if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(
+            f"{where}: $.logging.level: found {settings.logging.level!r}, "
+            "expected DEBUG, INFO, WARNING or ERROR"
+        )
     components = tuple(
         Component(key=key, name=t.name or key, group=t.group, description=t.description, position=i)
         for i, (key, t) in enumerate(settings.components.items())
@@ -460,6 +507,8 @@ def load_config(
         sections=loaded,
         path=file,
         alerts=alert_policy,
+        escalation=escalation,
+        logging=settings.logging,
     )
 
 

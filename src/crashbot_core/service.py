@@ -25,7 +25,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 import attrs
 import pluggy
 
-from crashbot_core import metrics, postmortem, schedule
+from crashbot_core import escalation, metrics, postmortem, schedule
 from crashbot_core.clock import Clock, SystemClock
 from crashbot_core.commands import Commands
 from crashbot_core.commit import CommitPath
@@ -42,6 +42,7 @@ from crashbot_core.models import (
     FollowUp,
     Incident,
     Reminder,
+    ReminderKind,
 )
 from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
@@ -365,7 +366,7 @@ class Crashbot:
     # ------------------------------------------------------------------ reminders
 
     def due_reminders(self) -> builtins.list[tuple[Incident, Reminder]]:
-        """Reminders due now for open incidents and recently resolved ones."""
+        """Reminders and escalation steps due now for open incidents and recently resolved ones."""
         now = self.now()
         recent = now - self.config.rca_due_after - timedelta(days=30)
         candidates = self.store.list_incidents(IncidentFilter(open=True, newest_first=False))
@@ -384,7 +385,17 @@ class Crashbot:
             stale_after=self.config.stale_after,
             rca_due_after=self.config.rca_due_after,
         )
-        return [(by_id[r.incident_id], r) for r in due]
+        # Escalation steps first: paging someone is what must not wait. A level
+        # with steps escalates by them instead of the single "unacknowledged" ping.
+        policy = self.config.escalation
+        steps = escalation.due_steps(candidates, now, policy)
+        due = [
+            r
+            for r in due
+            if r.kind is not ReminderKind.UNACKNOWLEDGED
+            or not policy.steps_for(by_id[r.incident_id].severity)
+        ]
+        return [(by_id[r.incident_id], r) for r in steps + due]
 
     def send_reminder(self, incident: Incident, reminder: Reminder) -> bool:
         """Deliver a reminder exactly once across workers; record it on the timeline.
