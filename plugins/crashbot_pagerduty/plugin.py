@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crashbot_core.hookspecs import hookimpl, subscribed_when
 from crashbot_core.escalation import Page
+from crashbot_core.hookspecs import hookimpl, subscribed_when
 from crashbot_core.models import Event, Incident
 from crashbot_pagerduty import escalate, notify
 from crashbot_pagerduty.settings import SECTION, PagerDutySettings

@@ -216,9 +216,10 @@ class LoggingSettings:
 
     #: ``text`` (default) or ``json``: one JSON object per line with time, level,
     #: logger, message, request_id, incident and plugin.
-    format: LogFormat = env_field("CRASHBOT_LOG_FORMAT", LogFormat.TEXT)
-    #: Least severe level written: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``.
-    level: str = env_field("CRASHBOT_LOG_LEVEL", "INFO")
+    format: LogFormat = env_field("CRASHBOT_LOG_FORMAT", LogFormat.TEXT)  # noqa: RUF009 (an enum: immutable)
+    #: Least severe level written: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``
+    #: (default: ``INFO`` for workers, servers and bots, ``WARNING`` for other commands).
+    level: str | None = env_field("CRASHBOT_LOG_LEVEL")
 
 
 @define
@@ -482,7 +483,8 @@ def load_config(
             )
     alert_policy = _build_alerts(settings.alerts, where, policy)
     escalation = build_escalation(settings.oncall, settings.escalation, policy, where)
-    if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+    if settings.logging.level is not None and settings.logging.level.upper() not in levels:
         raise ConfigError(
             f"{where}: $.logging.level: found {settings.logging.level!r}, "
             "expected DEBUG, INFO, WARNING or ERROR"

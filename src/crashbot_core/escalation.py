@@ -207,9 +207,7 @@ def _step(
     assert s.page is not None
     if s.page not in targets:
         known = ", ".join(sorted(targets)) or "none defined"
-        raise ConfigError(
-            f"{path}.page: found {s.page!r}, expected a key of [oncall] ({known})"
-        )
+        raise ConfigError(f"{path}.page: found {s.page!r}, expected a key of [oncall] ({known})")
     return Step(number=number, after=after, action=PAGE, target=s.page)
 
 

@@ -31,6 +31,7 @@ from crashbot_core.delivery import RetryAfter, RetryPolicy
 from crashbot_core.errors import LeaseLost
 from crashbot_core.escalation import page_of
 from crashbot_core.hookspecs import SUBSCRIBED_WHEN_ATTR
+from crashbot_core.logs import REQUEST_ID_KEY, log_context
 from crashbot_core.models import (
     Delivery,
     DeliveryState,
@@ -253,6 +254,23 @@ class Outbox:
         return ok
 
     def _deliver_one(self, plugin: str, incident: Incident, event: Event, *, attempts: int) -> bool:
+        rid = event.data.get(REQUEST_ID_KEY)
+        with log_context(
+            request_id=str(rid) if rid else None, incident=incident.ref, plugin=plugin
+        ):
+            ok = self._deliver_one_logged(plugin, incident, event, attempts=attempts)
+            log.info(
+                "event %s (%s) %s to %s",
+                event.id,
+                event.kind.value,
+                "delivered" if ok else "not delivered",
+                plugin,
+            )
+            return ok
+
+    def _deliver_one_logged(
+        self, plugin: str, incident: Incident, event: Event, *, attempts: int
+    ) -> bool:
         impls = [
             i
             for i in self.pm.hook.crashbot_incident_event.get_hookimpls()

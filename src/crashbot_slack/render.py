@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crashbot_core.escalation import Page
 from crashbot_core.models import (
     OPEN_STATUSES,
     Actor,
@@ -25,7 +26,6 @@ from crashbot_core.models import (
     ReminderKind,
     Status,
 )
-from crashbot_core.escalation import Page
 from crashbot_core.roles import Role, RolePolicy
 from crashbot_core.severity import SeverityPolicy
 

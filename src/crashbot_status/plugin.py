@@ -91,7 +91,10 @@ def serve(
         workers=1 if reload else workers or serving.default_workers(),
         outbox_worker=not no_worker,
         access_log=settings.access_log if access_log is None else access_log,
-        log_format=settings.log_format,
+        # [logging] format is the setting; [status] log_format its deprecated alias.
+        log_format="json"
+        if "json" in (str(bot.config.logging.format), settings.log_format)
+        else "text",
         graceful_timeout=graceful_timeout,
     )
     try:

@@ -105,7 +105,7 @@ def test_a_bad_escalation_fails_at_load_in_one_line_naming_the_key(
     ],
 )
 def test_a_bad_oncall_target_fails_at_load(oncall: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match="oncall|phone") as err:
+    with pytest.raises(ConfigError) as err:
         load_config(data={"oncall": oncall})
     assert message in str(err.value)
 

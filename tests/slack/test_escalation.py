@@ -301,6 +301,8 @@ def test_two_workers_on_one_database_send_each_step_exactly_once(
     assert sorted(opsgenie.calls()) == [f"create INC-{n}:primary" for n in (1, 2, 3)]
     for n in (1, 2, 3):
         channel = f"CINC0000{n}"
-        texts = [m["text"] for m in fake_slack.called("chat.postMessage") if m["channel"] == channel]
+        texts = [
+            m["text"] for m in fake_slack.called("chat.postMessage") if m["channel"] == channel
+        ]
         assert len([t for t in texts if t.startswith("Paging Primary")]) == 1
         assert len([t for t in texts if t.startswith("Paging Secondary")]) == 1
