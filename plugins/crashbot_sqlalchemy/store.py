@@ -39,7 +39,14 @@ from crashbot_core.models import (
     TokenScope,
 )
 from crashbot_core.severity import SeverityPolicy
-from crashbot_core.store import BackupResult, Change, IncidentFilter, Saved, SchemaUpgrade
+from crashbot_core.store import (
+    BackupResult,
+    Change,
+    FollowUpFilter,
+    IncidentFilter,
+    Saved,
+    SchemaUpgrade,
+)
 from crashbot_sqlalchemy import backup
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
@@ -185,7 +192,22 @@ class SqlStore:
                 raise NotFound(f"no incident with id {incident_id}")
             return self._write_change(conn, build(_incident_from(row)))
 
-    def _write_change(self, conn: Connection, change: Change) -> Saved:
+    def commit_all(self, changes: Sequence[Change]) -> list[Saved]:
+        """Write several incidents' changes in one transaction (see :class:`MultiCommit`).
+
+        Incidents are written in id order and the change counter bumped once,
+        last: two such transactions, or one and a single commit, take their
+        row locks in the same order and cannot deadlock.
+        """
+        order = sorted(range(len(changes)), key=lambda n: changes[n].incident.id)
+        saved: dict[int, Saved] = {}
+        with self._write() as conn:
+            for n in order:
+                saved[n] = self._write_change(conn, changes[n], bump=False)
+            self._bump(conn)
+        return [saved[n] for n in range(len(changes))]
+
+    def _write_change(self, conn: Connection, change: Change, *, bump: bool = True) -> Saved:
         """Every write of one change, inside the caller's transaction."""
         if change.reminder is not None:
             if not change.events:
@@ -225,7 +247,8 @@ class SqlStore:
         ]
         if outbox:
             conn.execute(sa.insert(t.deliveries), outbox)
-        self._bump(conn)
+        if bump:
+            self._bump(conn)
         return Saved(incident=incident, events=saved_events, follow_ups=saved_follow_ups)
 
     def _save_incident(self, conn: Connection, change: Change) -> Incident:
@@ -393,6 +416,35 @@ class SqlStore:
                 .first()
             )
         return None if row is None else _follow_up_from(row)
+
+    def list_follow_ups(self, flt: FollowUpFilter) -> list[tuple[FollowUp, Incident]]:
+        """Follow-ups across incidents with their incidents: one joined query."""
+        f, i = t.follow_ups, t.incidents
+        query = sa.select(i, *(c.label(f"fu_{c.name}") for c in f.c)).join(
+            i, i.c.id == f.c.incident_id
+        )
+        if flt.done is not None:
+            query = query.where(f.c.done == sa.true() if flt.done else f.c.done == sa.false())
+        if flt.due_before is not None:
+            query = query.where(f.c.due < flt.due_before)
+        if flt.owner is not None:
+            wanted = flt.owner.strip().lower()
+            query = query.where(
+                sa.or_(
+                    sa.func.lower(f.c.owner["id"].as_string()) == wanted,
+                    sa.func.lower(f.c.owner["name"].as_string()) == wanted,
+                )
+            )
+        # Undated ones last on both dialects (PostgreSQL sorts NULL first when descending only).
+        query = query.order_by(f.c.due.is_(None), f.c.due, f.c.incident_id, f.c.id)
+        if flt.limit is not None:
+            query = query.limit(flt.limit)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            (_follow_up_from({c.name: row[f"fu_{c.name}"] for c in f.c}), _incident_from(row))  # type: ignore[arg-type]
+            for row in rows
+        ]
 
     # -- alerts -----------------------------------------------------------------------
 
@@ -845,6 +897,29 @@ class SqlStore:
             )
         return None if row is None else _token_from(row)
 
+    def touch_token(self, token_id: int, at: datetime, *, unless_since: datetime) -> None:
+        """Record a use of the token, unless one after ``unless_since`` is recorded."""
+        a = t.api_tokens
+        with self._write() as conn:
+            conn.execute(
+                sa.update(a)
+                .where(
+                    a.c.id == token_id,
+                    sa.or_(a.c.last_used_at.is_(None), a.c.last_used_at <= unless_since),
+                )
+                .values(last_used_at=at)
+            )
+
+    def revoke_token(self, name: str, at: datetime) -> ApiToken | None:
+        """Revoke the token named ``name`` (an earlier revocation time is kept)."""
+        a = t.api_tokens
+        with self._write() as conn:
+            conn.execute(
+                sa.update(a).where(a.c.name == name, a.c.revoked_at.is_(None)).values(revoked_at=at)
+            )
+            row = conn.execute(sa.select(a).where(a.c.name == name)).mappings().first()
+        return None if row is None else _token_from(row)
+
     def tokens(self) -> list[ApiToken]:
         """Every token, oldest first."""
         query = sa.select(t.api_tokens).order_by(t.api_tokens.c.created_at, t.api_tokens.c.id)
@@ -925,6 +1000,9 @@ def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
         )
     if flt.source is not None:
         where.append(c.source == flt.source)
+    if flt.counts is not None:
+        counting = sa.or_(c.resolution.is_(None), c.resolution == Resolution.RESOLVED.value)
+        where.append(counting if flt.counts else sa.not_(counting))
     return where
 
 

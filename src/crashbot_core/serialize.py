@@ -12,7 +12,7 @@ from typing import Any
 
 import cattrs
 
-from crashbot_core.models import Delivery, Event, FollowUp, Incident
+from crashbot_core.models import ApiToken, Delivery, Event, FollowUp, Incident
 
 
 def iso(value: datetime | None) -> str | None:
@@ -64,3 +64,14 @@ def delivery_dict(delivery: Delivery) -> dict[str, Any]:
     """A delivery as plain data."""
     data: dict[str, Any] = converter.unstructure(delivery)
     return data
+
+
+def token_dict(token: ApiToken) -> dict[str, Any]:
+    """An API token as shown to people: name, scope and times; never the hash or the secret."""
+    return {
+        "name": token.name,
+        "scope": token.scope.value,
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at),
+        "revoked_at": iso(token.revoked_at),
+    }

@@ -282,7 +282,7 @@ def test_manifest_warns_when_slack_cannot_reach_the_request_url(
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
 
-    local = runner.invoke(build_cli(), ["slack", "manifest"])
+    local = runner.invoke(build_cli(), ["slack", "manifest", "--url", "http://127.0.0.1:8080"])
     public = runner.invoke(
         build_cli(), ["slack", "manifest", "--url", "https://crashbot.example.com"]
     )
@@ -294,6 +294,9 @@ def test_manifest_warns_when_slack_cannot_reach_the_request_url(
     assert "is local, and Slack cannot reach it; pass --url" in local.stderr
     assert "warning" in private.stderr
     assert public.stderr == "" and socket.stderr == ""
+    # No URL at all (no --url, no [status] public_url) is refused, naming the ways out.
+    missing = runner.invoke(build_cli(), ["slack", "manifest"])
+    assert missing.exit_code == 2 and "--url URL or [status] public_url" in missing.stderr
     manifest = json.loads(public.stdout)
     urls = json.dumps(manifest)
     assert "https://crashbot.example.com/slack/events" in urls
