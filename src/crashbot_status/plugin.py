@@ -258,8 +258,8 @@ class StatusSettings:
     )
     #: ``crashbot serve`` logs one line per request (``CRASHBOT_ACCESS_LOG``).
     access_log: bool = env_field("CRASHBOT_ACCESS_LOG", True)
-    #: ``text`` or ``json`` (one object per line): how ``crashbot serve`` writes
-    #: its access and error logs (``CRASHBOT_LOG_FORMAT``).
+    #: Deprecated: ``[logging] format``. ``json`` here still makes ``crashbot serve``
+    #: write its access and error logs as JSON lines (``CRASHBOT_LOG_FORMAT``).
     log_format: str = env_field("CRASHBOT_LOG_FORMAT", "text", validator=_valid_log_format)
 
 
