@@ -26,6 +26,12 @@ from attrs import define, field, frozen
 from crashbot_core.cost import CostRates
 from crashbot_core.durations import parse_duration
 from crashbot_core.errors import ConfigError, CrashbotError
+from crashbot_core.escalation import (
+    EscalationPolicy,
+    EscalationTable,
+    OnCallTable,
+    build_escalation,
+)
 from crashbot_core.models import Component, Impact
 from crashbot_core.roles import DEFAULT_ROLES, Role, RolePolicy
 from crashbot_core.routing import Action, AlertPolicy, AlertRule, OnResolved
@@ -204,6 +210,27 @@ class AlertsTable:
     rules: list[AlertRuleTable] = field(factory=list)
 
 
+class LogFormat(enum.StrEnum):
+    """How every crashbot process writes its log."""
+
+    #: One line of text per record (colour only on a terminal).
+    TEXT = "text"
+    #: One JSON object per line, for log collectors.
+    JSON = "json"
+
+
+@define
+class LoggingSettings:
+    """``[logging]``: how every process (CLI, worker, serve, bots) logs."""
+
+    #: ``text`` (default) or ``json``: one JSON object per line with time, level,
+    #: logger, message, request_id, incident and plugin.
+    format: LogFormat = env_field("CRASHBOT_LOG_FORMAT", LogFormat.TEXT)  # noqa: RUF009 (an enum: immutable)
+    #: Least severe level written: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``
+    #: (default: ``INFO`` for workers, servers and bots, ``WARNING`` for other commands).
+    level: str | None = env_field("CRASHBOT_LOG_LEVEL")
+
+
 @define
 class CostTable:
     """``[cost]``: hourly rates for the estimated cost of incidents.
@@ -230,6 +257,9 @@ class FileSettings:
     components: dict[str, ComponentTable] = field(factory=dict)
     alerts: AlertsTable = field(factory=AlertsTable)
     cost: CostTable = field(factory=CostTable)
+    oncall: dict[str, OnCallTable] = field(factory=dict)
+    escalation: dict[str, EscalationTable] = field(factory=dict)
+    logging: LoggingSettings = field(factory=LoggingSettings)
 
 
 @frozen
@@ -248,6 +278,10 @@ class Config:
     alerts: AlertPolicy = field(factory=AlertPolicy)
     #: Hourly rates (``[cost]``); None when no ``hourly_rate`` is set.
     cost: CostRates | None = None
+    #: Escalation steps per level and on-call targets (``[escalation]``, ``[oncall]``).
+    escalation: EscalationPolicy = field(factory=EscalationPolicy)
+    #: ``[logging]``.
+    logging: LoggingSettings = field(factory=LoggingSettings)
 
     @property
     def database_url(self) -> str:
@@ -431,7 +465,10 @@ def load_config(
         raw = {}
 
     conv = make_converter()
-    known = {"crashbot", "severity", "roles", "components", "alerts", "cost"}
+    known = {
+        *("crashbot", "severity", "roles", "components", "alerts", "cost"),
+        *("oncall", "escalation", "logging"),
+    }
     unknown = sorted(set(raw) - known - set(sections))
     if unknown:
         expected = ", ".join(sorted(known | set(sections)))
@@ -447,6 +484,11 @@ def load_config(
     _apply_env(GeneralSettings, general_raw, env)
     core_raw = {k: raw[k] for k in known if k in raw}
     core_raw["crashbot"] = general_raw
+    logging_raw = raw.get("logging", {})
+    if not isinstance(logging_raw, dict):
+        raise ConfigError(f"{where}: $.logging: expected a table, found {logging_raw!r}")
+    core_raw["logging"] = logging_raw = dict(logging_raw)
+    _apply_env(LoggingSettings, logging_raw, env)
     settings: FileSettings = _structure(conv, core_raw, FileSettings, where, "$")
 
     for name in ("stale_after", "rca_due_after", "delivery_retry_horizon"):
@@ -481,6 +523,13 @@ def load_config(
             )
     alert_policy = _build_alerts(settings.alerts, where, policy)
     cost = _build_cost(settings.cost, roles, where)
+    escalation = build_escalation(settings.oncall, settings.escalation, policy, where)
+    levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+    if settings.logging.level is not None and settings.logging.level.upper() not in levels:
+        raise ConfigError(
+            f"{where}: $.logging.level: found {settings.logging.level!r}, "
+            "expected DEBUG, INFO, WARNING or ERROR"
+        )
     components = tuple(
         Component(key=key, name=t.name or key, group=t.group, description=t.description, position=i)
         for i, (key, t) in enumerate(settings.components.items())
@@ -502,6 +551,8 @@ def load_config(
         path=file,
         alerts=alert_policy,
         cost=cost,
+        escalation=escalation,
+        logging=settings.logging,
     )
 
 

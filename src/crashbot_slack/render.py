@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crashbot_core.escalation import Page
 from crashbot_core.models import (
     OPEN_STATUSES,
     Actor,
@@ -449,6 +450,30 @@ def reminder_message(
     elif reminder.kind is ReminderKind.MISSING_RCA:
         text += "\nLink it with `/incident rca URL`."
     return escape(reminder.message), _section(text)
+
+
+def page_message(
+    incident: Incident, page: Page, *, escalation_mention: str = "<!here>"
+) -> tuple[str, Blocks] | None:
+    """An escalation step in the incident channel; None when it has nobody in Slack to ping.
+
+    A ``notify`` step pings ``escalation_mention``; a ``page`` step mentions
+    the on-call target's Slack user (``<@U…>``) or user group (``<!subteam^S…>``).
+    """
+    if page.action == "notify":
+        who = escalation_mention
+    elif page.oncall is not None and page.oncall.slack:
+        slack_id = page.oncall.slack
+        who = f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+    else:
+        return None
+    # The mention is configuration, not user text: it must stay unescaped to ping.
+    text = (
+        f"{who} :rotating_light: {escape(page.message)}\n"
+        "Acknowledge with `/incident ack` or take command with `/incident role ic @you`; "
+        "the escalation stops there."
+    )
+    return escape(page.message), _section(text)
 
 
 #: The Home tab lists at most this many open incidents (a view holds at most 100 blocks).

@@ -28,6 +28,7 @@ from crashbot_status.cache import (
 from crashbot_status.health import HEALTH_TTL, HealthCheck
 from crashbot_status.links import LinkBase
 from crashbot_status.prom import Metrics
+from crashbot_status.request_ids import RequestIds
 from crashbot_status.site import Site
 
 log = logging.getLogger("crashbot.status")
@@ -145,6 +146,7 @@ def create_app(
         app.wsgi_app = FastPath(  # type: ignore[method-assign]
             app.wsgi_app, state.cache, fast_path_settings(app, state), state.links
         )
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
