@@ -21,6 +21,7 @@ what_went_well
 what_went_wrong
 _.time_to_acknowledge
 _.time_to_mitigate
+_.time_to_detect
 _.duration
 _.open_follow_ups
 # index.html: the banner and the uptime bars (crashbot_status.public)
@@ -52,6 +53,9 @@ CONFIG_KWARGS  # uvicorn_worker.UvicornWorker's uvicorn settings (crashbot_statu
 _.timeout_graceful_shutdown  # uvicorn Config attribute (crashbot_status.serving.StatusWorker)
 handle_cld  # gunicorn Arbiter dispatches SIGCHLD to handle_cld or handle_chld
 reloading_app  # uvicorn factory by name: "crashbot_status.serving:reloading_app" (serve --reload)
+
+# crashbot_core.service: _delegate("reads", ...) reaches the part by its attribute name
+_.reads
 
 # -- public API for library users, plugin authors and deployments ---------------------------------
 _.ingest_alert  # Crashbot.ingest_alert: docs/library.md

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import click
 
     from crashbot_core.config import Config
+    from crashbot_core.escalation import Page
     from crashbot_core.models import Alert, Event, FollowUp, Incident, Reminder
     from crashbot_core.service import Crashbot
     from crashbot_core.store import Store
@@ -135,6 +136,27 @@ def crashbot_reminder(crashbot: Crashbot, incident: Incident, reminder: Reminder
     :param crashbot: the service.
     :param incident: the incident the reminder is about.
     :param reminder: what is due, with a ready-made ``message``.
+    """
+
+
+@hookspec
+def crashbot_page(crashbot: Crashbot, incident: Incident, page: Page) -> None:
+    """Carry out one escalation step (``[escalation.KEY]``) that fell due.
+
+    Called through the outbox, like ``crashbot_incident_event``: once per
+    step across all workers, retried with backoff when it raises, and never
+    after the incident was acknowledged or resolved. A ``notify`` step
+    (``page.target == "channel"``) tells the incident's channel; a ``page``
+    step pages ``page.oncall`` on every surface it has an address for (a
+    Slack mention, a PagerDuty service, an Opsgenie team). An implementation
+    does what its own surface can and ignores the rest; it must tolerate
+    being called again for the same step (``page.key``). Mark it with
+    :func:`subscribed_when` to get no delivery while it is not configured.
+
+    :param crashbot: the service.
+    :param incident: the incident being escalated, as of the step.
+    :param page: the step: ``step``, ``action`` (``notify`` or ``page``),
+        ``target``, ``oncall`` (the target's addresses), ``message``, ``key``.
     """
 
 
