@@ -226,5 +226,3 @@ def _message_from(row: RowMapping) -> OutboundMessage:
         last_error=row["last_error"],
         sent_at=row["sent_at"],
     )
-
-

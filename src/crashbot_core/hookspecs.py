@@ -151,6 +151,7 @@ def crashbot_worker_round(crashbot: Crashbot) -> None:
     :param crashbot: the service.
     """
 
+
 # ---------------------------------------------------------------------------
 # Extension points collected from every plugin
 # ---------------------------------------------------------------------------

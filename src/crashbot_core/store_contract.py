@@ -566,7 +566,12 @@ class StoreContract:
         assert not store.finish_message(first.key, DeliveryState.FAILED, owner="w1", at=T0)
         retry_at = T0 + timedelta(minutes=1)
         store.finish_message(
-            second.key, DeliveryState.FAILED, owner="w1", at=T0, error="down", next_attempt_at=retry_at
+            second.key,
+            DeliveryState.FAILED,
+            owner="w1",
+            at=T0,
+            error="down",
+            next_attempt_at=retry_at,
         )
         assert store.claim_messages(T0, owner="w2", lease_until=LEASE) == []
         again = store.claim_messages(retry_at, owner="w2", lease_until=LEASE + timedelta(minutes=1))
