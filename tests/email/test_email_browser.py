@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from email_support import SmtpSink, free_port, mail_bot, text_of
+from support import ALICE
 from werkzeug.serving import make_server
 
 from crashbot_core import Crashbot, FixedClock
 from crashbot_core.worker import Worker
 from crashbot_status import create_app
-from support import ALICE
 
 pytestmark = pytest.mark.browser
 

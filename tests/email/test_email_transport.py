@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from email_support import MAIL_FROM, PASSWORD, USER, SmtpSink, text_of, tls_contexts
+from support import ALICE
 
 from crashbot_core import Crashbot
 from crashbot_core.models import DeliveryState
 from crashbot_email import transport
 from crashbot_email.settings import EmailSettings
-from support import ALICE
 
 
 def _mail(settings: EmailSettings, subject: str = "Hello") -> None:

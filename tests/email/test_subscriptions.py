@@ -9,13 +9,13 @@ import pytest
 from email_support import PUBLIC_URL, SmtpSink, html_of, text_of
 from flask import Flask
 from flask.testing import FlaskClient
+from support import ALICE
 
 from crashbot_core import Crashbot
 from crashbot_core.models import DeliveryState
 from crashbot_core.worker import Worker
 from crashbot_email import fanout
 from crashbot_status import create_app
-from support import ALICE
 
 
 @pytest.fixture

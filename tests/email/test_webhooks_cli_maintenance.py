@@ -13,14 +13,14 @@ from pathlib import Path
 from click.testing import CliRunner
 from email_support import SmtpSink
 from pytest_httpserver import HTTPServer
+from support import ALICE, T0
 
 from crashbot_core import Crashbot
 from crashbot_core.cli import build_cli
-from crashbot_core.plugins import get_plugin_manager
 from crashbot_core.models import Subscriber
+from crashbot_core.plugins import get_plugin_manager
 from crashbot_core.worker import Worker
 from crashbot_email import fanout
-from support import ALICE, T0
 
 
 def _webhook(bot: Crashbot, url: str, *, components: tuple[str, ...] = ()) -> Subscriber:
