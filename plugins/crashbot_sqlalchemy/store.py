@@ -39,11 +39,12 @@ from crashbot_core.models import (
     TokenScope,
 )
 from crashbot_core.severity import SeverityPolicy
-from crashbot_core.store import Change, IncidentFilter, Saved
+from crashbot_core.store import BackupResult, Change, IncidentFilter, Saved, SchemaUpgrade
+from crashbot_sqlalchemy import backup
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
 from crashbot_sqlalchemy.metrics import component_columns, compute_sql, derived_columns
-from crashbot_sqlalchemy.migrate import upgrade_engine
+from crashbot_sqlalchemy.migrate import check_known, current_revision, describe_url, upgrade_engine
 from crashbot_sqlalchemy.subscriptions import SqlSubscriptions
 
 _OPEN = tuple(s.value for s in Status if s.is_open)
@@ -77,8 +78,15 @@ class SqlStore(SqlSubscriptions):
             if engine.url.get_backend_name() == "sqlite" and not is_memory(engine.url)
             else nullcontext()
         )
+        # The revision found at the first upgrade (a 1-tuple: None is a revision here).
+        self._opened_at: tuple[str | None] | None = None
+        self._applied: list[str] = []
         if auto_upgrade:
             self.upgrade()
+        else:
+            with self._lock, engine.connect() as conn:
+                # Even without upgrading, never work on a schema from the future.
+                check_known(current_revision(conn), f"database {describe_url(engine)}")
 
     @classmethod
     def from_url(cls, url: str | URL, *, auto_upgrade: bool = True) -> SqlStore:
@@ -88,10 +96,38 @@ class SqlStore(SqlSubscriptions):
         """
         return cls(create_engine(url), auto_upgrade=auto_upgrade)
 
-    def upgrade(self) -> None:
-        """Apply pending migrations (idempotent)."""
+    def upgrade(self) -> SchemaUpgrade:
+        """Apply pending migrations (idempotent).
+
+        :returns: what this store applied since it opened, the automatic
+            upgrade at open included, so ``crashbot db upgrade`` can say what
+            it did although opening the store did the work.
+        :raises crashbot_core.errors.ConfigError: a newer crashbot upgraded
+            the database (a revision this code does not know).
+        """
         with self._lock:
-            upgrade_engine(self.engine)
+            done = upgrade_engine(self.engine)
+        if self._opened_at is None:
+            self._opened_at = (done.before,)
+        self._applied.extend(done.applied)
+        return attrs.evolve(done, before=self._opened_at[0], applied=tuple(self._applied))
+
+    def backup(self, path: str) -> BackupResult:
+        """Write a consistent copy of the SQLite database to the new file ``path``.
+
+        :raises crashbot_core.errors.ConfigError: PostgreSQL; the message gives the pg_dump line.
+        """
+        with self._lock:
+            return backup.backup(self.engine, path)
+
+    def restore(self, path: str, *, force: bool = False) -> BackupResult:
+        """Replace the SQLite database's content with the backup at ``path``, then upgrade it.
+
+        :raises crashbot_core.errors.ConflictError: the database holds data and not ``force``.
+        :raises crashbot_core.errors.InvalidInput: no crashbot backup, or from a newer crashbot.
+        """
+        with self._write_turn, self._lock:
+            return backup.restore(self.engine, path, force=force)
 
     def close(self) -> None:
         """Release pooled connections."""

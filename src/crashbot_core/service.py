@@ -47,6 +47,7 @@ from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
 from crashbot_core.store import IncidentFilter, Store, StoreCapabilities
 from crashbot_core.tokens import Tokens
+from crashbot_core.transfer import Transfer
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -119,6 +120,7 @@ class Crashbot:
         self.commands = Commands(config, self.commit)
         self.intake = AlertIntake(config, store, self.capabilities, self.clock, self.commit)
         self.tokens = Tokens(store, self.clock, env_token=config.general.api_token)
+        self.transfer = Transfer(config, store, self.clock)
         self._config = config
 
     # ------------------------------------------------------------------ building
@@ -310,6 +312,11 @@ class Crashbot:
 
     create_token = _delegate("tokens", Tokens.create)
     authenticate = _delegate("tokens", Tokens.authenticate)
+
+    # ------------------------------------------------------------------ import and export
+
+    import_incidents = _delegate("transfer", Transfer.import_incidents)
+    export_records = _delegate("transfer", Transfer.export_records)
 
     # ------------------------------------------------------------------ alerts
 

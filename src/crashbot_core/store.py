@@ -373,12 +373,79 @@ class StoreMetrics(Protocol):
         ...
 
 
+@frozen
+class SchemaUpgrade:
+    """What :meth:`Migrations.upgrade` did: the revisions before and after, and those applied."""
+
+    #: The database, password hidden.
+    database: str
+    #: The revision the database was at when the store opened; None: it was empty.
+    before: str | None
+    #: The revision it is at now.
+    after: str | None
+    #: Revisions applied since the store opened, oldest first (empty: nothing to do).
+    applied: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for a person: created, upgraded from X to Y, or already current."""
+        if not self.applied:
+            return f"database {self.database} is at schema revision {self.after}, the newest this crashbot knows: nothing to do"
+        steps = ", ".join(self.applied)
+        if self.before is None:
+            return (
+                f"created the schema in {self.database} at revision {self.after} (applied {steps})"
+            )
+        return f"upgraded {self.database} from schema revision {self.before} to {self.after} (applied {steps})"
+
+
+@frozen
+class BackupResult:
+    """What :meth:`Backups.backup` or :meth:`Backups.restore` copied."""
+
+    #: The file written or read.
+    path: str
+    #: Its schema revision.
+    revision: str | None
+    #: Rows per table, for the user to check the copy.
+    rows: Mapping[str, int] = field(factory=dict)
+    #: After a restore: the revision the restored database was upgraded to.
+    upgraded_to: str | None = None
+
+
 @runtime_checkable
 class Migrations(Protocol):
-    """A store with a schema to bring up to date (``crashbot db upgrade``)."""
+    """A store with a schema to bring up to date (``crashbot db upgrade``).
 
-    def upgrade(self) -> None:
-        """Apply pending schema migrations."""
+    A store opened on a database written by a newer version (a schema
+    revision this code does not know) refuses to open with a
+    :class:`~crashbot_core.errors.ConfigError` that names the revision.
+    """
+
+    def upgrade(self) -> SchemaUpgrade:
+        """Apply pending schema migrations; report what this store applied since it opened."""
+        ...
+
+
+@runtime_checkable
+class Backups(Protocol):
+    """A store that copies itself to a file and back (``crashbot db backup`` / ``db restore``)."""
+
+    def backup(self, path: str) -> BackupResult:
+        """Write a consistent copy of the database to ``path`` while writers carry on.
+
+        :raises crashbot_core.errors.ConfigError: this database is backed up
+            another way (the message says how).
+        """
+        ...
+
+    def restore(self, path: str, *, force: bool = False) -> BackupResult:
+        """Replace the database's content with the backup at ``path``, then upgrade it.
+
+        :raises crashbot_core.errors.InvalidInput: ``path`` is no crashbot
+            backup, or holds a schema revision this code does not know.
+        :raises crashbot_core.errors.ConflictError: the database holds data and
+            ``force`` is False.
+        """
         ...
 
 
@@ -459,6 +526,7 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "bulk_alerts": (BulkAlerts, "alert intake in a few queries per request"),
     "metrics": (StoreMetrics, "metrics computed in the store"),
     "migrations": (Migrations, "crashbot db upgrade"),
+    "backups": (Backups, "crashbot db backup and db restore"),
     "subscriptions": (SubscriptionStore, "status-page subscribers and their mail queue"),
 }
 
@@ -473,6 +541,7 @@ class StoreCapabilities:
     bulk_alerts: BulkAlerts | None = None
     metrics: StoreMetrics | None = None
     migrations: Migrations | None = None
+    backups: Backups | None = None
     subscriptions: SubscriptionStore | None = None
 
     @classmethod

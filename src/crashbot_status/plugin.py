@@ -150,10 +150,15 @@ def token_create(state: CliState, name: str, scope: str) -> None:
 
 @hookimpl
 def crashbot_cli(group: click.Group) -> None:
-    """Add ``serve``, ``status export`` and ``token create``."""
+    """Add ``serve``, ``status export``, ``token create`` and ``import statuspage``."""
+    from crashbot_status.statuspage_import import import_statuspage
+
     group.add_command(serve)
     group.add_command(status)
     group.add_command(token)
+    importer = group.commands.get("import")
+    if isinstance(importer, click.Group):
+        importer.add_command(import_statuspage)
 
 
 #: Values of ``[status] log_format``.

@@ -466,3 +466,13 @@ def test_publish_and_unpublish(cli: Cli) -> None:
     assert again.exit_code == 1 and "INC-1 is public already" in again.stderr
     assert unpublished == "INC-1 unpublished (SEV4, investigating)\n"
     assert cli.json("show", "1")["public"] is False
+
+
+def test_init_on_a_database_with_incidents_says_so_and_changes_nothing(cli: Cli) -> None:
+    assert "database ready at" in cli.ok("init")
+    cli.ok("declare", "Already here")
+
+    again = cli.ok("init")
+
+    assert "already holds 1 incident; nothing in it was changed" in again
+    assert "database ready" not in again
