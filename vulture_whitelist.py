@@ -68,3 +68,6 @@ registered
 make_crashbot
 postgres_url
 create_asgi_app  # gunicorn 'crashbot_status.asgi:create_asgi_app()': docs/deployment.md
+maintenance_notice  # crashbot_email.fanout: the maintenance extension point (docs/status-page.md)
+component_names  # crashbot_email Notice: read by templates/mail/notice.*.j2
+_known  # crashbot_email Notice: attrs validator of `kind`

@@ -416,3 +416,52 @@ store_state = sa.Table(
 
 #: The id of the single ``store_state`` row.
 STATE_ROW_ID = 1
+
+# Migration 0006_subscriptions: status-page subscribers and what is sent to them.
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", _KEY, primary_key=True),
+    sa.Column("kind", _ENUM, nullable=False),
+    # E-mail address or webhook URL; one subscription per address.
+    sa.Column("address", sa.String(2048), nullable=False, unique=True),
+    sa.Column("components", sa.JSON, nullable=False),
+    sa.Column("consent_at", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime, nullable=True),
+    sa.Column("unsubscribed_at", UTCDateTime, nullable=True),
+    sa.Column("secret", _KEY, nullable=False),
+)
+
+subscriber_messages = sa.Table(
+    "subscriber_messages",
+    metadata,
+    # (subscriber, update) or (subscriber, confirmation request): unique, so a
+    # retried fan-out queues nothing twice and each update is mailed once.
+    sa.Column("key", _KEY, primary_key=True),
+    sa.Column(
+        "subscriber_id",
+        _KEY,
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("kind", _ENUM, nullable=False),
+    sa.Column("recipient", sa.String(2048), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=True),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("state", _ENUM, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+)
+sa.Index(
+    "ix_subscriber_messages_state_next_attempt_at",
+    subscriber_messages.c.state,
+    subscriber_messages.c.next_attempt_at,
+)

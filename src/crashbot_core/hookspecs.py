@@ -160,6 +160,20 @@ def crashbot_page(crashbot: Crashbot, incident: Incident, page: Page) -> None:
     """
 
 
+@hookspec
+def crashbot_worker_round(crashbot: Crashbot) -> None:
+    """Do a plugin's own queued work: send queued mails, call queued webhooks.
+
+    Called by every worker (``crashbot worker``, the thread of ``crashbot
+    serve``) on each round and whenever a commit wakes it. Any number of
+    workers run at once, so lease what you take from the store. An exception
+    is logged and the round goes on with the next plugin. Keep a round short
+    (a rate limit per round, not a loop until the queue is empty).
+
+    :param crashbot: the service.
+    """
+
+
 # ---------------------------------------------------------------------------
 # Extension points collected from every plugin
 # ---------------------------------------------------------------------------

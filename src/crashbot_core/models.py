@@ -408,3 +408,82 @@ class ApiToken:
     last_used_at: datetime | None = field(default=None, converter=_utc)
     #: Set when revoked; a revoked token authenticates nothing.
     revoked_at: datetime | None = field(default=None, converter=_utc)
+
+
+class SubscriberKind(enum.StrEnum):
+    """How a status-page subscriber is reached."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+def _keys(values: Any) -> tuple[str, ...]:
+    return tuple(sorted({str(v) for v in values or ()}))
+
+
+@frozen
+class Subscriber:
+    """Someone who asked to hear about public incidents (and maintenance).
+
+    E-mail subscribers are double opt-in: nothing but the confirmation mail
+    reaches them until ``confirmed_at`` is set.
+    """
+
+    #: Random, URL-safe; signed links name the subscriber by it.
+    id: str
+    kind: SubscriberKind = field(converter=SubscriberKind)
+    #: The e-mail address (lower-cased domain) or the webhook URL; unique.
+    address: str
+    #: When the subscription was asked for (the form was sent, or the imported consent time).
+    consent_at: datetime = field(converter=_utc)
+    #: Component keys to hear about; empty: every component.
+    components: tuple[str, ...] = field(default=(), converter=_keys)
+    #: When the address owner confirmed (double opt-in); None: nothing is sent yet.
+    confirmed_at: datetime | None = field(default=None, converter=_utc)
+    #: When they unsubscribed; an unsubscribed subscriber is never mailed again.
+    unsubscribed_at: datetime | None = field(default=None, converter=_utc)
+    #: Webhook subscribers: the HMAC key of ``X-Crashbot-Signature``.
+    secret: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Confirmed and not unsubscribed: receives notifications."""
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+    def wants(self, components: Any) -> bool:
+        """Whether news about ``components`` (keys) concerns this subscriber.
+
+        No filter: everything. News that names no component concerns everyone,
+        since nobody can tell what it spares.
+        """
+        keys = set(components)
+        return not self.components or not keys or bool(keys & set(self.components))
+
+
+@frozen
+class OutboundMessage:
+    """One queued mail or webhook call to one subscriber, sent by the worker exactly once.
+
+    ``key`` is unique: queueing the same key again (a retried event delivery)
+    adds nothing, so each subscriber gets each update once.
+    """
+
+    key: str
+    kind: SubscriberKind = field(converter=SubscriberKind)
+    #: E-mail address or webhook URL.
+    to: str
+    #: The e-mail's subject (empty for a webhook).
+    subject: str
+    #: Plain-text body, or the webhook's JSON body.
+    text: str
+    created_at: datetime = field(converter=_utc)
+    #: HTML alternative of an e-mail.
+    html: str | None = None
+    #: Extra headers (List-Unsubscribe, the webhook signature, ...).
+    headers: dict[str, str] = field(factory=dict)
+    subscriber_id: str | None = None
+    state: DeliveryState = field(default=DeliveryState.PENDING, converter=DeliveryState)
+    attempts: int = 0
+    next_attempt_at: datetime | None = field(default=None, converter=_utc)
+    last_error: str | None = None
+    sent_at: datetime | None = field(default=None, converter=_utc)

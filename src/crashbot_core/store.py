@@ -26,7 +26,9 @@ from crashbot_core.models import (
     Event,
     FollowUp,
     Incident,
+    OutboundMessage,
     Status,
+    Subscriber,
 )
 
 if TYPE_CHECKING:
@@ -580,6 +582,73 @@ class Backups(Protocol):
         ...
 
 
+@runtime_checkable
+class SubscriptionStore(Protocol):
+    """Status-page subscribers and the queue of mails and webhook calls sent to them.
+
+    Required by the e-mail plugin's subscriptions. A queued message is sent by
+    the worker once: its ``key`` is unique, so queueing it again (a retried
+    event delivery) adds nothing, and a sent message is never claimed again.
+    """
+
+    def save_subscriber(
+        self, subscriber: Subscriber, *, messages: Sequence[OutboundMessage] = ()
+    ) -> Subscriber:
+        """Insert or replace the subscriber with this id and queue ``messages``, in one transaction.
+
+        :raises crashbot_core.errors.InvalidInput: another subscriber has this address.
+        """
+        ...
+
+    def get_subscriber(self, subscriber_id: str) -> Subscriber | None:
+        """The subscriber with this id, or None."""
+        ...
+
+    def find_subscriber(self, address: str) -> Subscriber | None:
+        """The subscriber with this address (e-mail or webhook URL, compared exactly), or None."""
+        ...
+
+    def subscribers(self, *, active_only: bool = False) -> list[Subscriber]:
+        """Every subscriber, oldest consent first (``active_only``: confirmed and subscribed)."""
+        ...
+
+    def queue_messages(self, messages: Sequence[OutboundMessage]) -> int:
+        """Queue messages whose keys are new; returns how many were added."""
+        ...
+
+    def claim_messages(
+        self, now: datetime, *, owner: str, lease_until: datetime, limit: int = 100
+    ) -> list[OutboundMessage]:
+        """Lease up to ``limit`` due messages (pending, or failed and due), oldest first.
+
+        A leased message is claimed by nobody else until ``lease_until``.
+        """
+        ...
+
+    def finish_message(
+        self,
+        key: str,
+        state: DeliveryState,
+        *,
+        owner: str,
+        at: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record a claimed message's outcome and drop the lease; False if nothing changed.
+
+        ``delivered`` is final: it is recorded even after the lease was lost,
+        and nothing finishes a delivered message again.
+        """
+        ...
+
+    def messages(
+        self, *, subscriber_id: str | None = None, limit: int = 100
+    ) -> list[OutboundMessage]:
+        """Queued and sent messages, newest first (of one subscriber when given)."""
+        ...
+
+
 #: Capability name → (protocol, what it gives), for messages and the plugin guide.
 CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "locked_commit": (LockedCommit, "commits under the row lock on hot incidents"),
@@ -593,6 +662,7 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "multi_commit": (MultiCommit, "several incidents changed in one transaction (duplicates)"),
     "migrations": (Migrations, "crashbot db upgrade"),
     "backups": (Backups, "crashbot db backup and db restore"),
+    "subscriptions": (SubscriptionStore, "status-page subscribers and their mail queue"),
 }
 
 
@@ -609,6 +679,7 @@ class StoreCapabilities:
     multi_commit: MultiCommit | None = None
     migrations: Migrations | None = None
     backups: Backups | None = None
+    subscriptions: SubscriptionStore | None = None
 
     @classmethod
     def of(cls, store: Store) -> StoreCapabilities:

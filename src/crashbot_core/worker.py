@@ -69,7 +69,16 @@ class Worker:
         retried = 0
         if stop is None or not stop.is_set():
             retried = self.crashbot.retry_deliveries(limit=self.batch, stop=stop)
+            self.plugin_rounds()
         return RoundResult(reminders=sent, deliveries=retried)
+
+    def plugin_rounds(self) -> None:
+        """Each ``crashbot_worker_round`` implementation once; one failing stops no other."""
+        for impl in self.crashbot.pm.hook.crashbot_worker_round.get_hookimpls():
+            try:
+                impl.function(**{k: self.crashbot for k in impl.argnames if k == "crashbot"})
+            except Exception:
+                log.exception("worker round of plugin %s failed", impl.plugin_name)
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set; the item in progress always finishes.
@@ -92,6 +101,8 @@ class Worker:
                         reminders=0,
                         deliveries=self.crashbot.retry_deliveries(limit=self.batch, stop=stop),
                     )
+                    # What a delivery just queued (subscriber mails) goes out now too.
+                    self.plugin_rounds()
                 busy = result.deliveries >= self.batch
             except Exception:
                 log.exception("worker round failed")

@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 #: Sent on every response.

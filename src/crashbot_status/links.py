@@ -102,6 +102,15 @@ class LinkBase:
             return False
         return any(address in network for network in self.trusted)
 
+    def client(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The client's address: the last ``X-Forwarded-For`` hop when ``peer`` is a trusted proxy.
+
+        Per-client limits (the subscribe form's) count by it.
+        """
+        if self._trusts(peer):
+            return _last(forwarded_for) or peer or ""
+        return peer or ""
+
     def resolve(
         self, scheme: str, host: str, server: str, peer: str | None, forwarded: Mapping[str, str]
     ) -> str:

@@ -246,8 +246,45 @@ def _rows_0004_record() -> Rows:
     return rows
 
 
+def _rows_0006_subscriptions() -> Rows:
+    rows = EFFECTS["0006_subscriptions"](_rows_0004_record())
+    rows["subscribers"] = [
+        {
+            "id": "s-ann",
+            "kind": "email",
+            "address": "ann@example.com",
+            "components": ["api"],
+            "consent_at": _at(1),
+            "confirmed_at": _at(2),
+            "unsubscribed_at": _at(300),
+            "secret": "",
+        }
+    ]
+    rows["subscriber_messages"] = [
+        {
+            "key": "incident:1:event:1:s-ann",
+            "subscriber_id": "s-ann",
+            "kind": "email",
+            "recipient": "ann@example.com",
+            "subject": "[crashbot] New incident: API down",
+            "text": "API down",
+            "html": "<p>API down</p>",
+            "headers": {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            "created_at": _at(3),
+            "state": "failed",
+            "attempts": 1,
+            "next_attempt_at": _at(4),
+            "last_error": "451",
+            "sent_at": None,
+            "claimed_by": "w1",
+            "lease_until": _at(5),
+        }
+    ]
+    return rows
+
+
 def _rows_0007_alert_groups() -> Rows:
-    rows = EFFECTS["0007_alert_groups"](_rows_0004_record())
+    rows = EFFECTS["0007_alert_groups"](_rows_0006_subscriptions())
     rows["alerts"][1].update(group_id="g-0123456789abcdef", omitted=12)
     return rows
 
@@ -383,12 +420,20 @@ def _engagements(rows: Rows) -> list[dict[str, Any]]:
     return out
 
 
+def _effect_0006_subscriptions(rows: Rows) -> Rows:
+    # Two new, empty tables; nothing stored before changes.
+    rows = copy.deepcopy(rows)
+    rows.update(subscribers=[], subscriber_messages=[])
+    return rows
+
+
 #: Rows valid at each revision (a function, so each test gets its own copy).
 FIXTURES: dict[str, Callable[[], Rows]] = {
     "0001": _rows_0001,
     "0002": _rows_0002,
     "0002_metrics": _rows_0002_metrics,
     "0004_record": _rows_0004_record,
+    "0006_subscriptions": _rows_0006_subscriptions,
     "0007_alert_groups": _rows_0007_alert_groups,
 }
 
@@ -397,5 +442,6 @@ EFFECTS: dict[str, Callable[[Rows], Rows]] = {
     "0002": _effect_0002,
     "0002_metrics": _effect_0002_metrics,
     "0004_record": _effect_0004_record,
+    "0006_subscriptions": _effect_0006_subscriptions,
     "0007_alert_groups": _effect_0007_alert_groups,
 }

@@ -105,6 +105,8 @@ def walk_paths(app: Flask, incident_ids: list[int], pages: int) -> list[str]:
         "incident_id": [str(i) for i in incident_ids],
         "page": [str(n) for n in range(1, pages + 2)],
         "filename": ["style.css"],
+        # The subscription links (crashbot_email): a forged token must leak nothing either.
+        "token": ["forged.token"],
     }
     paths: list[str] = []
     for rule in app.url_map.iter_rules():

@@ -1,7 +1,7 @@
 """Alert groups: the routing group and the sender's omitted count on each alert.
 
 Revision ID: 0007_alert_groups
-Revises: 0004_record
+Revises: 0006_subscriptions
 Create Date: 2026-12-05
 
 ``alerts`` gets ``group_id`` (the routing group, so a rule's ``threshold``
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_alert_groups"
-down_revision: str | None = "0004_record"
+down_revision: str | None = "0006_subscriptions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""E-mail for crashbot: SMTP transport, responder mail and status-page subscribers."""
