@@ -119,7 +119,9 @@ def handle(crashbot: Crashbot, name: str, request: flask.Request) -> tuple[int, 
         return 202, {"source": name, "accepted": 0, "alerts": [], "note": "nothing to alert on"}
     raws = raw_parts(body, alerts, settings.max_raw_bytes)
     try:
-        results = crashbot.ingest_alerts(alerts, raws=raws)
+        # Chat, mail and paging hear of it from the worker, never from this request.
+        with crashbot.deferring_deliveries():
+            results = crashbot.ingest_alerts(alerts, raws=raws)
     except CrashbotError as exc:
         raise Reply(exc.http_status, exc.code, exc.message) from None
     except Exception:

@@ -20,7 +20,8 @@ import secrets
 import socket
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -95,6 +96,8 @@ class Outbox:
         self.inline_budget: float | None = None
         # Per-thread queue of commits made while this thread delivers events.
         self._delivering = threading.local()
+        # Per-thread: inside deferring(), commits leave delivery to the worker.
+        self._deferring = threading.local()
 
     # ------------------------------------------------------------------ subscribers
 
@@ -142,7 +145,7 @@ class Outbox:
         if queue is not None:
             queue.append(saved)
             return
-        if self.deferred:
+        if self.deferred or getattr(self._deferring, "on", False):
             self.pending.set()
             return
         if self.inline_budget is None:
@@ -160,6 +163,21 @@ class Outbox:
                 saved.incident.ref,
                 self.inline_budget,
             )
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """Within the block, this thread's commits only write their delivery rows.
+
+        The worker delivers them (woken at once through :attr:`pending`). The
+        alert intake runs inside it: a webhook request never waits on, or
+        makes, a chat call, even in a process that delivers inline otherwise.
+        """
+        previous = getattr(self._deferring, "on", False)
+        self._deferring.on = True
+        try:
+            yield
+        finally:
+            self._deferring.on = previous
 
     def _drain(self, saved: Saved) -> None:
         self._delivering.queue = queue = [saved]

@@ -434,6 +434,7 @@ class Crashbot:
         self.outbox.deferred = True
 
     deliveries = _delegate("outbox", Outbox.deliveries)
+    deferring_deliveries = _delegate("outbox", Outbox.deferring)
     retry_deliveries = _delegate("outbox", Outbox.retry_deliveries)
 
     def on_event(self, callback: Callable[[Incident, Event], None], name: str | None = None) -> str:

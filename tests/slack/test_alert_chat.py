@@ -131,3 +131,47 @@ def test_a_deferred_alert_post_does_not_hold_back_a_human_update(
         "1 alert fired: HighLatency on web-3"
         in alert_posts(fake_slack, bot.get(1).refs["slack.channel"])[-1]
     )
+
+
+def test_the_webhook_request_never_calls_slack_even_when_the_process_delivers_inline(
+    database_url: str, clock: FixedClock, fake_slack: FakeSlack
+) -> None:
+    import flask
+
+    from crashbot_alerts.plugin import crashbot_web
+
+    service = make_crashbot(
+        database_url=database_url,
+        clock=clock,
+        env={**slack_env(fake_slack), "CRASHBOT_API_TOKEN": "cbt_inline"},
+        config=CONFIG,
+    )
+    try:
+        app = flask.Flask("inline")
+        crashbot_web(app=app, crashbot=service)
+        body = {
+            "version": "4",
+            "groupKey": "{}:{}",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "HighLatency", "severity": "critical"},
+                    "annotations": {"summary": "High latency"},
+                    "fingerprint": "fp-1",
+                }
+            ],
+        }
+        response = app.test_client().post(
+            "/api/alerts/alertmanager",
+            json=body,
+            headers={"Authorization": "Bearer cbt_inline"},
+        )
+        assert response.status_code == 202
+        assert fake_slack.calls == []
+        # The worker delivers what the request committed.
+        service.retry_deliveries()
+        assert "conversations.create" in fake_slack.methods()
+        assert service.deliveries(failed_only=True) == []
+    finally:
+        service.close()
