@@ -34,6 +34,7 @@ from crashbot_core.delivery import RetryPolicy
 from crashbot_core.errors import ConfigError, CrashbotError
 from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
 from crashbot_core.intake import AlertIntake, IngestResult
+from crashbot_core.maintenance import Maintenances
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -119,6 +120,9 @@ class Crashbot:
         self.commands = Commands(config, self.commit)
         self.intake = AlertIntake(config, store, self.capabilities, self.clock, self.commit)
         self.tokens = Tokens(store, self.clock, env_token=config.general.api_token)
+        self.maintenances = Maintenances(
+            config, self.capabilities, self.clock, listeners=self._maintenance_listeners
+        )
         self._config = config
 
     # ------------------------------------------------------------------ building
@@ -185,6 +189,7 @@ class Crashbot:
         self.commit.config = config
         self.commands.config = config
         self.intake.config = config
+        self.maintenances.config = config
         self.tokens.env_token = config.general.api_token
 
     @property
@@ -305,6 +310,25 @@ class Crashbot:
     update_follow_up = _delegate("commands", Commands.update_follow_up)
     set_refs = _delegate("commands", Commands.set_refs)
     record = _delegate("commands", Commands.record)
+
+    # ------------------------------------------------------------------ maintenance
+
+    schedule_maintenance = _delegate("maintenances", Maintenances.schedule_maintenance)
+    update_maintenance = _delegate("maintenances", Maintenances.update_maintenance)
+    start_maintenance = _delegate("maintenances", Maintenances.start_maintenance)
+    complete_maintenance = _delegate("maintenances", Maintenances.complete_maintenance)
+    cancel_maintenance = _delegate("maintenances", Maintenances.cancel_maintenance)
+    get_maintenance = _delegate("maintenances", Maintenances.get_maintenance)
+    list_maintenances = _delegate("maintenances", Maintenances.list_maintenances)
+    run_due_maintenances = _delegate("maintenances", Maintenances.run_due)
+
+    def _maintenance_listeners(self) -> builtins.list[Callable[[Any, Any], None]]:
+        def tell(maintenance: Any, update: Any) -> None:
+            self.pm.hook.crashbot_maintenance_event(
+                crashbot=self, maintenance=maintenance, update=update
+            )
+
+        return [tell]
 
     # ------------------------------------------------------------------ API tokens
 

@@ -25,6 +25,8 @@ from crashbot_core.models import (
     Event,
     FollowUp,
     Incident,
+    Maintenance,
+    MaintenanceStatus,
     Status,
 )
 
@@ -380,6 +382,44 @@ class Migrations(Protocol):
         ...
 
 
+@runtime_checkable
+class MaintenanceStore(Protocol):
+    """Scheduled maintenance windows and their updates.
+
+    Without it ``crashbot maintenance`` and the maintenance routes refuse to
+    run, and the status page shows no maintenance.
+    """
+
+    def save_maintenance(
+        self, maintenance: Maintenance, *, expected_version: int | None, ref_prefix: str = "MNT"
+    ) -> Maintenance:
+        """Insert (``expected_version`` None) or update a maintenance, with its new updates.
+
+        One transaction: the row (version ``expected_version + 1``, or 1 with
+        a new ``id`` and ref ``{ref_prefix}-{id}``), every update whose ``id``
+        is 0, and the store's change token. The version check is what makes
+        the worker's start and completion happen once across replicas.
+
+        :raises crashbot_core.errors.ConflictError: the stored version differs.
+        :raises crashbot_core.errors.NotFound: no maintenance with this id.
+        :returns: the maintenance as stored, update ids assigned.
+        """
+        ...
+
+    def get_maintenance(self, maintenance_id: int) -> Maintenance | None:
+        """One maintenance with its updates, or None."""
+        ...
+
+    def list_maintenances(
+        self,
+        *,
+        statuses: Sequence[MaintenanceStatus] = (),
+        limit: int | None = None,
+    ) -> list[Maintenance]:
+        """Maintenances with their updates, newest ``scheduled_for`` first (then newest id)."""
+        ...
+
+
 #: Capability name → (protocol, what it gives), for messages and the plugin guide.
 CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "locked_commit": (LockedCommit, "commits under the row lock on hot incidents"),
@@ -390,6 +430,7 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "bulk_alerts": (BulkAlerts, "alert intake in a few queries per request"),
     "metrics": (StoreMetrics, "metrics computed in the store"),
     "migrations": (Migrations, "crashbot db upgrade"),
+    "maintenances": (MaintenanceStore, "scheduled maintenance windows"),
 }
 
 
@@ -403,6 +444,7 @@ class StoreCapabilities:
     bulk_alerts: BulkAlerts | None = None
     metrics: StoreMetrics | None = None
     migrations: Migrations | None = None
+    maintenances: MaintenanceStore | None = None
 
     @classmethod
     def of(cls, store: Store) -> StoreCapabilities:
