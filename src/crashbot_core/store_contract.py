@@ -49,6 +49,7 @@ from crashbot_core.models import (
     TokenScope,
 )
 from crashbot_core.severity import DEFAULT_POLICY
+from crashbot_core.store_contract_maintenance import MaintenanceContract
 from crashbot_core.store import (
     AlertGroupCommit,
     BulkAlerts,
@@ -119,7 +120,7 @@ def _send_reminder(store: Store, incident: Incident, key: str, *, owner: str) ->
     )
 
 
-class StoreContract:
+class StoreContract(MaintenanceContract):
     """The behaviour :class:`~crashbot_core.store.Store` promises; subclass it with a ``store`` fixture."""
 
     # ------------------------------------------------------------------ incidents
