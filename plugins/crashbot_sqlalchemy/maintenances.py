@@ -29,9 +29,7 @@ def save(
         assert key is not None
         new_id = int(key[0])
         ref = f"{ref_prefix}-{new_id}"
-        conn.execute(
-            sa.update(t.maintenances).where(t.maintenances.c.id == new_id).values(ref=ref)
-        )
+        conn.execute(sa.update(t.maintenances).where(t.maintenances.c.id == new_id).values(ref=ref))
         m = attrs.evolve(m, id=new_id, ref=ref, version=1)
     else:
         values["version"] = expected_version + 1
@@ -144,7 +142,9 @@ def _from(row: RowMapping, updates: tuple[MaintenanceUpdate, ...]) -> Maintenanc
 
 
 def _actor_json(actor: Actor | None) -> dict[str, str] | None:
-    return None if actor is None else {"platform": actor.platform, "id": actor.id, "name": actor.name}
+    return (
+        None if actor is None else {"platform": actor.platform, "id": actor.id, "name": actor.name}
+    )
 
 
 def _actor_from(data: Mapping[str, Any] | None) -> Actor | None:

@@ -371,9 +371,7 @@ maintenances = sa.Table(
     sa.Column("completed_at", UTCDateTime, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
-sa.Index(
-    "ix_maintenances_scheduled_for_id", maintenances.c.scheduled_for, maintenances.c.id
-)
+sa.Index("ix_maintenances_scheduled_for_id", maintenances.c.scheduled_for, maintenances.c.id)
 
 maintenance_updates = sa.Table(
     "maintenance_updates",

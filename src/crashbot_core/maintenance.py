@@ -24,7 +24,13 @@ import attrs
 
 from crashbot_core.clock import Clock
 from crashbot_core.config import Config
-from crashbot_core.errors import ConfigError, ConflictError, IllegalTransition, InvalidInput, NotFound
+from crashbot_core.errors import (
+    ConfigError,
+    ConflictError,
+    IllegalMaintenanceStep,
+    InvalidInput,
+    NotFound,
+)
 from crashbot_core.inputs import clean_components, clean_text, clean_title
 from crashbot_core.models import MAX_ID, Actor, Maintenance, MaintenanceStatus, MaintenanceUpdate
 from crashbot_core.store import MaintenanceStore, StoreCapabilities
@@ -72,8 +78,8 @@ def _note(
     return attrs.evolve(m, **changes)
 
 
-def _illegal(m: Maintenance, wanted: str, allowed: str) -> IllegalTransition:
-    return IllegalTransition(f"cannot {wanted} {m.ref}: it is {m.status.value}; {allowed}")
+def _illegal(m: Maintenance, wanted: str, why: str) -> IllegalMaintenanceStep:
+    return IllegalMaintenanceStep(wanted, m.ref, m.status.value, why)
 
 
 def start(m: Maintenance, body: str, actor: Actor | None, now: datetime) -> Maintenance:
@@ -158,10 +164,14 @@ def revise(
         target = status
     text = clean_text(message, "message")
     if not changes and target is m.status and not text:
-        raise InvalidInput("nothing to change: give a message, a status, a title, times or components")
+        raise InvalidInput(
+            "nothing to change: give a message, a status, a title, times or components"
+        )
     revised = attrs.evolve(m, **changes)
     if text or target is not m.status or said:
-        revised = _note(revised, target, text or " ".join(said) or _status_words(target), actor, now)
+        revised = _note(
+            revised, target, text or " ".join(said) or _status_words(target), actor, now
+        )
     return revised
 
 
@@ -304,7 +314,7 @@ class Maintenances:
         """Post a public update and/or change status (``in_progress``, ``verifying``),
         title, window or components.
 
-        :raises IllegalTransition: it is over, or the status cannot be set now.
+        :raises IllegalMaintenanceStep: it is over, or the status cannot be set now.
         """
         wanted = None
         if status is not None:

@@ -49,7 +49,6 @@ from crashbot_core.models import (
     TokenScope,
 )
 from crashbot_core.severity import DEFAULT_POLICY
-from crashbot_core.store_contract_maintenance import MaintenanceContract
 from crashbot_core.store import (
     AlertGroupCommit,
     BulkAlerts,
@@ -60,6 +59,7 @@ from crashbot_core.store import (
     Store,
     StoreMetrics,
 )
+from crashbot_core.store_contract_maintenance import MaintenanceContract
 
 #: When the contract's incidents start.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -135,7 +135,10 @@ class MaintenanceContract:
             new = attrs.evolve(
                 first,
                 status=_S.IN_PROGRESS,
-                updates=(*first.updates, MaintenanceUpdate(at=T0, status=_S.IN_PROGRESS, body=body)),
+                updates=(
+                    *first.updates,
+                    MaintenanceUpdate(at=T0, status=_S.IN_PROGRESS, body=body),
+                ),
             )
             gate.wait()
             try:

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from crashbot_core.errors import CrashbotError
 from crashbot_core.models import TokenScope
 from crashbot_core.service import Crashbot
-from crashbot_status import admin, insights, openapi, views
+from crashbot_status import admin, insights, maintenance_api, openapi, views
 from crashbot_status.cache import FastPath, FastPathSettings, RenderCache
 from crashbot_status.health import HEALTH_TTL, HealthCheck
 from crashbot_status.links import LinkBase
@@ -107,6 +107,7 @@ def create_app(
 
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(maintenance_api.bp)
     app.register_blueprint(insights.bp)
     _operations(app, state)
     _errors(app)

@@ -27,7 +27,7 @@ def escape_text(value: str) -> str:
     out = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
     out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
     # Other control characters are not allowed in a content line.
-    return "".join(ch for ch in out if ch == "\t" or ord(ch) >= 0x20 and ord(ch) != 0x7F)
+    return "".join(ch for ch in out if ch == "\t" or (ord(ch) >= 0x20 and ord(ch) != 0x7F))
 
 
 def fold(line: str) -> str:

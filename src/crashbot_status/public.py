@@ -296,7 +296,12 @@ def public_maintenance(m: Maintenance) -> PublicMaintenance:
     """
     updates = [
         PublicUpdate(
-            id=u.id, incident_id=m.id, at=u.at, status=u.status.value, body=u.body, kind="maintenance"
+            id=u.id,
+            incident_id=m.id,
+            at=u.at,
+            status=u.status.value,
+            body=u.body,
+            kind="maintenance",
         )
         for u in m.updates
     ]
@@ -496,9 +501,7 @@ def uptime_days(
     downtime, even when an incident overlaps it.
     """
     planned = [
-        (m, w)
-        for m in maintenances
-        if key in m.components and (w := m.window(now)) is not None
+        (m, w) for m in maintenances if key in m.components and (w := m.window(now)) is not None
     ]
     windows = [w for _, w in planned]
     today = now.astimezone(UTC).date()

@@ -22,8 +22,7 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 from crashbot_core.durations import format_duration
 from crashbot_core.errors import CrashbotError
-from crashbot_core.models import MAX_ID
-from crashbot_core.models import MaintenanceStatus
+from crashbot_core.models import MAX_ID, MaintenanceStatus
 from crashbot_status import feeds, ical, listing, public, statuspage
 from crashbot_status.cache import Entry, RenderCache, content_etag, etag_matches, public_headers
 from crashbot_status.site import Site
@@ -244,11 +243,7 @@ def maintenance_calendar() -> Response:
         s = site()
         items = s.current_maintenances()
         now = s.now()
-        items += [
-            m
-            for m in s.maintenances(MaintenanceStatus.CANCELLED)
-            if m.scheduled_until > now
-        ]
+        items += [m for m in s.maintenances(MaintenanceStatus.CANCELLED) if m.scheduled_until > now]
         names = {c.key: c.display for c in s.components([], items)}
         return ical.calendar(s.page([], items), items, names), ICS
 

@@ -46,9 +46,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("ref", name=op.f("uq_maintenances_ref")),
     )
     op.create_index(op.f("ix_maintenances_status"), "maintenances", ["status"])
-    op.create_index(
-        "ix_maintenances_scheduled_for_id", "maintenances", ["scheduled_for", "id"]
-    )
+    op.create_index("ix_maintenances_scheduled_for_id", "maintenances", ["scheduled_for", "id"])
     op.create_table(
         "maintenance_updates",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
