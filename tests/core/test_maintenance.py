@@ -26,7 +26,9 @@ class Heard:
         self.updates: list[tuple[str, str, str]] = []
 
     @hookimpl
-    def crashbot_maintenance_event(self, maintenance: Maintenance, update: MaintenanceUpdate) -> None:
+    def crashbot_maintenance_event(
+        self, maintenance: Maintenance, update: MaintenanceUpdate
+    ) -> None:
         self.updates.append((maintenance.ref, update.status.value, update.body))
 
 
