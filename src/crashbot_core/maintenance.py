@@ -32,6 +32,7 @@ from crashbot_core.errors import (
     NotFound,
 )
 from crashbot_core.inputs import clean_components, clean_text, clean_title
+from crashbot_core.lifecycle import StateConflict
 from crashbot_core.models import MAX_ID, Actor, Maintenance, MaintenanceStatus, MaintenanceUpdate
 from crashbot_core.store import MaintenanceStore, StoreCapabilities
 
@@ -58,12 +59,13 @@ _SETTABLE = {
 def _window(starts: datetime, ends: datetime, now: datetime, *, new: bool) -> None:
     if starts.tzinfo is None or ends.tzinfo is None:
         raise InvalidInput("maintenance times need a time zone (e.g. 2026-03-02T02:00:00Z)")
+    # 409, not 422: a well-formed request the schema allows (see StateConflict).
     if ends <= starts:
-        raise InvalidInput(
+        raise StateConflict(
             f"the window ends ({ends.isoformat()}) before it starts ({starts.isoformat()})"
         )
     if new and ends <= now:
-        raise InvalidInput(f"the window ended already ({ends.isoformat()}); nothing to announce")
+        raise StateConflict(f"the window ended already ({ends.isoformat()}); nothing to announce")
 
 
 def _note(
@@ -164,7 +166,7 @@ def revise(
         target = status
     text = clean_text(message, "message")
     if not changes and target is m.status and not text:
-        raise InvalidInput(
+        raise StateConflict(
             "nothing to change: give a message, a status, a title, times or components"
         )
     revised = attrs.evolve(m, **changes)

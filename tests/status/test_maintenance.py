@@ -376,7 +376,7 @@ def test_admin_api_schedules_lists_updates_and_completes(bot, client, write_toke
                 "starts_at": "2026-03-02T12:00:00Z",
                 "ends_at": "2026-03-02T10:00:00Z",
             },
-            422,
+            409,
             "ends",
         ),
         ("post", "/api/maintenances/1/complete", {}, 409, "cannot complete MNT-1"),
