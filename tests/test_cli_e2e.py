@@ -259,3 +259,25 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path, database_url:
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert stderr == ""
+
+
+def test_the_readme_use_it_block_runs_as_written_in_a_fresh_folder(
+    tmp_path: Path, database_url: str
+) -> None:
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block
+    lines = [ln.split("#", 1)[0].strip() for ln in block.group(1).splitlines()]
+    lines = [ln for ln in lines if ln]
+    # It says where to run: a folder of its own.
+    assert lines[0].startswith("mkdir ") and "cd " in lines[0]
+    s = Session(tmp_path, database_url)
+    for line in lines[1:]:
+        for command in line.split(";"):
+            words = shlex.split(command)
+            assert words[0] == "crashbot", command
+            s.ok(*words[1:])

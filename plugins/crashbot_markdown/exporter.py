@@ -86,10 +86,15 @@ class MarkdownExporter:
 
     name: str = "markdown"
 
+    def render_text(self, postmortem: Postmortem, context: ExportContext) -> str:
+        """The Markdown document, with the configured templates (nothing written)."""
+        settings = context.section("markdown") or MarkdownSettings()
+        return render_markdown(postmortem, context.template_dirs(settings.templates))
+
     def export_postmortem(self, postmortem: Postmortem, context: ExportContext) -> str:
         """Render and write the file; returns its URL (with ``base_url``) or its path."""
         settings = context.section("markdown") or MarkdownSettings()
-        text = render_markdown(postmortem, context.template_dirs(settings.templates))
+        text = self.render_text(postmortem, context)
         config = context.crashbot.config
         base = config.path.parent if config.path else Path.cwd()
         if context.out is not None:

@@ -13,6 +13,7 @@ from crashbot_sqlalchemy.store import SqlStore
 
 if TYPE_CHECKING:
     from crashbot_core.config import Config
+    from crashbot_core.store import SchemaUpgrade
 
 #: URL prefixes this plugin opens. ``postgres://`` is what Heroku-style
 #: platforms hand out; it is read as ``postgresql+psycopg://``.
@@ -36,8 +37,8 @@ def crashbot_open_store(config: Config) -> SqlStore | None:
     return SqlStore.from_url(url)
 
 
-def upgrade(url: str) -> None:
-    """Bring the database at ``url`` to the newest schema (``crashbot db upgrade``).
+def upgrade(url: str) -> SchemaUpgrade:
+    """Bring the database at ``url`` to the newest schema; what was done.
 
     Harmless when it is already current.
 
@@ -45,6 +46,6 @@ def upgrade(url: str) -> None:
     """
     store = SqlStore.from_url(url, auto_upgrade=False)
     try:
-        store.upgrade()
+        return store.upgrade()
     finally:
         store.close()

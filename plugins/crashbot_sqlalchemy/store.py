@@ -41,12 +41,20 @@ from crashbot_core.models import (
     TokenScope,
 )
 from crashbot_core.severity import SeverityPolicy
-from crashbot_core.store import Change, IncidentFilter, Saved
+from crashbot_core.store import (
+    BackupResult,
+    Change,
+    FollowUpFilter,
+    IncidentFilter,
+    Saved,
+    SchemaUpgrade,
+)
+from crashbot_sqlalchemy import backup
 from crashbot_sqlalchemy import maintenances as mnt
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
 from crashbot_sqlalchemy.metrics import component_columns, compute_sql, derived_columns
-from crashbot_sqlalchemy.migrate import upgrade_engine
+from crashbot_sqlalchemy.migrate import check_known, current_revision, describe_url, upgrade_engine
 
 _OPEN = tuple(s.value for s in Status if s.is_open)
 _RETRYABLE = (DeliveryState.PENDING.value, DeliveryState.FAILED.value)
@@ -79,8 +87,15 @@ class SqlStore:
             if engine.url.get_backend_name() == "sqlite" and not is_memory(engine.url)
             else nullcontext()
         )
+        # The revision found at the first upgrade (a 1-tuple: None is a revision here).
+        self._opened_at: tuple[str | None] | None = None
+        self._applied: list[str] = []
         if auto_upgrade:
             self.upgrade()
+        else:
+            with self._lock, engine.connect() as conn:
+                # Even without upgrading, never work on a schema from the future.
+                check_known(current_revision(conn), f"database {describe_url(engine)}")
 
     @classmethod
     def from_url(cls, url: str | URL, *, auto_upgrade: bool = True) -> SqlStore:
@@ -90,10 +105,38 @@ class SqlStore:
         """
         return cls(create_engine(url), auto_upgrade=auto_upgrade)
 
-    def upgrade(self) -> None:
-        """Apply pending migrations (idempotent)."""
+    def upgrade(self) -> SchemaUpgrade:
+        """Apply pending migrations (idempotent).
+
+        :returns: what this store applied since it opened, the automatic
+            upgrade at open included, so ``crashbot db upgrade`` can say what
+            it did although opening the store did the work.
+        :raises crashbot_core.errors.ConfigError: a newer crashbot upgraded
+            the database (a revision this code does not know).
+        """
         with self._lock:
-            upgrade_engine(self.engine)
+            done = upgrade_engine(self.engine)
+        if self._opened_at is None:
+            self._opened_at = (done.before,)
+        self._applied.extend(done.applied)
+        return attrs.evolve(done, before=self._opened_at[0], applied=tuple(self._applied))
+
+    def backup(self, path: str) -> BackupResult:
+        """Write a consistent copy of the SQLite database to the new file ``path``.
+
+        :raises crashbot_core.errors.ConfigError: PostgreSQL; the message gives the pg_dump line.
+        """
+        with self._lock:
+            return backup.backup(self.engine, path)
+
+    def restore(self, path: str, *, force: bool = False) -> BackupResult:
+        """Replace the SQLite database's content with the backup at ``path``, then upgrade it.
+
+        :raises crashbot_core.errors.ConflictError: the database holds data and not ``force``.
+        :raises crashbot_core.errors.InvalidInput: no crashbot backup, or from a newer crashbot.
+        """
+        with self._write_turn, self._lock:
+            return backup.restore(self.engine, path, force=force)
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -152,7 +195,22 @@ class SqlStore:
                 raise NotFound(f"no incident with id {incident_id}")
             return self._write_change(conn, build(_incident_from(row)))
 
-    def _write_change(self, conn: Connection, change: Change) -> Saved:
+    def commit_all(self, changes: Sequence[Change]) -> list[Saved]:
+        """Write several incidents' changes in one transaction (see :class:`MultiCommit`).
+
+        Incidents are written in id order and the change counter bumped once,
+        last: two such transactions, or one and a single commit, take their
+        row locks in the same order and cannot deadlock.
+        """
+        order = sorted(range(len(changes)), key=lambda n: changes[n].incident.id)
+        saved: dict[int, Saved] = {}
+        with self._write() as conn:
+            for n in order:
+                saved[n] = self._write_change(conn, changes[n], bump=False)
+            self._bump(conn)
+        return [saved[n] for n in range(len(changes))]
+
+    def _write_change(self, conn: Connection, change: Change, *, bump: bool = True) -> Saved:
         """Every write of one change, inside the caller's transaction."""
         if change.reminder is not None:
             if not change.events:
@@ -192,7 +250,8 @@ class SqlStore:
         ]
         if outbox:
             conn.execute(sa.insert(t.deliveries), outbox)
-        self._bump(conn)
+        if bump:
+            self._bump(conn)
         return Saved(incident=incident, events=saved_events, follow_ups=saved_follow_ups)
 
     def _save_incident(self, conn: Connection, change: Change) -> Incident:
@@ -360,6 +419,35 @@ class SqlStore:
                 .first()
             )
         return None if row is None else _follow_up_from(row)
+
+    def list_follow_ups(self, flt: FollowUpFilter) -> list[tuple[FollowUp, Incident]]:
+        """Follow-ups across incidents with their incidents: one joined query."""
+        f, i = t.follow_ups, t.incidents
+        query = sa.select(i, *(c.label(f"fu_{c.name}") for c in f.c)).join(
+            i, i.c.id == f.c.incident_id
+        )
+        if flt.done is not None:
+            query = query.where(f.c.done == sa.true() if flt.done else f.c.done == sa.false())
+        if flt.due_before is not None:
+            query = query.where(f.c.due < flt.due_before)
+        if flt.owner is not None:
+            wanted = flt.owner.strip().lower()
+            query = query.where(
+                sa.or_(
+                    sa.func.lower(f.c.owner["id"].as_string()) == wanted,
+                    sa.func.lower(f.c.owner["name"].as_string()) == wanted,
+                )
+            )
+        # Undated ones last on both dialects (PostgreSQL sorts NULL first when descending only).
+        query = query.order_by(f.c.due.is_(None), f.c.due, f.c.incident_id, f.c.id)
+        if flt.limit is not None:
+            query = query.limit(flt.limit)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            (_follow_up_from({c.name: row[f"fu_{c.name}"] for c in f.c}), _incident_from(row))  # type: ignore[arg-type]
+            for row in rows
+        ]
 
     # -- alerts -----------------------------------------------------------------------
 
@@ -837,6 +925,29 @@ class SqlStore:
             )
         return None if row is None else _token_from(row)
 
+    def touch_token(self, token_id: int, at: datetime, *, unless_since: datetime) -> None:
+        """Record a use of the token, unless one after ``unless_since`` is recorded."""
+        a = t.api_tokens
+        with self._write() as conn:
+            conn.execute(
+                sa.update(a)
+                .where(
+                    a.c.id == token_id,
+                    sa.or_(a.c.last_used_at.is_(None), a.c.last_used_at <= unless_since),
+                )
+                .values(last_used_at=at)
+            )
+
+    def revoke_token(self, name: str, at: datetime) -> ApiToken | None:
+        """Revoke the token named ``name`` (an earlier revocation time is kept)."""
+        a = t.api_tokens
+        with self._write() as conn:
+            conn.execute(
+                sa.update(a).where(a.c.name == name, a.c.revoked_at.is_(None)).values(revoked_at=at)
+            )
+            row = conn.execute(sa.select(a).where(a.c.name == name)).mappings().first()
+        return None if row is None else _token_from(row)
+
     def tokens(self) -> list[ApiToken]:
         """Every token, oldest first."""
         query = sa.select(t.api_tokens).order_by(t.api_tokens.c.created_at, t.api_tokens.c.id)
@@ -917,6 +1028,9 @@ def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
         )
     if flt.source is not None:
         where.append(c.source == flt.source)
+    if flt.counts is not None:
+        counting = sa.or_(c.resolution.is_(None), c.resolution == Resolution.RESOLVED.value)
+        where.append(counting if flt.counts else sa.not_(counting))
     return where
 
 

@@ -48,7 +48,7 @@ from crashbot_core.plugins import get_plugin_manager
 from crashbot_core.roles import Role, RolePolicy
 from crashbot_core.service import Crashbot
 from crashbot_core.severity import Severity, SeverityPolicy
-from crashbot_core.store import Change, IncidentFilter, Saved, Store
+from crashbot_core.store import Change, FollowUpFilter, IncidentFilter, Saved, Store
 
 __version__ = "0.1.0"
 
@@ -71,6 +71,7 @@ __all__ = [
     "EventKind",
     "FixedClock",
     "FollowUp",
+    "FollowUpFilter",
     "IllegalTransition",
     "Impact",
     "Incident",

@@ -45,6 +45,40 @@ def parse_status(value: Status | str) -> Status:
         raise InvalidInput(f"unknown status {value!r}; expected one of {allowed}") from None
 
 
+def component_map(
+    components: Mapping[str, Impact | str | None] | Iterable[str] | None,
+) -> Mapping[str, Impact | str | None]:
+    """Components as given to ``declare``: a mapping key → impact, keys, one key, or None."""
+    if components is None:
+        return {}
+    if isinstance(components, Mapping):
+        return components
+    if isinstance(components, str):
+        return {components: None}  # one key, not its letters
+    return {c: None for c in components}
+
+
+def check_components(config: Config, keys: Iterable[str], *, new: bool) -> None:
+    """Refuse component keys ``[components]`` does not list, unless ``new`` says to add them.
+
+    A misspelt key (``apii``) would otherwise be published as a new
+    component in outage. The catalogue is the configuration, the same on
+    every surface and in the HTTP API's document. With no
+    ``[components]`` configured there is none, and any valid key is
+    accepted as before.
+    """
+    configured = {c.key for c in config.components}
+    if not configured or new:
+        return
+    unknown = [k for k in dict.fromkeys(k.strip().lower() for k in keys) if k not in configured]
+    if unknown:
+        raise InvalidInput(
+            f"unknown component {', '.join(repr(k) for k in unknown)}; known: "
+            f"{', '.join(sorted(configured))} (add it under [components] in "
+            "crashbot.toml, or add it with --new-component)"
+        )
+
+
 class Commands:
     """The lifecycle commands.
 
@@ -77,16 +111,8 @@ class Commands:
         """
         policy = self.config.severity_policy
         level = policy.parse(severity) if severity else policy.default_level
-        comps: Mapping[str, Impact | str | None]
-        if components is None:
-            comps = {}
-        elif isinstance(components, Mapping):
-            comps = components
-        elif isinstance(components, str):
-            comps = {components: None}  # one key, not its letters
-        else:
-            comps = {c: None for c in components}
-        self._check_components(comps, new=new_components)
+        comps = component_map(components)
+        check_components(self.config, comps, new=new_components)
         incident, events = lifecycle.declare(
             title=title,
             severity=level,
@@ -203,7 +229,7 @@ class Commands:
     ) -> Incident:
         """Replace the affected components and their impact (see :meth:`declare`)."""
         who = actor or Actor.system()
-        self._check_components(components, new=new_components)
+        check_components(self.config, components, new=new_components)
         return self.commit.run(
             incident_id,
             lambda inc, now: lifecycle.set_components(
@@ -328,26 +354,6 @@ class Commands:
             return inc.with_changes(refs=merged), []
 
         return self.commit.run(incident_id, transition)
-
-    def _check_components(self, keys: Iterable[str], *, new: bool) -> None:
-        """Refuse component keys ``[components]`` does not list, unless ``new`` says to add them.
-
-        A misspelt key (``apii``) would otherwise be published as a new
-        component in outage. The catalogue is the configuration, the same on
-        every surface and in the HTTP API's document. With no
-        ``[components]`` configured there is none, and any valid key is
-        accepted as before.
-        """
-        configured = {c.key for c in self.config.components}
-        if not configured or new:
-            return
-        unknown = [k for k in dict.fromkeys(k.strip().lower() for k in keys) if k not in configured]
-        if unknown:
-            raise InvalidInput(
-                f"unknown component {', '.join(repr(k) for k in unknown)}; known: "
-                f"{', '.join(sorted(configured))} (add it under [components] in "
-                "crashbot.toml, or add it with --new-component)"
-            )
 
     def send_reminder(self, incident_id: int, reminder: Reminder, *, owner: str) -> Incident:
         """Record a leased reminder as sent (``reminder_sent``); the outbox delivers it.

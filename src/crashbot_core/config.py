@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import cattrs
@@ -81,6 +82,12 @@ class GeneralSettings:
     #: Give up retrying a failed event delivery this long after the event
     #: (it is then ``dead``: shown by ``crashbot deliveries --failed`` and /metrics).
     delivery_retry_horizon: str = "24h"
+    #: The team's time zone (an IANA name such as ``Europe/Berlin``): the day
+    #: a follow-up's due date ends, so when it counts as overdue.
+    time_zone: str = "UTC"
+    #: Remind in the incident's chat, once a day, about each open follow-up
+    #: past its due date.
+    follow_up_reminders: bool = True
     #: Deprecated: ``[status] public_url`` (``CRASHBOT_PUBLIC_URL``), which wins
     #: when both are set. Read as its fallback so older files keep their links.
     base_url: str = env_field("CRASHBOT_BASE_URL", "")
@@ -266,6 +273,11 @@ class Config:
         return parse_duration(self.general.delivery_retry_horizon)
 
     @property
+    def zone(self) -> ZoneInfo:
+        """The team's time zone (``[crashbot] time_zone``)."""
+        return ZoneInfo(self.general.time_zone)
+
+    @property
     def public_url(self) -> str:
         """Where people open the status site, without a trailing slash; "" when not set.
 
@@ -441,6 +453,13 @@ def load_config(
                 f"{where}: $.crashbot.{name}: found {getattr(settings.crashbot, name)!r}, "
                 "expected a duration such as 7d or 48h"
             )
+    try:
+        ZoneInfo(settings.crashbot.time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"{where}: $.crashbot.time_zone: found {settings.crashbot.time_zone!r}, "
+            "expected a time zone name such as UTC or Europe/Berlin"
+        ) from None
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", settings.crashbot.ref_prefix):
         raise ConfigError(
             f"{where}: $.crashbot.ref_prefix: found {settings.crashbot.ref_prefix!r}, "

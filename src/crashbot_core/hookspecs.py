@@ -136,7 +136,7 @@ def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event
 
 @hookspec
 def crashbot_reminder(crashbot: Crashbot, incident: Incident, reminder: Reminder) -> None:
-    """Deliver a reminder that fell due (update nudge, escalation, stale, missing RCA).
+    """Deliver a reminder that fell due (update nudge, escalation, stale, missing RCA, overdue follow-up).
 
     Called by the worker once per reminder occurrence across all workers.
 

@@ -366,7 +366,11 @@ def reopen(
         raise IllegalTransition("reopen", incident.status.value, _allowed(incident))
     text = clean_text(message, "message")
     new = incident.with_changes(
-        status=Status.INVESTIGATING, resolved_at=None, last_update_at=now, resolution=None
+        status=Status.INVESTIGATING,
+        resolved_at=None,
+        last_update_at=now,
+        resolution=None,
+        duplicate_of=None,
     )
     event = _event(EventKind.REOPENED, now, actor, incident.public, message=text)
     return new, [event]

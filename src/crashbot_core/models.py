@@ -115,6 +115,14 @@ class EventKind(enum.StrEnum):
     REMINDER_SENT = "reminder_sent"
     POSTMORTEM_EXPORTED = "postmortem_exported"
     VISIBILITY_CHANGED = "visibility_changed"
+    #: Closed as invalid or duplicate (``data["resolution"]``); internal.
+    CLOSED = "closed"
+    #: A duplicate was merged into this incident (``data["duplicate_ref"]``); internal.
+    MERGED = "merged"
+    #: A past incident recorded after the fact (``crashbot declare --retrospective``).
+    RECORDED = "recorded"
+    #: A field corrected: ``data["field"]``, ``data["from"]``, ``data["to"]``; internal.
+    EDITED = "edited"
 
 
 @frozen
@@ -164,6 +172,9 @@ def _utc(value: datetime | None) -> datetime | None:
         raise ValueError("datetimes in the model must be timezone-aware (UTC)")
     return value
 
+
+#: ``Incident.refs`` key of an incident recorded after the fact: no reminders.
+RETROSPECTIVE_REF = "crashbot.retrospective"
 
 #: Largest incident id a store issues (the SQL column is a 32-bit integer); a larger
 #: id names no incident, so adapters answer "not found" without asking the store.
@@ -260,6 +271,10 @@ class FollowUp:
     url: str | None = None
     id: int = 0
 
+    def overdue_on(self, today: date) -> bool:
+        """Whether it is open and its due date is before ``today`` (the team's today)."""
+        return not self.done and self.due is not None and self.due < today
+
 
 class AlertStatus(enum.StrEnum):
     """Whether the alerting condition holds."""
@@ -297,6 +312,8 @@ class ReminderKind(enum.StrEnum):
     UNACKNOWLEDGED = "unacknowledged"
     STALE = "stale"
     MISSING_RCA = "missing_rca"
+    #: An open follow-up past its due date (once a day, in the team's time zone).
+    FOLLOW_UP_OVERDUE = "follow_up_overdue"
 
 
 @frozen

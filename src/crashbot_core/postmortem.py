@@ -290,7 +290,27 @@ def describe_event(event: Event, role_names: Mapping[str, str] | None = None) ->
         return f"Reminder sent ({d.get('reminder', '')})"
     if kind is EventKind.POSTMORTEM_EXPORTED:
         return f"Postmortem exported to {d.get('exporter', '?')}: {d.get('location', '')}"
+    if kind is EventKind.CLOSED:
+        said = f": {d['message']}" if d.get("message") else ""
+        if d.get("resolution") == "duplicate":
+            return f"Closed as a duplicate of {d.get('original_ref', '?')}{said}"
+        return f"Closed as {d.get('resolution', '?')}{said}"
+    if kind is EventKind.MERGED:
+        return (
+            f"{d.get('duplicate_ref', '?')} merged in as a duplicate "
+            f"({d.get('alerts', 0)} alerts, {d.get('follow_ups', 0)} follow-ups)"
+        )
+    if kind is EventKind.RECORDED:
+        return f"Recorded after the fact at {d.get('severity', '?')}: {d.get('title', '')}"
+    if kind is EventKind.EDITED:
+        return f"Corrected {d.get('field', '?')}: {_edited(d.get('from'))} → {_edited(d.get('to'))}"
     return kind.value.replace("_", " ")
+
+
+def _edited(value: object) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} ({str(v).replace('_', ' ')})" for k, v in value.items()) or "none"
+    return "none" if value in (None, "") else str(value)
 
 
 def assemble(
@@ -441,6 +461,37 @@ class RichExporter(Protocol):
     def export_postmortem(self, postmortem: Postmortem, context: ExportContext) -> str:
         """Publish and return where it lives (URL or file path). May save refs via the service."""
         ...
+
+
+@runtime_checkable
+class TextExporter(Protocol):
+    """An exporter that can also hand back its document as text, without publishing it.
+
+    ``crashbot postmortem ID`` (no ``--to``) prints the Markdown exporter's text.
+    """
+
+    name: str
+
+    def render_text(self, postmortem: Postmortem, context: ExportContext) -> str:
+        """The document this exporter would publish (pure: nothing written or recorded)."""
+        ...
+
+
+def postmortem_text(
+    crashbot: Crashbot, incident_id: int | str, to: str = "markdown", *, actor: Actor | None = None
+) -> str:
+    """The postmortem as exporter ``to`` would write it, without publishing or recording it.
+
+    :raises InvalidInput: no such exporter, or it cannot render text.
+    """
+    exporter = crashbot.postmortem_exporters().get(to)
+    if not isinstance(exporter, TextExporter):
+        raise InvalidInput(
+            f"the {to} exporter is not installed or cannot print its document; "
+            "name an exporter with --to"
+        )
+    pm = build_postmortem(crashbot, incident_id)
+    return exporter.render_text(pm, ExportContext(crashbot, actor or Actor.system()))
 
 
 def export_postmortem(

@@ -22,6 +22,13 @@ return what is due *now*, and encode "once" in the key, not in state:
     A resolved incident of a level whose postmortem is required, with no
     ``rca_url``, ``rca_due_after`` (48 h) after ``resolved_at``. The key holds
     ``resolved_at``, so a reopened and resolved-again incident is reminded anew.
+    Not for an incident closed as invalid or duplicate, nor one recorded after
+    the fact (``crashbot declare --retrospective``).
+
+``follow_up_overdue``
+    An open follow-up whose due date is before today in the team's time zone
+    (:func:`overdue_follow_ups`), once a day: the key holds the follow-up and
+    the day.
 
 Every boundary is inclusive: a reminder due at 10:30:00 is returned at
 10:30:00, not at 10:29:59.
@@ -30,13 +37,20 @@ Every boundary is inclusive: a reminder due at 10:30:00 is returned at
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from crashbot_core.durations import format_duration
-from crashbot_core.models import Incident, Reminder, ReminderKind, Status
+from crashbot_core.models import (
+    RETROSPECTIVE_REF,
+    FollowUp,
+    Incident,
+    Reminder,
+    ReminderKind,
+    Status,
+)
 from crashbot_core.severity import Postmortem, SeverityPolicy
 
-__all__ = ["due_reminders"]
+__all__ = ["due_reminders", "overdue_follow_ups"]
 
 
 def due_reminders(
@@ -162,6 +176,10 @@ def _missing_rca(
         return None
     if incident.rca_url is not None:
         return None
+    # A false alarm or a duplicate needs no postmortem; an incident recorded
+    # after the fact is written up already (it pages and reminds nobody).
+    if not incident.counts or RETROSPECTIVE_REF in incident.refs:
+        return None
     if policy.get(incident.severity).postmortem is not Postmortem.REQUIRED:
         return None
     due_at = incident.resolved_at + rca_due_after
@@ -176,3 +194,41 @@ def _missing_rca(
         f"{format_duration(rca_due_after)} ago and still has no RCA link; "
         "write the postmortem and link it to the incident",
     )
+
+
+def overdue_follow_ups(
+    follow_ups: Iterable[tuple[FollowUp, Incident]], now: datetime, zone: tzinfo
+) -> list[Reminder]:
+    """A reminder for each open follow-up due before today in ``zone``, once a day.
+
+    A follow-up due on the 3rd is overdue from midnight of the 4th in the
+    team's time zone; that day's reminder is due then, the next one a day
+    later, and so on until it is done.
+
+    :param follow_ups: follow-ups with their incidents (the store's overdue listing).
+    :param now: the current instant, timezone-aware.
+    :param zone: the team's time zone (``[crashbot] time_zone``).
+    :raises ValueError: for a naive ``now``.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    today = now.astimezone(zone).date()
+    day_start = datetime.combine(today, time(), zone).astimezone(UTC)
+    due: list[Reminder] = []
+    for follow_up, incident in follow_ups:
+        if follow_up.due is None or not follow_up.overdue_on(today):
+            continue
+        days = (today - follow_up.due).days
+        owner = f" (owner {follow_up.owner.display})" if follow_up.owner else ""
+        due.append(
+            Reminder(
+                incident_id=incident.id,
+                kind=ReminderKind.FOLLOW_UP_OVERDUE,
+                due_at=day_start,
+                key=f"{incident.id}:follow_up_overdue:{follow_up.id}:{today.isoformat()}",
+                message=f"{_name(incident)}: follow-up #{follow_up.id} \u201c{follow_up.title}\u201d"
+                f"{owner} was due {follow_up.due.isoformat()} and is {days} "
+                f"{'day' if days == 1 else 'days'} overdue; finish it or mark it done",
+            )
+        )
+    return due

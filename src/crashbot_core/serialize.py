@@ -12,7 +12,7 @@ from typing import Any
 
 import cattrs
 
-from crashbot_core.models import Delivery, Event, FollowUp, Incident, Maintenance
+from crashbot_core.models import ApiToken, Delivery, Event, FollowUp, Incident, Maintenance
 
 
 def iso(value: datetime | None) -> str | None:
@@ -70,3 +70,14 @@ def maintenance_dict(maintenance: Maintenance) -> dict[str, Any]:
     """A maintenance as plain data (who scheduled and updated it included: admin views only)."""
     data: dict[str, Any] = converter.unstructure(maintenance)
     return data
+
+
+def token_dict(token: ApiToken) -> dict[str, Any]:
+    """An API token as shown to people: name, scope and times; never the hash or the secret."""
+    return {
+        "name": token.name,
+        "scope": token.scope.value,
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at),
+        "revoked_at": iso(token.revoked_at),
+    }

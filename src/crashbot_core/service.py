@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import attrs
@@ -30,6 +30,7 @@ from crashbot_core.clock import Clock, SystemClock
 from crashbot_core.commands import Commands
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config, load_config
+from crashbot_core.corrections import Corrections
 from crashbot_core.delivery import RetryPolicy
 from crashbot_core.errors import ConfigError, CrashbotError
 from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
@@ -46,8 +47,9 @@ from crashbot_core.models import (
 )
 from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
-from crashbot_core.store import IncidentFilter, Store, StoreCapabilities
+from crashbot_core.store import FollowUpFilter, IncidentFilter, Store, StoreCapabilities
 from crashbot_core.tokens import Tokens
+from crashbot_core.transfer import Transfer
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -118,11 +120,13 @@ class Crashbot:
         )
         self.commit = CommitPath(config, store, self.capabilities, self.clock, self.outbox)
         self.commands = Commands(config, self.commit)
+        self.corrections = Corrections(config, self.commit)
         self.intake = AlertIntake(config, store, self.capabilities, self.clock, self.commit)
         self.tokens = Tokens(store, self.clock, env_token=config.general.api_token)
         self.maintenances = Maintenances(
             config, self.capabilities, self.clock, listeners=self._maintenance_listeners
         )
+        self.transfer = Transfer(config, store, self.clock)
         self._config = config
 
     # ------------------------------------------------------------------ building
@@ -188,6 +192,7 @@ class Crashbot:
         self._config = config
         self.commit.config = config
         self.commands.config = config
+        self.corrections.config = config
         self.intake.config = config
         self.maintenances.config = config
         self.tokens.env_token = config.general.api_token
@@ -256,6 +261,16 @@ class Crashbot:
         """The incident's follow-ups."""
         return self.store.follow_ups(self.get(incident_id).id)
 
+    def list_follow_ups(
+        self, flt: FollowUpFilter | None = None, **criteria: Any
+    ) -> builtins.list[tuple[FollowUp, Incident]]:
+        """Follow-ups across incidents, each with its incident (:class:`FollowUpFilter` criteria)."""
+        return self.store.list_follow_ups(flt or FollowUpFilter(**criteria))
+
+    def today(self) -> date:
+        """Today in the team's time zone (``[crashbot] time_zone``): what "overdue" counts from."""
+        return self.now().astimezone(self.config.zone).date()
+
     def components(self) -> builtins.list[Component]:
         """Components for the status page: the configured ones, then any stored ones."""
         configured = {c.key: c for c in self.config.components}
@@ -310,6 +325,9 @@ class Crashbot:
     update_follow_up = _delegate("commands", Commands.update_follow_up)
     set_refs = _delegate("commands", Commands.set_refs)
     record = _delegate("commands", Commands.record)
+    close_incident = _delegate("corrections", Corrections.close_incident)
+    edit = _delegate("corrections", Corrections.edit)
+    declare_retrospective = _delegate("corrections", Corrections.declare_retrospective)
 
     # ------------------------------------------------------------------ maintenance
 
@@ -334,6 +352,13 @@ class Crashbot:
 
     create_token = _delegate("tokens", Tokens.create)
     authenticate = _delegate("tokens", Tokens.authenticate)
+    list_tokens = _delegate("tokens", Tokens.all)
+    revoke_token = _delegate("tokens", Tokens.revoke)
+
+    # ------------------------------------------------------------------ import and export
+
+    import_incidents = _delegate("transfer", Transfer.import_incidents)
+    export_records = _delegate("transfer", Transfer.export_records)
 
     # ------------------------------------------------------------------ alerts
 
@@ -382,7 +407,7 @@ class Crashbot:
     # ------------------------------------------------------------------ reminders
 
     def due_reminders(self) -> builtins.list[tuple[Incident, Reminder]]:
-        """Reminders due now for open incidents and recently resolved ones."""
+        """Reminders due now: open incidents, recently resolved ones, overdue follow-ups."""
         now = self.now()
         recent = now - self.config.rca_due_after - timedelta(days=30)
         candidates = self.store.list_incidents(IncidentFilter(open=True, newest_first=False))
@@ -401,7 +426,13 @@ class Crashbot:
             stale_after=self.config.stale_after,
             rca_due_after=self.config.rca_due_after,
         )
-        return [(by_id[r.incident_id], r) for r in due]
+        found = [(by_id[r.incident_id], r) for r in due]
+        if self.config.general.follow_up_reminders:
+            late = self.store.list_follow_ups(FollowUpFilter(done=False, due_before=self.today()))
+            overdue = schedule.overdue_follow_ups(late, now, self.config.zone)
+            incidents = {i.id: i for _, i in late}
+            found += [(incidents[r.incident_id], r) for r in overdue]
+        return found
 
     def send_reminder(self, incident: Incident, reminder: Reminder) -> bool:
         """Deliver a reminder exactly once across workers; record it on the timeline.

@@ -9,7 +9,7 @@ checking the incident's version.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from attrs import field, frozen
@@ -51,10 +51,26 @@ class IncidentFilter:
     #: ``(key, value)``: incidents whose label ``key`` equals ``value``.
     label: tuple[str, str] | None = None
     source: str | None = None
+    #: True: only incidents that count (not closed as invalid or duplicate);
+    #: False: only those closed so.
+    counts: bool | None = None
     limit: int | None = None
     offset: int = 0
     #: Newest (by ``started_at``) first when True.
     newest_first: bool = True
+
+
+@frozen
+class FollowUpFilter:
+    """Which follow-ups to list across incidents. All given criteria must hold."""
+
+    #: ``False``: open ones only; ``True``: done ones only; ``None``: both.
+    done: bool | None = False
+    #: Follow-ups due before this date (the overdue ones, given today).
+    due_before: date | None = None
+    #: Follow-ups whose owner's id or name equals this, ignoring case.
+    owner: str | None = None
+    limit: int | None = None
 
 
 @frozen
@@ -148,6 +164,14 @@ class Store(Protocol):
 
     def get_follow_up(self, follow_up_id: int) -> FollowUp | None:
         """One follow-up by id, or None."""
+        ...
+
+    def list_follow_ups(self, flt: FollowUpFilter) -> list[tuple[FollowUp, Incident]]:
+        """Follow-ups of every incident matching ``flt``, each with its incident: one query.
+
+        Ordered by due date (those without one last), then incident id, then
+        follow-up id.
+        """
         ...
 
     # -- alerts ----------------------------------------------------------------------
@@ -257,7 +281,26 @@ class Store(Protocol):
         ...
 
     def find_token(self, token_hash: str) -> ApiToken | None:
-        """The token with this hash, or None."""
+        """The token with this hash (revoked ones included), or None: one indexed read.
+
+        Every authenticated request calls it, on every replica, so nothing may
+        cache its answer past a revoke.
+        """
+        ...
+
+    def touch_token(self, token_id: int, at: datetime, *, unless_since: datetime) -> None:
+        """Set the token's ``last_used_at`` to ``at`` unless a use after ``unless_since`` is recorded.
+
+        One conditional update: of replicas racing to record the same minute,
+        the first one writes and the others change nothing.
+        """
+        ...
+
+    def revoke_token(self, name: str, at: datetime) -> ApiToken | None:
+        """Set ``revoked_at`` of the token named ``name`` (kept if it was revoked before).
+
+        :returns: the token as now stored, or None when no token has this name.
+        """
         ...
 
     def tokens(self) -> list[ApiToken]:
@@ -373,12 +416,100 @@ class StoreMetrics(Protocol):
         ...
 
 
+@frozen
+class SchemaUpgrade:
+    """What :meth:`Migrations.upgrade` did: the revisions before and after, and those applied."""
+
+    #: The database, password hidden.
+    database: str
+    #: The revision the database was at when the store opened; None: it was empty.
+    before: str | None
+    #: The revision it is at now.
+    after: str | None
+    #: Revisions applied since the store opened, oldest first (empty: nothing to do).
+    applied: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for a person: created, upgraded from X to Y, or already current."""
+        if not self.applied:
+            return f"database {self.database} is at schema revision {self.after}, the newest this crashbot knows: nothing to do"
+        steps = ", ".join(self.applied)
+        if self.before is None:
+            return (
+                f"created the schema in {self.database} at revision {self.after} (applied {steps})"
+            )
+        return f"upgraded {self.database} from schema revision {self.before} to {self.after} (applied {steps})"
+
+
+@frozen
+class BackupResult:
+    """What :meth:`Backups.backup` or :meth:`Backups.restore` copied."""
+
+    #: The file written or read.
+    path: str
+    #: Its schema revision.
+    revision: str | None
+    #: Rows per table, for the user to check the copy.
+    rows: Mapping[str, int] = field(factory=dict)
+    #: After a restore: the revision the restored database was upgraded to.
+    upgraded_to: str | None = None
+
+
+@runtime_checkable
+class MultiCommit(Protocol):
+    """Commit the changes of several incidents in one transaction.
+
+    Closing an incident as a duplicate needs it: the duplicate's close, the
+    original's ``merged`` event and the move of alerts and follow-ups (listed
+    in the original's change) are written together or not at all.
+    """
+
+    def commit_all(self, changes: Sequence[Change]) -> list[Saved]:
+        """Write every change (each version-checked, as :meth:`Store.commit`) in one transaction.
+
+        :returns: what each change wrote, in the order given.
+        :raises crashbot_core.errors.ConflictError: a stored version differs;
+            nothing at all is written.
+        :raises crashbot_core.errors.NotFound: an incident does not exist;
+            nothing is written.
+        """
+        ...
+
+
 @runtime_checkable
 class Migrations(Protocol):
-    """A store with a schema to bring up to date (``crashbot db upgrade``)."""
+    """A store with a schema to bring up to date (``crashbot db upgrade``).
 
-    def upgrade(self) -> None:
-        """Apply pending schema migrations."""
+    A store opened on a database written by a newer version (a schema
+    revision this code does not know) refuses to open with a
+    :class:`~crashbot_core.errors.ConfigError` that names the revision.
+    """
+
+    def upgrade(self) -> SchemaUpgrade:
+        """Apply pending schema migrations; report what this store applied since it opened."""
+        ...
+
+
+@runtime_checkable
+class Backups(Protocol):
+    """A store that copies itself to a file and back (``crashbot db backup`` / ``db restore``)."""
+
+    def backup(self, path: str) -> BackupResult:
+        """Write a consistent copy of the database to ``path`` while writers carry on.
+
+        :raises crashbot_core.errors.ConfigError: this database is backed up
+            another way (the message says how).
+        """
+        ...
+
+    def restore(self, path: str, *, force: bool = False) -> BackupResult:
+        """Replace the database's content with the backup at ``path``, then upgrade it.
+
+        :raises crashbot_core.errors.InvalidInput: ``path`` is no crashbot
+            backup, or holds a schema revision this code does not know.
+        :raises crashbot_core.errors.ConflictError: the database holds data and
+            ``force`` is False.
+        """
         ...
 
 
@@ -429,8 +560,10 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     ),
     "bulk_alerts": (BulkAlerts, "alert intake in a few queries per request"),
     "metrics": (StoreMetrics, "metrics computed in the store"),
+    "multi_commit": (MultiCommit, "several incidents changed in one transaction (duplicates)"),
     "migrations": (Migrations, "crashbot db upgrade"),
     "maintenances": (MaintenanceStore, "scheduled maintenance windows"),
+    "backups": (Backups, "crashbot db backup and db restore"),
 }
 
 
@@ -443,8 +576,10 @@ class StoreCapabilities:
     alert_group_commit: AlertGroupCommit | None = None
     bulk_alerts: BulkAlerts | None = None
     metrics: StoreMetrics | None = None
+    multi_commit: MultiCommit | None = None
     migrations: Migrations | None = None
     maintenances: MaintenanceStore | None = None
+    backups: Backups | None = None
 
     @classmethod
     def of(cls, store: Store) -> StoreCapabilities:

@@ -15,7 +15,7 @@ Third-party store authors run it against their own store::
 
 Every test gets a fresh, empty store from the ``store`` fixture. The tests of
 an optional capability (:mod:`crashbot_core.store`'s ``LockedCommit``,
-``AlertGroupCommit``, ``BulkAlerts``, ``StoreMetrics``) are skipped for a
+``AlertGroupCommit``, ``BulkAlerts``, ``StoreMetrics``, ``MultiCommit``) are skipped for a
 store that does not offer it, with the capability named in the reason.
 
 The built-in SQLAlchemy store runs this suite on SQLite and PostgreSQL
@@ -53,8 +53,10 @@ from crashbot_core.store import (
     AlertGroupCommit,
     BulkAlerts,
     Change,
+    FollowUpFilter,
     IncidentFilter,
     LockedCommit,
+    MultiCommit,
     Saved,
     Store,
     StoreMetrics,
@@ -65,6 +67,7 @@ from crashbot_core.store_contract_maintenance import MaintenanceContract
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ALICE = Actor(platform="cli", id="alice", name="Alice")
 LEASE = T0 + timedelta(minutes=2)
+SECOND = timedelta(seconds=1)
 
 
 def _incident(**changes: Any) -> Incident:
@@ -252,6 +255,36 @@ class StoreContract(MaintenanceContract):
         assert store.get_follow_up(inserted.id) == done
         assert store.get_follow_up(10_000) is None
 
+    def test_follow_ups_are_listed_across_incidents_in_one_call(self, store: Store) -> None:
+        first = _declare(store).incident
+        second = _declare(store, title="Search is slow").incident
+        bob = Actor(platform="slack", id="UBOB", name="Bob")
+        day = T0.date()
+
+        def add(incident: Incident, title: str, **fields: Any) -> FollowUp:
+            current = store.get_incident(incident.id)
+            assert current is not None
+            fu = FollowUp(incident_id=incident.id, title=title, created_at=T0, **fields)
+            return store.commit(Change(current, current.version, follow_ups=[fu])).follow_ups[0]
+
+        undated = add(first, "Write the runbook", owner=ALICE)
+        late = add(second, "Add an index", owner=bob, due=day - timedelta(days=2))
+        soon = add(first, "Add an alert", owner=ALICE, due=day + timedelta(days=3))
+        done = add(second, "Page the DBA", owner=bob, due=day - timedelta(days=9), done=True)
+
+        def listed(**criteria: Any) -> list[tuple[int, int]]:
+            return [(f.id, i.id) for f, i in store.list_follow_ups(FollowUpFilter(**criteria))]
+
+        assert listed() == [(late.id, second.id), (soon.id, first.id), (undated.id, first.id)]
+        assert listed(done=None)[0] == (done.id, second.id)
+        assert listed(done=True) == [(done.id, second.id)]
+        assert listed(due_before=day) == [(late.id, second.id)]
+        assert listed(owner="ubob") == listed(owner="BOB") == [(late.id, second.id)]
+        assert listed(owner="alice", limit=1) == [(soon.id, first.id)]
+        assert listed(owner="carol") == []
+        [(follow_up, incident)] = store.list_follow_ups(FollowUpFilter(due_before=day))
+        assert (follow_up, incident) == (late, store.get_incident(second.id))
+
     # ------------------------------------------------------------------ alerts
 
     def test_alerts_are_recorded_before_routing_then_attached(self, store: Store) -> None:
@@ -414,6 +447,24 @@ class StoreContract(MaintenanceContract):
         assert store.find_token("cd" * 32) is None
         assert store.tokens() == [token]
 
+    def test_token_use_is_recorded_once_per_window_and_revocation_kept(self, store: Store) -> None:
+        token = store.create_token(
+            ApiToken(name="ci", token_hash="ab" * 32, scope=TokenScope.READ, created_at=T0)
+        )
+        minute = timedelta(minutes=1)
+        used = T0 + timedelta(hours=1)
+        store.touch_token(token.id, used, unless_since=used - minute)
+        store.touch_token(token.id, used + 30 * SECOND, unless_since=used + 30 * SECOND - minute)
+        assert store.find_token("ab" * 32) == attrs.evolve(token, last_used_at=used)
+
+        revoked = store.revoke_token("ci", used + minute)
+        store.revoke_token("ci", used + 2 * minute)  # the first revocation time stays
+
+        assert revoked == attrs.evolve(token, last_used_at=used, revoked_at=used + minute)
+        assert store.find_token("ab" * 32) == revoked
+        assert store.tokens() == [revoked]
+        assert store.revoke_token("nobody", used) is None
+
     def test_a_fresh_store_is_writable(self, store: Store) -> None:
         before = store.change_token()
 
@@ -504,3 +555,55 @@ class StoreContract(MaintenanceContract):
         reference = metrics.compute(incidents, DEFAULT_POLICY, now=now, by="severity")
 
         assert in_store == reference
+
+    def test_multi_commit_writes_every_change_or_none(self, store: Store) -> None:
+        if not isinstance(store, MultiCommit):
+            pytest.skip("the store does not offer MultiCommit")
+        dup = _declare(store).incident
+        original = _declare(store).incident
+        fu = FollowUp(incident_id=dup.id, title="Add a canary", created_at=T0)
+        fu = store.commit(Change(dup, dup.version, follow_ups=[fu])).follow_ups[0]
+        dup = store.get_incident(dup.id) or dup
+        firing = Alert(source="grafana", fingerprint="f", status=AlertStatus.FIRING, title="a")
+        recorded = store.record_alert(firing, None, T0)
+        store.commit(Change(dup, dup.version, alert_ids=[recorded.id]))
+        dup = store.get_incident(dup.id) or dup
+        before = store.change_token()
+
+        with pytest.raises(ConflictError):
+            store.commit_all(
+                [
+                    Change(attrs.evolve(original, title="Renamed"), original.version),
+                    Change(dup, dup.version - 1),
+                ]
+            )
+        assert store.get_incident(original.id) == original
+        saved = store.commit_all(
+            [
+                Change(
+                    attrs.evolve(dup, status=Status.RESOLVED, duplicate_of=original.id),
+                    dup.version,
+                    events=[_event(EventKind.CLOSED)],
+                    subscribers=("chat",),
+                ),
+                Change(
+                    original,
+                    original.version,
+                    events=[_event(EventKind.MERGED)],
+                    follow_ups=[fu],
+                    alert_ids=[recorded.id],
+                    subscribers=("chat",),
+                ),
+            ]
+        )
+
+        assert [s.incident.id for s in saved] == [dup.id, original.id]
+        assert [s.incident.version for s in saved] == [dup.version + 1, original.version + 1]
+        assert store.get_incident(dup.id) == saved[0].incident
+        assert [f.id for f in store.follow_ups(original.id)] == [fu.id]
+        assert [a.id for a in store.alerts(original.id)] == [recorded.id]
+        assert store.follow_ups(dup.id) == []
+        assert store.alerts(dup.id) == []
+        assert [e.kind for e in store.events(original.id)][-1] is EventKind.MERGED
+        assert len(store.deliveries(states=[DeliveryState.PENDING])) == 2
+        assert store.change_token() != before

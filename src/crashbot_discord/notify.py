@@ -132,6 +132,13 @@ def deliver(
         job.step("origin", lambda: _reply_to_origin(job, rest))
     if settings.digest_channel_id:
         job.step("digest", lambda: _refresh_digest(job, rest, settings))
+    if (
+        event.kind is EventKind.CLOSED
+        and event.data.get("resolution") == "duplicate"
+        and job.refs.get(THREAD_REF)
+    ):
+        # Merged: the story goes on in the original's thread.
+        job.step("archive", lambda: rest.archive_thread(job.refs[THREAD_REF]))
     if event.kind is EventKind.ROLE_ASSIGNED and settings.dm_roles:
         job.step("dm", lambda: _dm_role(job, rest))
 
@@ -223,7 +230,8 @@ def _refresh_digest(job: DeliveryJob, rest: DiscordRest, settings: DiscordSettin
             if exc.code != UNKNOWN_MESSAGE:
                 raise
             log.info("digest message of %s was deleted; posting a new one", incident.ref)
-    elif not incident.is_open:
+    elif not incident.is_open and job.event.kind is not EventKind.RECORDED:
+        # Old incidents get no digest, but one recorded after the fact gets its one line.
         return
     posted = rest.create_message(channel, payload)
     job.set_ref(DIGEST_REF, str(posted["id"]))

@@ -47,6 +47,10 @@ _KIND_LABEL = {
     EventKind.REMINDER_SENT: "Reminder",
     EventKind.POSTMORTEM_EXPORTED: "Postmortem exported",
     EventKind.VISIBILITY_CHANGED: "Visibility changed",
+    EventKind.CLOSED: "Closed",
+    EventKind.MERGED: "Merged",
+    EventKind.RECORDED: "Recorded",
+    EventKind.EDITED: "Edited",
 }
 
 
@@ -142,7 +146,33 @@ def event_summary(event: Event, roles: RolePolicy = DEFAULT_ROLES) -> str:
         return f"Follow-up done: {d.get('title')} ({who})."
     if kind is EventKind.REMINDER_SENT:
         return str(d.get("message") or "Reminder.")
+    if kind is EventKind.CLOSED:
+        if d.get("resolution") == "duplicate":
+            text = f"Closed as a duplicate of **{d.get('original_ref')}** by {who}; this thread is archived."
+        else:
+            text = f"Closed as **invalid** by {who}."
+        if d.get("message"):
+            text += "\n\n" + str(d["message"])
+        return text
+    if kind is EventKind.MERGED:
+        return (
+            f"**{d.get('duplicate_ref')}** ({d.get('title')}) merged in by {who}: "
+            f"{d.get('alerts', 0)} alerts and {d.get('follow_ups', 0)} follow-ups moved here."
+        )
+    if kind is EventKind.RECORDED:
+        return f"Recorded after the fact by {who}; resolved {d.get('resolved_at')}."
+    if kind is EventKind.EDITED:
+        return (
+            f"{str(d.get('field', '')).replace('_', ' ').capitalize()} corrected by {who}: "
+            f"{_edited(d.get('from'))} → {_edited(d.get('to'))}"
+        )
     return f"{_KIND_LABEL.get(kind, kind.value)} ({who})."
+
+
+def _edited(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {str(v).replace('_', ' ')}" for k, v in value.items()) or "none"
+    return "none" if value in (None, "") else str(value)
 
 
 def _fields(incident: Incident, policy: SeverityPolicy) -> list[dict[str, Any]]:

@@ -149,6 +149,11 @@ class DiscordRest:
         )
         return data
 
+    def archive_thread(self, thread_id: int | str) -> dict[str, Any]:
+        """Archive a thread (Modify Channel with ``archived``)."""
+        data: dict[str, Any] = self.request("PATCH", f"/channels/{thread_id}", {"archived": True})
+        return data
+
     def open_dm(self, user_id: int | str) -> dict[str, Any]:
         """The DM channel with a user (created if needed)."""
         data: dict[str, Any] = self.request(

@@ -14,6 +14,21 @@ from crashbot_slack.runtime import runtime_for, settings_of
 from crashbot_slack.settings import SlackSettings
 
 
+def is_local(url: str) -> bool:
+    """True when Slack cannot reach ``url``: localhost, a loopback or private address, no host."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    host = (urlparse(url).hostname or "").lower()
+    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
 @click.group("slack")
 def slack_group() -> None:
     """Run the Slack bot or print its app manifest."""
@@ -21,9 +36,12 @@ def slack_group() -> None:
 
 @slack_group.command("manifest")
 @click.option(
+    "--url",
     "--base-url",
+    "base_url",
     metavar="URL",
-    help="Where Slack reaches this server (default: [status] public_url).",
+    help="Where Slack reaches this server, e.g. https://crashbot.example.com "
+    "(default: [status] public_url).",
 )
 @click.option("--socket", is_flag=True, help="A Socket Mode app (no request URLs).")
 @click.pass_context
@@ -43,8 +61,16 @@ def manifest_command(ctx: click.Context, base_url: str | None, socket: bool) -> 
     url = base_url or cfg.public_url
     if not url and not socket:
         raise click.UsageError(
-            "say where Slack reaches this server: --base-url URL or [status] public_url "
+            "say where Slack reaches this server: --url URL or [status] public_url "
             "(CRASHBOT_PUBLIC_URL), or use --socket"
+        )
+    if not socket and is_local(url):
+        # The manifest is valid, and Slack would accept it, but its requests
+        # would go nowhere: say so before the user pastes it.
+        click.echo(
+            f"warning: the request URL {url.rstrip('/')}/slack/events is local, and Slack cannot "
+            "reach it; pass --url with this server's public https address, or use --socket",
+            err=True,
         )
     click.echo(
         json.dumps(

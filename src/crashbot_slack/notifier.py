@@ -44,6 +44,8 @@ _TOPIC_EVENTS = {
     EventKind.RESOLVED,
     EventKind.REOPENED,
     EventKind.UPDATE_POSTED,
+    EventKind.CLOSED,
+    EventKind.EDITED,
 }
 
 
@@ -71,6 +73,10 @@ class SlackNotifier:
             return
         if event.kind is EventKind.REMINDER_SENT:
             return  # the crashbot_reminder hook already posted it
+        if event.kind is EventKind.RECORDED:
+            # A past incident recorded after the fact: one digest line, no channel.
+            self._refresh_digest(current)
+            return
         channel = current.refs.get(REF_CHANNEL)
         policy = self.crashbot.policy
         message = render.event_message(incident, event, policy, self.crashbot.roles)
@@ -80,6 +86,11 @@ class SlackNotifier:
             self._welcome_role(current, event)
         if event.kind is EventKind.RESOLVED:
             current = self._open_rca_channel(current)
+        if event.kind is EventKind.CLOSED and event.data.get("resolution") == "duplicate":
+            if channel:
+                self._archive(channel)
+            self._refresh_digest(current)
+            return
         if channel and event.kind in _TOPIC_EVENTS:
             self._set_topic(channel, current)
         self._refresh_digest(current)
@@ -116,6 +127,15 @@ class SlackNotifier:
             ts = self.api.post(comms, *render.comms_intro(incident, channel))
             incident = self.crashbot.set_refs(incident.id, **{REF_COMMS_INTRO: ts})
         return incident
+
+    def _archive(self, channel: str) -> None:
+        """Archive a merged duplicate's channel (its story goes on in the original's)."""
+        try:
+            self.api.call("conversations.archive", channel=channel)
+        except SlackApiError as exc:
+            # Archived already (a retried delivery) is done; anything else is retried.
+            if error_code(exc) != "already_archived":
+                raise
 
     def _set_topic(self, channel: str, incident: Incident) -> None:
         try:
@@ -210,7 +230,9 @@ class SlackNotifier:
         )
         refs = incident.refs
         channel = refs.get(REF_CHANNEL)
-        if reminder.kind is ReminderKind.MISSING_RCA and refs.get(REF_RCA_CHANNEL):
+        # Postmortem work (the RCA, its follow-ups) happens in the RCA channel.
+        postmortem = (ReminderKind.MISSING_RCA, ReminderKind.FOLLOW_UP_OVERDUE)
+        if reminder.kind in postmortem and refs.get(REF_RCA_CHANNEL):
             channel = refs[REF_RCA_CHANNEL]
         if channel:
             self.api.post(channel, text, blocks)

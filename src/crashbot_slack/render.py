@@ -343,12 +343,41 @@ def event_message(
             if shown
             else f":lock: {who} took this incident off the status page"
         )
+    elif kind is EventKind.CLOSED:
+        if d.get("resolution") == "duplicate":
+            text = (
+                f":twisted_rightwards_arrows: {who} closed {incident.ref} as a duplicate of "
+                f"{escape(str(d.get('original_ref', '')))}; its alerts and follow-ups moved "
+                "there and this channel is archived"
+            )
+        else:
+            text = f":no_entry_sign: {who} closed {incident.ref} as invalid"
+        if d.get("message"):
+            text += f"\n{_quote(d['message'])}"
+    elif kind is EventKind.MERGED:
+        text = (
+            f":twisted_rightwards_arrows: {who} merged {escape(str(d.get('duplicate_ref', '')))} "
+            f"({escape(str(d.get('title', '')))}) into {incident.ref}: "
+            f"{d.get('alerts', 0)} alerts and {d.get('follow_ups', 0)} follow-ups moved here"
+        )
+    elif kind is EventKind.EDITED:
+        text = (
+            f":pencil2: {who} corrected the {escape(str(d.get('field', '')).replace('_', ' '))}: "
+            f"{escape(_edited(d.get('from')))} → {escape(_edited(d.get('to')))}"
+        )
     else:
-        # declared (the intro covers it) and reminder_sent (the reminder hook posts it)
+        # declared (the intro covers it), recorded (the digest line covers it) and
+        # reminder_sent (the reminder hook posts it)
         return None
     # Only our own bold markers go: "_" is in emoji names and in user text.
     fallback = text.split("\n", 1)[0].replace("*", "")
     return fallback, _section(text)
+
+
+def _edited(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} ({str(v).replace('_', ' ')})" for k, v in value.items()) or "none"
+    return "none" if value in (None, "") else str(value)
 
 
 def _quote(text: str) -> str:
@@ -388,6 +417,7 @@ def reminder_message(
         ReminderKind.UNACKNOWLEDGED: ":rotating_light:",
         ReminderKind.STALE: ":spider_web:",
         ReminderKind.MISSING_RCA: ":page_facing_up:",
+        ReminderKind.FOLLOW_UP_OVERDUE: ":spiral_calendar_pad:",
     }[reminder.kind]
     text = f"{icon} {escape(reminder.message)}"
     if reminder.kind is ReminderKind.UNACKNOWLEDGED:

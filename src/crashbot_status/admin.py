@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -192,6 +192,20 @@ def _components(value: Any) -> dict[str, str | None] | list[str] | None:
     )
 
 
+#: The times a request may set on an incident.
+TIME_FIELDS = ("detected_at", "started_at", "acknowledged_at", "mitigated_at", "resolved_at")
+
+
+def _times(data: Mapping[str, Any]) -> dict[str, datetime]:
+    """The instants among :data:`TIME_FIELDS` that ``data`` gives."""
+    out = {}
+    for name in TIME_FIELDS:
+        text = _field(data, name, str)
+        if text is not None:
+            out[name] = parse_instant(text)
+    return out
+
+
 def incident_response(incident_id: int | str, status: int = 200) -> Response:
     """The incident with its full timeline and follow-ups (admin view: internal data included)."""
     bot = crashbot()
@@ -216,21 +230,28 @@ def create_incident() -> Response:
     title = _field(data, "title", str)
     if title is None:
         raise InvalidInput("'title' is required")
-    labels = _field(data, "labels", dict, {})
-    started = _field(data, "started_at", str)
-    started_at = parse_instant(started) if started is not None else None
-    inc = crashbot().declare(
-        title,
-        actor=actor(),
-        severity=_field(data, "severity", str),
-        description=_field(data, "description", str, ""),
-        public=_field(data, "public", bool),
-        components=_components(data.get("components")),
-        new_components=bool(_field(data, "new_components", bool, False)),
-        labels=labels,
-        source="api",
-        started_at=started_at,
-    )
+    common: dict[str, Any] = {
+        "actor": actor(),
+        "severity": _field(data, "severity", str),
+        "description": _field(data, "description", str, ""),
+        "public": _field(data, "public", bool),
+        "components": _components(data.get("components")),
+        "new_components": bool(_field(data, "new_components", bool, False)),
+        "labels": _field(data, "labels", dict, {}),
+        "source": "api",
+    }
+    times = _times(data)
+    if _field(data, "retrospective", bool, False):
+        started_at, resolved_at = times.pop("started_at", None), times.pop("resolved_at", None)
+        if started_at is None or resolved_at is None:
+            raise InvalidInput("a retrospective incident needs 'started_at' and 'resolved_at'")
+        inc = crashbot().declare_retrospective(
+            title, started_at=started_at, resolved_at=resolved_at, **common, **times
+        )
+    else:
+        if set(times) - {"started_at"}:
+            raise InvalidInput(f"{sorted(set(times) - {'started_at'})[0]!r} needs retrospective")
+        inc = crashbot().declare(title, started_at=times.get("started_at"), **common)
     _changed()
     resp = incident_response(inc.id, 201)
     resp.headers["Location"] = f"/api/incidents/{inc.id}"
@@ -247,16 +268,35 @@ def get_incident(incident_id: str) -> Response:
 @bp.patch("/incidents/<incident_id>")
 @requires(TokenScope.WRITE)
 def patch_incident(incident_id: str) -> Response:
-    """Change status, severity and/or components."""
+    """Change status, severity and/or components; correct title, description, times."""
     key = incident_key(incident_id)
     data = body()
     status = _field(data, "status", str)
     severity = _field(data, "severity", str)
     comps = data.get("components")
-    if status is None and severity is None and comps is None:
-        raise InvalidInput("nothing to change: give status, severity or components")
+    title = _field(data, "title", str)
+    description = _field(data, "description", str)
+    removed = _field(data, "remove_components", list, [])
+    times = _times(data)
+    edits = title is not None or description is not None or removed or times
+    if status is None and severity is None and comps is None and not edits:
+        raise InvalidInput(
+            "nothing to change: give status, severity, components or a correction "
+            "(title, description, remove_components, a time)"
+        )
     bot = crashbot()
     inc = bot.get(key)
+    if edits:
+        # Corrections first: they are the part most likely refused (times out of
+        # order), and a refused request should change nothing.
+        inc = bot.edit(
+            inc.id,
+            actor=actor(),
+            title=title,
+            description=description,
+            remove_components=[str(k) for k in removed],
+            **times,
+        )
     if status is not None or severity is not None:
         inc = bot.update(inc.id, actor=actor(), status=status, severity=severity)
     if comps is not None:
@@ -328,6 +368,32 @@ def unpublish(incident_id: str) -> Response:
     key = incident_key(incident_id)
     body()
     inc = crashbot().unpublish(key, actor=actor())
+    _changed()
+    return incident_response(inc.id)
+
+
+@bp.post("/incidents/<incident_id>/close")
+@requires(TokenScope.WRITE)
+def close(incident_id: str) -> Response:
+    """Close the incident as invalid, or as a duplicate merged into ``duplicate_of``."""
+    key = incident_key(incident_id)
+    data = body()
+    resolution = _field(data, "resolution", str)
+    if resolution is None:
+        raise InvalidInput("'resolution' is required: invalid or duplicate")
+    original = data.get("duplicate_of")
+    # JSON Schema's integer includes 1.0; the document already bounds it.
+    if isinstance(original, float) and original.is_integer():
+        original = int(original)
+    if original is not None and (not isinstance(original, int) or isinstance(original, bool)):
+        raise InvalidInput("'duplicate_of' must be an incident id (a number)")
+    inc = crashbot().close_incident(
+        key,
+        resolution,
+        actor=actor(),
+        message=_field(data, "message", str),
+        duplicate_of=original,
+    )
     _changed()
     return incident_response(inc.id)
 

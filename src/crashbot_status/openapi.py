@@ -31,6 +31,7 @@ from crashbot_core.inputs import (
     is_date,
     is_instant,
 )
+from crashbot_core.models import MAX_ID
 from crashbot_core.severity import DEFAULT_POLICY, SeverityPolicy
 from crashbot_status.openapi_maintenance import SP_MAINTENANCE, maintenance_paths
 
@@ -124,6 +125,23 @@ def severity_schema(policy: SeverityPolicy) -> dict[str, Any]:
     }
 
 
+#: The times an incident records, in the order they must keep.
+_TIME_FIELDS = ("detected_at", "started_at", "acknowledged_at", "mitigated_at", "resolved_at")
+_TIME_ORDER = (
+    "Times must keep the order started ≤ detected ≤ acknowledged ≤ mitigated ≤ resolved "
+    "(a 422 naming the rule otherwise, the one rule about times this document cannot state) "
+    "and none may be later than the server's clock (409)."
+)
+
+
+def _times(what: str) -> dict[str, Any]:
+    """The time properties of a request, each an instant; ``what`` ends each description."""
+    return {
+        name: {**_INSTANT, "description": f"{name.replace('_', ' ')}: {what}"}
+        for name in _TIME_FIELDS
+    }
+
+
 def id_param(prefix: str) -> dict[str, Any]:
     """The ``incident_id`` path parameter: ``42``, ``#42`` or ``INC-42`` (prefix in any case)."""
     return {
@@ -205,6 +223,16 @@ _URL = {
     "x-error": f"not an http(s) URL with a host name (at most {MAX_URL} characters)",
 }
 
+#: ``retrospective: true`` needs started_at and resolved_at; without it, only started_at.
+#: What PATCH corrects through an edit (besides status, severity and components).
+_EDITABLE = ("title", "description", "remove_components", *_TIME_FIELDS)
+
+_RETROSPECTIVE_RULE = {
+    "if": {"required": ["retrospective"], "properties": {"retrospective": {"const": True}}},
+    "then": {"required": ["started_at", "resolved_at"]},
+    "else": {"properties": {name: False for name in _TIME_FIELDS if name != "started_at"}},
+}
+
 _INCIDENT = {
     "type": "object",
     "required": ["id", "ref", "title", "severity", "status", "public", "components", "version"],
@@ -222,6 +250,9 @@ _INCIDENT = {
         "acknowledged_at": _TIME,
         "mitigated_at": _TIME,
         "resolved_at": _TIME,
+        "detected_at": _TIME,
+        "resolution": {"enum": ["resolved", "invalid", "duplicate", None]},
+        "duplicate_of": {"type": ["integer", "null"]},
         "rca_url": _STR_OR_NULL,
         "version": {"type": "integer"},
         "timeline": {"type": "array", "items": {"type": "object"}},
@@ -422,12 +453,21 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                                     "components": _components_in(),
                                     "new_components": _NEW_COMPONENTS,
                                     "labels": _LABELS,
+                                    "retrospective": {
+                                        "type": "boolean",
+                                        "description": "Record a past incident, resolved: "
+                                        "nobody is paged, no reminder is due. Needs "
+                                        "started_at and resolved_at; only it takes the "
+                                        "other times.",
+                                    },
+                                    **_times("for a retrospective incident. " + _TIME_ORDER),
                                     "started_at": {
                                         **_INSTANT,
                                         "description": "When impact began; not later than the "
                                         "server's clock (409). " + _INSTANT["description"],
                                     },
                                 },
+                                "allOf": [_RETROSPECTIVE_RULE],
                             },
                             known,
                         )
@@ -449,7 +489,7 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     },
                 },
                 "patch": {
-                    "summary": "Change status, severity or components",
+                    "summary": "Change status, severity or components; correct the record",
                     "tags": ["admin"],
                     "requestBody": _body(
                         _with_catalogue(
@@ -457,16 +497,36 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                                 "type": "object",
                                 "additionalProperties": False,
                                 "anyOf": [
-                                    {"required": ["status"]},
-                                    {"required": ["severity"]},
-                                    {"required": ["components"]},
+                                    {"required": [name]}
+                                    for name in (
+                                        "status",
+                                        "severity",
+                                        "components",
+                                        *_EDITABLE,
+                                    )
                                 ],
-                                "description": "Give status, severity or components.",
+                                "description": "Give status, severity or components (set "
+                                "as given), or correct the record: title, description, "
+                                "remove_components, times. Each correction is an internal "
+                                "`edited` event (who, old → new). " + _TIME_ORDER,
                                 "properties": {
                                     "status": {"enum": _STATUSES},
                                     "severity": severity,
                                     "components": _components_in(),
                                     "new_components": _NEW_COMPONENTS,
+                                    "title": _TITLE,
+                                    "description": _TEXT,
+                                    "remove_components": {
+                                        "type": "array",
+                                        "items": _COMPONENT_KEY,
+                                        "minItems": 1,
+                                        "maxItems": 64,
+                                        "description": "Component keys to take off (409 for "
+                                        "one the incident does not have).",
+                                    },
+                                    **_times(
+                                        "corrected. resolved_at only on a resolved incident (409)."
+                                    ),
                                 },
                             },
                             known,
@@ -549,6 +609,40 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     "requestBody": _body(
                         {"type": "object", "additionalProperties": False, "properties": {}},
                         required=False,
+                    ),
+                    "responses": {"200": incident_ok, **write_errors},
+                },
+            },
+            "/api/incidents/{incident_id}/close": {
+                "parameters": [ident],
+                "post": {
+                    "summary": "Close the incident as invalid or as a duplicate",
+                    "description": "It is resolved with `resolution` set and left out of the "
+                    "metrics, `/api/list` and the status page. A duplicate is merged into "
+                    "`duplicate_of`: its alerts and follow-ups move there and both timelines "
+                    "name the other. 409 when it is closed so already, or when the original "
+                    "is itself invalid or a duplicate (duplicates do not chain); 404 for an "
+                    "unknown original; 422 for a duplicate of itself.",
+                    "tags": ["admin"],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["resolution"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "resolution": {"enum": ["invalid", "duplicate"]},
+                                "message": _TEXT,
+                                "duplicate_of": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "maximum": MAX_ID,
+                                    "description": "The original's id (for a duplicate).",
+                                },
+                            },
+                            "if": {"properties": {"resolution": {"const": "duplicate"}}},
+                            "then": {"required": ["duplicate_of"]},
+                            "else": {"properties": {"duplicate_of": False}},
+                        }
                     ),
                     "responses": {"200": incident_ok, **write_errors},
                 },

@@ -1,20 +1,22 @@
-"""The status plugin: ``crashbot serve``, ``crashbot status export``, ``crashbot token create``."""
+"""The status plugin: ``crashbot serve``, ``crashbot status export``, ``crashbot token``."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from attrs import define, field
 
-from crashbot_core.cli import CliState, pass_state
+from crashbot_core.cli import CliState, echo_json, json_option, pass_state, printable, table
 from crashbot_core.config import env_field
 from crashbot_core.errors import CrashbotError
 from crashbot_core.hookspecs import hookimpl
+from crashbot_core.serialize import token_dict
 from crashbot_core.service import Crashbot
 from crashbot_status.links import parse_networks, parse_public_url
 
@@ -148,12 +150,58 @@ def token_create(state: CliState, name: str, scope: str) -> None:
     click.echo(f"token {tok.name!r} ({tok.scope.value}) created; store the secret now", err=True)
 
 
+def _minute(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+@token.command("list")
+@json_option
+@pass_state
+def token_list(state: CliState, as_json: bool) -> None:
+    """Tokens with scope, creation, last use (to the minute) and revocation; never a secret."""
+    bot = state.crashbot()
+    tokens = bot.list_tokens()
+    if as_json:
+        echo_json([token_dict(t) for t in tokens])
+        return
+    if tokens:
+        rows = [
+            (
+                t.name,
+                t.scope.value,
+                _minute(t.created_at),
+                _minute(t.last_used_at) if t.last_used_at else "never",
+                f"revoked {_minute(t.revoked_at)}" if t.revoked_at else "active",
+            )
+            for t in tokens
+        ]
+        click.echo(table(rows, ["NAME", "SCOPE", "CREATED", "LAST USED", "STATE"]))
+    else:
+        click.echo("no API tokens (crashbot token create NAME --scope read|write)")
+    if bot.config.general.api_token:
+        click.echo("CRASHBOT_API_TOKEN is set: a write token from the environment, stored nowhere")
+
+
+@token.command("revoke")
+@click.argument("name")
+@pass_state
+def token_revoke(state: CliState, name: str) -> None:
+    """Revoke a token: from the next request on, it gets 401 on every replica."""
+    tok = state.crashbot().revoke_token(name)
+    click.echo(f"token {printable(tok.name)!r} revoked at {_minute(tok.revoked_at)} UTC")
+
+
 @hookimpl
 def crashbot_cli(group: click.Group) -> None:
-    """Add ``serve``, ``status export`` and ``token create``."""
+    """Add ``serve``, ``status export``, ``token create|list|revoke`` and ``import statuspage``."""
+    from crashbot_status.statuspage_import import import_statuspage
+
     group.add_command(serve)
     group.add_command(status)
     group.add_command(token)
+    importer = group.commands.get("import")
+    if isinstance(importer, click.Group):
+        importer.add_command(import_statuspage)
 
 
 #: Values of ``[status] log_format``.

@@ -201,8 +201,12 @@ class ComponentGroup:
 
 
 def is_public(incident: Incident) -> bool:
-    """The single rule for incidents: shown only when marked public."""
-    return bool(incident.public)
+    """The single rule for incidents: shown only when marked public and it counts.
+
+    An incident closed as invalid (a false alarm) or as a duplicate (merged
+    into another) counts no more: the public never sees it, as if private.
+    """
+    return bool(incident.public) and incident.counts
 
 
 def declared_by_alert(incident: Incident) -> bool:
@@ -340,6 +344,11 @@ def _update_from(incident: Incident, e: Event) -> PublicUpdate | None:
     elif e.kind is EventKind.STATUS_CHANGED:
         status = _text(d.get("to")) or incident.status.value
         body = DEFAULT_BODIES.get(_status(status), f"Status changed to {status}.")
+    elif e.kind is EventKind.RECORDED:
+        # A past incident recorded after the fact: its one update says it is over.
+        status = Status.RESOLVED.value
+        said = incident.description if declared_by_alert(incident) else d.get("description")
+        body = _text(said) or DEFAULT_BODIES[Status.RESOLVED]
     elif e.kind is EventKind.RESOLVED:
         status = Status.RESOLVED.value
         body = _text(d.get("message")) or DEFAULT_BODIES[Status.RESOLVED]

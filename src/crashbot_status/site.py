@@ -85,7 +85,9 @@ class Site:
         return self.crashbot.now()
 
     def _list(self, **criteria: object) -> list[Incident]:
-        found = self.crashbot.store.list_incidents(IncidentFilter(public=True, **criteria))  # type: ignore[arg-type]
+        found = self.crashbot.store.list_incidents(
+            IncidentFilter(public=True, counts=True, **criteria)  # type: ignore[arg-type]
+        )
         # The store filter is the first gate; this is the second, so a store
         # bug can never leak a private incident.
         return [self._face(i) for i in found if public.is_public(i)]
@@ -210,7 +212,7 @@ class Site:
 
     def history(self, page: int, *, size: int = HISTORY_PAGE_SIZE) -> tuple[list[Incident], int]:
         """One page (1-based) of public incidents, newest first, and the number of pages."""
-        total = self.crashbot.store.count_incidents(IncidentFilter(public=True))
+        total = self.crashbot.store.count_incidents(IncidentFilter(public=True, counts=True))
         pages = max(1, -(-total // size))
         items = self._list(limit=size, offset=(page - 1) * size, newest_first=True)
         return items, pages

@@ -466,3 +466,34 @@ def test_publish_and_unpublish(cli: Cli) -> None:
     assert again.exit_code == 1 and "INC-1 is public already" in again.stderr
     assert unpublished == "INC-1 unpublished (SEV4, investigating)\n"
     assert cli.json("show", "1")["public"] is False
+
+
+def test_init_on_a_database_with_incidents_says_so_and_changes_nothing(cli: Cli) -> None:
+    assert "database ready at" in cli.ok("init")
+    cli.ok("declare", "Already here")
+
+    again = cli.ok("init")
+
+    assert "already holds 1 incident; nothing in it was changed" in again
+    assert "database ready" not in again
+
+
+def test_postmortem_without_to_prints_markdown_and_records_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # The first hour: Markdown needs no credentials, so `crashbot postmortem ID`
+    # prints it instead of demanding --to.
+    for args in SESSION[:6]:
+        cli.ok(*args)
+    before = cli.json("show", "1")
+    text = cli.ok("postmortem", "1")
+    assert text.startswith("# ") and "Checkout API returns 500s" in text
+    assert "Bad deploy of v1.2.3" in text
+    after = cli.json("show", "1")
+    assert after == before  # nothing recorded, no RCA linked
+    assert not list(tmp_path.glob("postmortems/*.md"))
+    # --out alone writes the Markdown file and records the export.
+    out = tmp_path / "pm.md"
+    line = cli.ok("postmortem", "1", "--out", str(out))
+    assert out.read_text(encoding="utf-8") == text
+    assert "exported to markdown" in line

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crashbot_core.models import Incident, Reminder, ReminderKind, Status
-from crashbot_core.schedule import due_reminders
+from crashbot_core.models import Actor, FollowUp, Incident, Reminder, ReminderKind, Status
+from crashbot_core.schedule import due_reminders, overdue_follow_ups
 from crashbot_core.severity import DEFAULT_POLICY
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -318,3 +320,64 @@ def test_a_repeating_reminder_keeps_its_key_until_its_next_occurrence(
         assert kind in after
         assert after[kind].due_at >= reminder.due_at
         assert (after[kind].key == reminder.key) == (after[kind].due_at == reminder.due_at)
+
+
+# --------------------------------------------------------------------------- overdue follow-ups
+
+
+def _follow_up(due: date | None, *, done: bool = False, fid: int = 7) -> FollowUp:
+    return FollowUp(
+        incident_id=42,
+        title="Add an alert",
+        created_at=T0,
+        owner=Actor("slack", "UBOB", "bob"),
+        due=due,
+        done=done,
+        id=fid,
+    )
+
+
+def test_a_follow_up_is_overdue_from_midnight_after_its_due_date_in_the_team_zone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    incident = make(resolved=T0 + H, status=Status.RESOLVED)
+    late = [(_follow_up(date(2026, 3, 2)), incident)]
+    # 23:30 UTC on the 2nd is 00:30 on the 3rd in Berlin: the 2nd is over there.
+    evening = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+
+    assert overdue_follow_ups(late, evening, UTC) == []
+    [reminder] = overdue_follow_ups(late, evening, berlin)
+
+    assert reminder == Reminder(
+        incident_id=42,
+        kind=ReminderKind.FOLLOW_UP_OVERDUE,
+        due_at=datetime(2026, 3, 2, 23, 0, tzinfo=UTC),  # midnight in Berlin
+        key="42:follow_up_overdue:7:2026-03-03",
+        message="INC-42: follow-up #7 \u201cAdd an alert\u201d (owner bob) was due 2026-03-02 "
+        "and is 1 day overdue; finish it or mark it done",
+    )
+
+
+def test_an_overdue_follow_up_is_reminded_once_a_day_until_done() -> None:
+    incident = make()
+    late = _follow_up(date(2026, 3, 1))
+    keys = [
+        [r.key for r in overdue_follow_ups([(late, incident)], T0 + n * H, UTC)]
+        for n in range(0, 72, 6)
+    ]
+
+    assert sorted({k for ks in keys for k in ks}) == [
+        "42:follow_up_overdue:7:2026-03-02",
+        "42:follow_up_overdue:7:2026-03-03",
+        "42:follow_up_overdue:7:2026-03-04",
+        "42:follow_up_overdue:7:2026-03-05",
+    ]
+    assert "is 3 days overdue" in overdue_follow_ups([(late, incident)], T0 + 2 * D, UTC)[0].message
+    done = attrs.evolve(late, done=True)
+    undated = _follow_up(None, fid=8)
+    due_today = _follow_up(T0.date(), fid=9)
+    assert (
+        overdue_follow_ups([(done, incident), (undated, incident), (due_today, incident)], T0, UTC)
+        == []
+    )
+    with pytest.raises(ValueError, match="timezone-aware"):
+        overdue_follow_ups([], T0.replace(tzinfo=None), UTC)

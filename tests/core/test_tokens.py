@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from support import T0
 
 from crashbot_core import (
     Crashbot,
+    FixedClock,
     TokenScope,
 )
 from crashbot_core.errors import (
     InvalidInput,
+    NotFound,
     PermissionDenied,
 )
 from crashbot_core.testing import make_crashbot
@@ -42,6 +46,45 @@ def test_token_errors(bot: Crashbot) -> None:
         bot.authenticate("")
     with pytest.raises(PermissionDenied, match="unknown API token"):
         bot.authenticate("cbt_nope")
+
+
+def test_a_revoked_token_authenticates_nothing_and_keeps_its_record(
+    bot: Crashbot, clock: FixedClock
+) -> None:
+    secret, _ = bot.create_token("grafana", scope="write")
+    bot.authenticate(secret)
+    clock.advance(minutes=5)
+
+    revoked = bot.revoke_token("grafana")
+
+    assert revoked.revoked_at == T0 + timedelta(minutes=5)
+    with pytest.raises(PermissionDenied, match="API token 'grafana' was revoked"):
+        bot.authenticate(secret)
+    clock.advance(minutes=5)
+    assert bot.revoke_token(" grafana ").revoked_at == T0 + timedelta(minutes=5)
+    [listed] = bot.list_tokens()
+    assert (listed.name, listed.last_used_at, listed.revoked_at) == (
+        "grafana",
+        T0,
+        T0 + timedelta(minutes=5),
+    )
+    with pytest.raises(InvalidInput, match="a token named 'grafana' exists already \\(revoked\\)"):
+        bot.create_token("grafana")
+    with pytest.raises(NotFound, match="no API token named 'grafna'; see crashbot token list"):
+        bot.revoke_token("grafna")
+
+
+def test_last_use_is_kept_to_the_minute(bot: Crashbot, clock: FixedClock) -> None:
+    secret, _ = bot.create_token("grafana")
+    assert bot.list_tokens()[0].last_used_at is None
+
+    assert bot.authenticate(secret).last_used_at == T0
+    clock.advance(seconds=59)
+    assert bot.authenticate(secret).last_used_at == T0  # within the minute: not written
+    assert bot.list_tokens()[0].last_used_at == T0
+    clock.advance(seconds=1)
+    assert bot.authenticate(secret).last_used_at == T0 + timedelta(minutes=1)
+    assert bot.list_tokens()[0].last_used_at == T0 + timedelta(minutes=1)
 
 
 def test_env_token_is_a_write_token(tmp_path: Any) -> None:

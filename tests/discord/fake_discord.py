@@ -255,6 +255,22 @@ class FakeDiscord:
             return ok(self._message(m.group(1), body))
         if (m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", p)) and method == "PATCH":
             return ok(self._message(m.group(1), body, m.group(2)))
+        if (m := re.fullmatch(r"/channels/(\d+)", p)) and method == "PATCH":
+            # Modify Channel on a thread: archived / locked in its thread_metadata.
+            return ok(
+                {
+                    "id": m.group(1),
+                    "type": 11,
+                    "guild_id": GUILD_ID,
+                    "parent_id": INCIDENTS_CHANNEL,
+                    "thread_metadata": {
+                        "archived": bool(body.get("archived")),
+                        "auto_archive_duration": 4320,
+                        "archive_timestamp": TIMESTAMP,
+                        "locked": bool(body.get("locked")),
+                    },
+                }
+            )
         if (m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", p)) and method == "GET":
             stored = self.messages.get((m.group(1), m.group(2)))
             if stored is None:

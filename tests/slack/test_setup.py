@@ -274,3 +274,29 @@ def test_workspace_id_refuses_other_workspaces(
         assert [i.title for i in bot.list()] == ["ours"]
     finally:
         bot.close()
+
+
+def test_manifest_warns_when_slack_cannot_reach_the_request_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    local = runner.invoke(build_cli(), ["slack", "manifest", "--url", "http://127.0.0.1:8080"])
+    public = runner.invoke(
+        build_cli(), ["slack", "manifest", "--url", "https://crashbot.example.com"]
+    )
+    private = runner.invoke(build_cli(), ["slack", "manifest", "--url", "http://10.1.2.3:8080"])
+    socket = runner.invoke(build_cli(), ["slack", "manifest", "--socket"])
+
+    assert local.exit_code == public.exit_code == private.exit_code == socket.exit_code == 0
+    assert "warning: the request URL" in local.stderr
+    assert "is local, and Slack cannot reach it; pass --url" in local.stderr
+    assert "warning" in private.stderr
+    assert public.stderr == "" and socket.stderr == ""
+    # No URL at all (no --url, no [status] public_url) is refused, naming the ways out.
+    missing = runner.invoke(build_cli(), ["slack", "manifest"])
+    assert missing.exit_code == 2 and "--url URL or [status] public_url" in missing.stderr
+    manifest = json.loads(public.stdout)
+    urls = json.dumps(manifest)
+    assert "https://crashbot.example.com/slack/events" in urls

@@ -18,5 +18,7 @@ def test_the_sql_store_offers_every_capability(store: SqlStore) -> None:
         "alert_group_commit",
         "bulk_alerts",
         "metrics",
+        "multi_commit",
         "migrations",
+        "backups",
     ]

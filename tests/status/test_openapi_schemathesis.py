@@ -2,8 +2,9 @@
 
 All checks run, not only "no server error": a request the document allows must
 be accepted or refused only by state (404, 409: a ``started_at`` later than the
-server's clock is the one rule JSON Schema cannot state, and a 409), and one it
-forbids must be refused. CI runs a fixed, derandomized set of examples, so a run fails the same
+server's clock is a rule JSON Schema cannot state, and a 409), and one it
+forbids must be refused. Times out of order and a duplicate of itself are the
+two 422s the document states only in words. CI runs a fixed, derandomized set of examples, so a run fails the same
 way twice. To explore further, raise the budget and let Hypothesis pick new
 examples (see docs/reliability.md)::
 
@@ -92,5 +93,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_openapi_document(case):
+    response = case.call()
+    # Two rules the document states in words, as JSON Schema cannot: an
+    # incident's times keep their order, and an incident is no duplicate of
+    # itself. Refusing them is the documented 422, naming the rule.
+    if response.status_code == 422:
+        reason = response.json().get("reason", "")
+        if "times must keep the order" in reason or "duplicate of itself" in reason:
+            return
     # No ``checks=``: every check schemathesis has, positive and negative data alike.
-    case.call_and_validate()
+    case.validate_response(response)

@@ -249,3 +249,30 @@ def test_an_unpublished_incident_leaves_every_public_output(bot: Crashbot) -> No
     served = b"".join(body for _, _, body in hidden.values())
     assert b"zq7u" not in served and b"Card payments fail" not in served
     assert hidden[f"text/html,*/* /incidents/{gone.id}"][0] == 404
+
+
+def test_invalid_and_duplicate_incidents_leave_every_public_output(bot: Crashbot) -> None:
+    seed_components(bot)
+    kept = bot.declare("Checkout down kq2p", severity="SEV2", components=["api"])
+    false_alarm = bot.declare("Pager test wv8m", severity="SEV1", components=["api"])
+    bot.update(false_alarm.id, message="Synthetic check wv8m fired", public=True)
+    dup = bot.declare("Checkout errors yh4t", severity="SEV2", components=["api"])
+    bot.update(dup.id, message="Errors at checkout yh4t", public=True)
+    app = create_app(bot, {"TESTING": True, "CHANGE_TOKEN_TTL": 0})
+    paths = walk_paths(app, [kept.id, false_alarm.id, dup.id], pages=1)
+    client = app.test_client()
+    shown = b"".join(body for _, _, body in walk(client, paths).values())
+    assert b"wv8m" in shown and b"yh4t" in shown
+
+    bot.close_incident(false_alarm.id, "invalid", message="a test page")
+    bot.close_incident(dup.id, "duplicate", duplicate_of=kept.id)
+    hidden = walk(client, paths)
+
+    served = b"".join(body for _, _, body in hidden.values())
+    assert b"wv8m" not in served and b"yh4t" not in served
+    assert b"kq2p" in served
+    for gone in (false_alarm.id, dup.id):
+        assert hidden[f"text/html,*/* /incidents/{gone}"][0] == 404
+    listing = json.loads(hidden["application/json /api/list"][2])
+    assert [i["id"] for i in listing["open"]] == [kept.id]
+    assert listing["closed"] == []

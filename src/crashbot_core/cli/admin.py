@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -11,8 +12,10 @@ import click
 
 from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, table
 from crashbot_core.config import DEFAULT_CONFIG_FILE
+from crashbot_core.errors import ConfigError
 from crashbot_core.plugins import hook_names
 from crashbot_core.serialize import delivery_dict, iso
+from crashbot_core.store import Backups, IncidentFilter
 
 CONFIG_TEMPLATE = """\
 # crashbot.toml — written by `crashbot init`. Every setting is optional.
@@ -68,6 +71,15 @@ def init(ctx: click.Context, force: bool) -> None:
         click.echo(f"wrote {path}")
     state.config_path = str(path)
     bot = state.crashbot()
+    held = bot.store.count_incidents(IncidentFilter())
+    if held:
+        # Not a fresh start: say so before someone "initialises" production.
+        click.echo(
+            f"database at {bot.config.database_url} already holds {held} incident"
+            f"{'' if held == 1 else 's'}; nothing in it was changed"
+        )
+        click.echo("next: crashbot list --open")
+        return
     click.echo(f"database ready at {bot.config.database_url}")
     click.echo('next: crashbot declare "Something is broken" --severity SEV2')
 
@@ -80,11 +92,60 @@ def db() -> None:
 @db.command()
 @pass_state
 def upgrade(state: CliState) -> None:
-    """Apply database migrations (opening the store already does)."""
+    """Apply database migrations and say which (``serve`` and the other commands do it too).
+
+    A database upgraded by a newer crashbot is refused, by this and by
+    every other command, with the revision found and what to do.
+    """
     bot = state.crashbot()
-    if bot.capabilities.migrations is not None:
-        bot.capabilities.migrations.upgrade()
-    click.echo(f"database at {bot.config.database_url} is up to date")
+    if bot.capabilities.migrations is None:
+        click.echo(f"store {bot.capabilities.store_name} has no schema migrations: nothing to do")
+        return
+    click.echo(bot.capabilities.migrations.upgrade().describe())
+
+
+def _backups(state: CliState) -> Backups:
+    bot = state.crashbot()
+    if bot.capabilities.backups is None:
+        raise ConfigError(
+            f"store {bot.capabilities.store_name} cannot back itself up; use its own tools"
+        )
+    return bot.capabilities.backups
+
+
+def _rows(rows: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in rows.items() if n) or "no rows"
+
+
+@db.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_state
+def backup(state: CliState, file: str) -> None:
+    """Copy the database to a new FILE, consistently, while the server keeps writing.
+
+    SQLite uses its online backup API. For PostgreSQL the command prints the
+    pg_dump line to run instead.
+    """
+    done = _backups(state).backup(file)
+    click.echo(f"backed up to {done.path} at schema revision {done.revision}: {_rows(done.rows)}")
+
+
+@db.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace a database that holds data.")
+@pass_state
+def restore(state: CliState, file: str, force: bool) -> None:
+    """Replace the database with the backup in FILE, then upgrade it to this version's schema.
+
+    Refuses a database that holds data unless --force, and a backup written
+    by a newer crashbot. Stop ``crashbot serve`` and workers first. For
+    PostgreSQL the command prints the pg_restore line to run instead.
+    """
+    done = _backups(state).restore(file, force=force)
+    click.echo(
+        f"restored {done.path} (schema revision {done.revision}, now {done.upgraded_to}): "
+        f"{_rows(done.rows)}"
+    )
 
 
 @click.command()

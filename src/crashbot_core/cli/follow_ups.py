@@ -1,4 +1,5 @@
-"""``crashbot follow-up ID TITLE [--owner U] [--due DATE]`` and ``crashbot follow-up done FID``."""
+"""``crashbot follow-up ID TITLE [--owner U] [--due DATE]``, ``crashbot follow-up done FID``
+and ``crashbot follow-ups [--overdue] [--owner U] [--all]``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ from datetime import date
 
 import click
 
-from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, printable
+from crashbot_core.cli.common import (
+    CliState,
+    echo_json,
+    json_option,
+    pass_state,
+    printable,
+    table,
+)
 from crashbot_core.cli.params import INCIDENT_ID
-from crashbot_core.models import Actor
+from crashbot_core.models import Actor, FollowUp
 from crashbot_core.serialize import follow_up_dict
 
 
@@ -64,6 +72,69 @@ def follow_up(
         click.echo(f"follow-up #{fu.id} {verb}: {printable(fu.title)}")
 
 
+def _state(fu: FollowUp, today: date) -> str:
+    if fu.done:
+        return "done"
+    if fu.due is not None and fu.overdue_on(today):
+        days = (today - fu.due).days
+        return f"overdue {days} {'day' if days == 1 else 'days'}"
+    return "open"
+
+
+@click.command("follow-ups")
+@click.option(
+    "--overdue", is_flag=True, help="Only open ones due before today ([crashbot] time_zone)."
+)
+@click.option("--owner", "-o", metavar="NAME", help="Only those owned by NAME (name or id).")
+@click.option("--all", "show_all", is_flag=True, help="Done ones too.")
+@json_option
+@pass_state
+def follow_ups(
+    state: CliState, overdue: bool, owner: str | None, show_all: bool, as_json: bool
+) -> None:
+    """Follow-ups of every incident, soonest due first (open ones unless --all)."""
+    bot = state.crashbot()
+    today = bot.today()
+    who = owner.strip().lstrip("@") if owner is not None else None
+    if who is not None and not who:
+        raise click.BadParameter("give a name or id", param_hint="--owner")
+    found = bot.list_follow_ups(
+        done=None if show_all and not overdue else False,
+        due_before=today if overdue else None,
+        owner=who,
+    )
+    if as_json:
+        echo_json(
+            [
+                {
+                    **follow_up_dict(fu),
+                    "incident": {"id": inc.id, "ref": inc.ref, "title": inc.title},
+                    "overdue": fu.overdue_on(today),
+                }
+                for fu, inc in found
+            ]
+        )
+        return
+    if not found:
+        kind = "overdue" if overdue else "open" if not show_all else ""
+        owned = f" owned by {printable(who)}" if who else ""
+        click.echo(f"no {kind} follow-ups{owned}".replace("  ", " "))
+        return
+    rows = [
+        (
+            fu.id,
+            inc.ref,
+            fu.title if len(fu.title) <= 60 else fu.title[:59] + "…",
+            fu.owner.display if fu.owner else "—",
+            fu.due.isoformat() if fu.due else "—",
+            _state(fu, today),
+        )
+        for fu, inc in found
+    ]
+    click.echo(table(rows, ["ID", "INCIDENT", "TITLE", "OWNER", "DUE", "STATE"]))
+
+
 def register(group: click.Group) -> None:
-    """Add this command to the CLI."""
+    """Add these commands to the CLI."""
     group.add_command(follow_up)
+    group.add_command(follow_ups)

@@ -49,6 +49,16 @@ def _say(incident: Incident, what: str, as_json: bool) -> None:
 @click.option(
     "--started-at", type=INSTANT, metavar="ISO8601", help="When impact began (default: now)."
 )
+@click.option(
+    "--retrospective",
+    is_flag=True,
+    help="Record a past incident, resolved: nobody is paged, no reminders. "
+    "Needs --started-at and --resolved-at.",
+)
+@click.option("--detected-at", type=INSTANT, metavar="ISO8601", help="When it was noticed.")
+@click.option("--acknowledged-at", type=INSTANT, metavar="ISO8601", help="When someone took it on.")
+@click.option("--mitigated-at", type=INSTANT, metavar="ISO8601", help="When impact was mitigated.")
+@click.option("--resolved-at", type=INSTANT, metavar="ISO8601", help="When it was over.")
 @json_option
 @pass_state
 def declare(
@@ -61,10 +71,46 @@ def declare(
     description: str,
     label: tuple[tuple[str, str], ...],
     started_at: datetime | None,
+    retrospective: bool,
+    detected_at: datetime | None,
+    acknowledged_at: datetime | None,
+    mitigated_at: datetime | None,
+    resolved_at: datetime | None,
     as_json: bool,
 ) -> None:
-    """Declare a new incident."""
+    """Declare a new incident, or record a past one with --retrospective."""
     components: dict[str, Impact | str | None] = dict(component)
+    past = {
+        "detected_at": detected_at,
+        "acknowledged_at": acknowledged_at,
+        "mitigated_at": mitigated_at,
+        "resolved_at": resolved_at,
+    }
+    if retrospective:
+        if started_at is None or resolved_at is None:
+            raise click.UsageError("--retrospective needs --started-at and --resolved-at")
+        incident = state.crashbot().declare_retrospective(
+            title,
+            actor=state.actor(),
+            severity=severity,
+            public=public,
+            components=components,
+            new_components=new_component,
+            description=description,
+            labels=dict(label),
+            source="cli",
+            started_at=started_at,
+            detected_at=detected_at,
+            acknowledged_at=acknowledged_at,
+            mitigated_at=mitigated_at,
+            resolved_at=resolved_at,
+        )
+        _say(incident, "recorded", as_json)
+        return
+    given = [name for name, value in past.items() if value is not None]
+    if given:
+        option = "--" + given[0].replace("_", "-")
+        raise click.UsageError(f"{option} goes with --retrospective")
     incident = state.crashbot().declare(
         title,
         actor=state.actor(),

@@ -13,7 +13,7 @@ from crashbot_core.cli.common import CliState, echo_json, json_option, pass_stat
 from crashbot_core.cli.params import AGE, INCIDENT_ID, INSTANT, LABEL, STATUS
 from crashbot_core.durations import format_duration
 from crashbot_core.metrics import Durations, MetricsReport
-from crashbot_core.models import Incident, Status
+from crashbot_core.models import Event, EventKind, Incident, Resolution, Status
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.store import IncidentFilter
 
@@ -30,6 +30,9 @@ def _when(value: datetime | None) -> str:
     "--since", type=AGE, metavar="AGE", help="Only incidents started within AGE (30d, 12h, 2w)."
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also incidents closed as invalid or duplicate."
+)
 @json_option
 @pass_state
 def list_(
@@ -39,9 +42,10 @@ def list_(
     status: tuple[str, ...],
     since: timedelta | None,
     limit: int | None,
+    show_all: bool,
     as_json: bool,
 ) -> None:
-    """List incidents, newest first."""
+    """List incidents, newest first (without those closed as invalid or duplicate unless --all)."""
     bot = state.crashbot()
     levels = tuple(bot.policy.parse(s).key for s in severity)
     start = bot.now() - since if since else None
@@ -51,6 +55,7 @@ def list_(
             severities=levels,
             statuses=tuple(Status(s) for s in status),
             since=start,
+            counts=None if show_all else True,
             limit=limit,
         )
     )
@@ -65,7 +70,7 @@ def list_(
         (
             i.ref,
             i.severity,
-            i.status.value,
+            _status(i),
             _short(i.title, 50),
             _when(i.started_at),
             format_duration((i.resolved_at or now) - i.started_at),
@@ -89,6 +94,15 @@ def list_(
             ],
         )
     )
+
+
+def _status(i: Incident) -> str:
+    """The status, or how it ended when not simply resolved (``invalid``, ``duplicate of INC-3``)."""
+    if i.resolution is Resolution.INVALID:
+        return "invalid"
+    if i.resolution is Resolution.DUPLICATE:
+        return f"duplicate of #{i.duplicate_of}"
+    return i.status.value
 
 
 def _short(text: str, width: int) -> str:
@@ -116,7 +130,7 @@ def show(state: CliState, incident_id: str, as_json: bool) -> None:
     for e in events:
         vis = "public  " if e.public else "internal"
         actor = printable(e.actor.display)
-        text = printable(_event_text(e.data))
+        text = printable(event_text(e))
         click.echo(f"  {_when(e.at)}  {vis}  {actor:<12}  {e.kind.value}  {text}".rstrip())
     if follow_ups:
         click.echo("\nFollow-ups:")
@@ -125,6 +139,33 @@ def show(state: CliState, incident_id: str, as_json: bool) -> None:
             owner = f" @{printable(f.owner.display)}" if f.owner else ""
             due = f" due {f.due.isoformat()}" if f.due else ""
             click.echo(f"  [{mark}] #{f.id} {printable(f.title)}{owner}{due}")
+
+
+def event_text(event: Event) -> str:
+    """One line about a timeline event, for ``crashbot show``."""
+    data = event.data
+    kind = event.kind
+    if kind is EventKind.EDITED:
+        return f"{data.get('field')}: {_value(data.get('from'))} → {_value(data.get('to'))}"
+    if kind is EventKind.CLOSED:
+        said = f": {data['message']}" if data.get("message") else ""
+        if data.get("resolution") == Resolution.DUPLICATE.value:
+            return f"duplicate of {data.get('original_ref')}{said}"
+        return f"{data.get('resolution')}{said}"
+    if kind is EventKind.MERGED:
+        return (
+            f"{data.get('duplicate_ref')} merged in ({data.get('alerts')} alerts, "
+            f"{data.get('follow_ups')} follow-ups)"
+        )
+    if kind is EventKind.RECORDED:
+        return "recorded after the fact, resolved " + str(data.get("resolved_at"))
+    return _event_text(data)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return "none" if value in (None, "") else str(value)
 
 
 def _event_text(data: dict[str, object]) -> str:
@@ -147,9 +188,9 @@ def _describe(i: Incident, label: str) -> str:
     lines = [
         f"{i.ref}  {p(i.title)}",
         f"  severity   {i.severity} ({label})",
-        f"  status     {i.status.value}",
+        f"  status     {_status(i)}",
         f"  visibility {'public' if i.public else 'private'}",
-        f"  started    {_when(i.started_at)}   declared {_when(i.declared_at)}",
+        f"  started    {_when(i.started_at)}   detected {_when(i.detected)}   declared {_when(i.declared_at)}",
         f"  acked      {_when(i.acknowledged_at)}   mitigated {_when(i.mitigated_at)}   resolved {_when(i.resolved_at)}",
     ]
     if i.components:
