@@ -562,8 +562,8 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "metrics": (StoreMetrics, "metrics computed in the store"),
     "multi_commit": (MultiCommit, "several incidents changed in one transaction (duplicates)"),
     "migrations": (Migrations, "crashbot db upgrade"),
-    "maintenances": (MaintenanceStore, "scheduled maintenance windows"),
     "backups": (Backups, "crashbot db backup and db restore"),
+    "maintenances": (MaintenanceStore, "scheduled maintenance windows"),
 }
 
 
@@ -578,8 +578,8 @@ class StoreCapabilities:
     metrics: StoreMetrics | None = None
     multi_commit: MultiCommit | None = None
     migrations: Migrations | None = None
-    maintenances: MaintenanceStore | None = None
     backups: Backups | None = None
+    maintenances: MaintenanceStore | None = None
 
     @classmethod
     def of(cls, store: Store) -> StoreCapabilities:
