@@ -53,6 +53,9 @@ _.timeout_graceful_shutdown  # uvicorn Config attribute (crashbot_status.serving
 handle_cld  # gunicorn Arbiter dispatches SIGCHLD to handle_cld or handle_chld
 reloading_app  # uvicorn factory by name: "crashbot_status.serving:reloading_app" (serve --reload)
 
+_.active_maintenances  # Overview properties read by templates/index.html
+_.upcoming_maintenances
+
 # -- public API for library users, plugin authors and deployments ---------------------------------
 _.ingest_alert  # Crashbot.ingest_alert: docs/library.md
 _.on_event  # Crashbot.on_event: docs/library.md, docs/plugins.md

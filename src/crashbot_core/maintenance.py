@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -72,7 +73,7 @@ def _note(
     m: Maintenance, status: MaintenanceStatus, body: str, actor: Actor | None, now: datetime
 ) -> Maintenance:
     update = MaintenanceUpdate(at=now, status=status, body=body, actor=actor)
-    changes: dict[str, object] = {"status": status, "updates": (*m.updates, update)}
+    changes: dict[str, Any] = {"status": status, "updates": (*m.updates, update)}
     if status.is_active and m.started_at is None:
         changes["started_at"] = now
     if status is _S.COMPLETED:
@@ -137,7 +138,7 @@ def revise(
     """
     if m.status.is_over:
         raise _illegal(m, "update", "a completed or cancelled maintenance stays as it is")
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     said: list[str] = []
     if title is not None and clean_title(title) != m.title:
         changes["title"] = clean_title(title)

@@ -191,8 +191,7 @@ def _step(name: str, verb: str, setting: str, help_text: str) -> click.Command:
         method = getattr(state.crashbot(), f"{name}_maintenance")
         _done(method(maintenance_id, actor=state.actor(), message=message), verb, as_json)
 
-    command.__doc__ = help_text
-    return click.command(name)(command)
+    return click.command(name, help=help_text)(command)
 
 
 for _name, _verb, _setting, _help in (
