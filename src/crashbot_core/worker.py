@@ -1,4 +1,4 @@
-"""The worker: due reminders and delivery retries, round after round.
+"""The worker: timed maintenance, due reminders and delivery retries, round after round.
 
 ``crashbot worker`` runs it as a process; ``crashbot serve`` runs one as a
 thread. Any number may run against one database: reminders and outbox rows
