@@ -21,6 +21,7 @@ what_went_well
 what_went_wrong
 _.time_to_acknowledge
 _.time_to_mitigate
+_.time_to_detect
 _.duration
 _.open_follow_ups
 # index.html: the banner and the uptime bars (crashbot_status.public)
@@ -55,6 +56,8 @@ reloading_app  # uvicorn factory by name: "crashbot_status.serving:reloading_app
 
 _.active_maintenances  # Overview properties read by templates/index.html
 _.upcoming_maintenances
+# crashbot_core.service: _delegate("reads", ...) reaches the part by its attribute name
+_.reads
 
 # -- public API for library users, plugin authors and deployments ---------------------------------
 _.ingest_alert  # Crashbot.ingest_alert: docs/library.md

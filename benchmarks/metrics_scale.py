@@ -1,10 +1,12 @@
 """Metrics at scale: SQL (SQLite, PostgreSQL) against the Python reference.
 
 Generates 1,000,000 resolved incidents over three years with realistic
-distributions, bulk-loads them (``executemany`` on SQLite, ``COPY`` on
-PostgreSQL; not through the service), then times ``Crashbot.metrics`` by
-severity and by month in SQL and with the pure-Python reference on the same
-rows, and checks the two reports agree.
+distributions (2 % closed as invalid, 1 % as duplicate, 1-4 people engaged
+on each), bulk-loads them (``executemany`` on SQLite, ``COPY`` on
+PostgreSQL; not through the service), then times ``Crashbot.metrics`` —
+MTTD to MTTR, counts, breaches and, with hourly rates set, the estimated
+cost — by severity and by month in SQL and with the pure-Python reference on
+the same rows, and checks the two reports agree.
 
 Run by hand (never part of the test suite)::
 
@@ -38,6 +40,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crashbot_core.cost import CostRates, Engagement
 from crashbot_core.metrics import MetricsReport, compute
 from crashbot_core.models import Incident
 from crashbot_core.severity import DEFAULT_POLICY, Severity
@@ -69,6 +72,10 @@ SOURCES = [
     ("api", 0.1),
 ]
 TEAMS = ["core", "platform", "payments", "growth", "infra"]
+#: The rates the reports are computed with (cost on).
+RATES = CostRates(hourly_rate=90.0, role_rates={"commander": 140.0, "scribe": 60.0})
+PEOPLE = [f"U{i:03d}" for i in range(200)]
+ROLES = ["commander", "scribe", "technical-lead", ""]
 
 
 def _fmt(value: datetime) -> str:
@@ -112,6 +119,19 @@ def generate(n: int, seed: int = 42) -> Iterator[dict[str, Any]]:
         mitigated = started + timedelta(seconds=ack_s + mit_s)
         resolved = mitigated + timedelta(seconds=res_s)
         comps = rng.sample(COMPONENTS, k=rng.choices([0, 1, 2, 3], [0.2, 0.5, 0.2, 0.1])[0])
+        source = rng.choices(src_names, src_weights)[0]
+        # Alerts detect at the first alert's start; people notice later.
+        detected = (
+            started
+            if source.startswith("alert:")
+            else started + timedelta(seconds=rng.lognormvariate(math.log(300), 1.2))
+        )
+        ending = rng.random()
+        resolution = "invalid" if ending < 0.02 else "duplicate" if ending < 0.03 else "resolved"
+        people = []
+        for k, person in enumerate(rng.sample(PEOPLE, k=rng.choice([1, 2, 2, 3, 4]))):
+            since = detected + timedelta(seconds=k * rng.random() * max(ack_s, 60))
+            people.append((f"slack:{person}", min(since, resolved), ROLES[min(k, 3)]))
         yield {
             "id": i,
             "severity": severity,
@@ -121,7 +141,10 @@ def generate(n: int, seed: int = 42) -> Iterator[dict[str, Any]]:
             "resolved_at": resolved,
             "components": comps,
             "labels": {"team": rng.choice(TEAMS)},
-            "source": rng.choices(src_names, src_weights)[0],
+            "source": source,
+            "detected_at": detected,
+            "resolution": resolution,
+            "people": people,
         }
 
 
@@ -135,7 +158,11 @@ def _derived(row: dict[str, Any]) -> dict[str, Any]:
     def secs(end: datetime | None) -> float | None:
         return None if end is None else max(0.0, (end - started).total_seconds())
 
+    if row["resolution"] != "resolved":
+        # Invalid and duplicate incidents get no metrics columns (derived_columns).
+        return dict.fromkeys(("ttd", "tta", "ttm", "ttr", "month", "nbd"))
     return {
+        "ttd": secs(row["detected_at"]),
         "tta": secs(row["acknowledged_at"]),
         "ttm": secs(row["mitigated_at"]),
         "ttr": secs(row["resolved_at"]),
@@ -174,6 +201,9 @@ def _incident_values(
         d["ttr"],
         d["month"],
         fmt(d["nbd"]),
+        fmt(row["detected_at"]),
+        row["resolution"],
+        d["ttd"],
     )
 
 
@@ -191,8 +221,36 @@ def _component_values(
             d["tta"],
             d["ttm"],
             d["ttr"],
+            d["ttd"],
         )
         for c in row["components"]
+    ]
+
+
+def _engagement_values(
+    row: dict[str, Any], d: dict[str, Any], fmt: Callable[[datetime | None], Any]
+) -> list[tuple[Any, ...]]:
+    return [
+        (
+            row["id"],
+            person,
+            person,
+            role,
+            fmt(since),
+            max(0.0, (row["resolved_at"] - since).total_seconds()),
+            row["severity"],
+            fmt(row["started_at"]),
+            d["month"],
+        )
+        for person, since, role in row["people"]
+    ]
+
+
+def engagements_of(row: dict[str, Any]) -> list[Engagement]:
+    """The reference's view of a generated incident's people."""
+    return [
+        Engagement(person=p, name=p, since=since, role=role or None)
+        for p, since, role in row["people"]
     ]
 
 
@@ -200,11 +258,16 @@ _COLUMNS = (
     "id, ref, title, description, severity, status, public, components, roles, labels, "
     "started_at, declared_at, acknowledged_at, mitigated_at, resolved_at, last_update_at, "
     "rca_url, source, refs, version, declared_by, "
-    "tta_seconds, ttm_seconds, ttr_seconds, started_month, nbd_deadline"
+    "tta_seconds, ttm_seconds, ttr_seconds, started_month, nbd_deadline, "
+    "detected_at, resolution, ttd_seconds"
 )
 _COMPONENT_COLUMNS = (
     "incident_id, component, severity, status, started_at, started_month, "
-    "tta_seconds, ttm_seconds, ttr_seconds"
+    "tta_seconds, ttm_seconds, ttr_seconds, ttd_seconds"
+)
+_ENGAGEMENT_COLUMNS = (
+    "incident_id, person, name, role, engaged_from, engaged_seconds, severity, "
+    "started_at, started_month"
 )
 
 
@@ -215,7 +278,12 @@ def _bulk_indexes(dialect: sa.engine.Dialect) -> list[tuple[str, str]]:
     seventeen of them a row at a time, so the loaders drop them first.
     """
     out = []
-    for table in (schema.incidents, schema.incident_components, schema.incident_labels):
+    for table in (
+        schema.incidents,
+        schema.incident_components,
+        schema.incident_labels,
+        schema.incident_engagements,
+    ):
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
             create = str(sa.schema.CreateIndex(index).compile(dialect=dialect))
             out.append((f"DROP INDEX IF EXISTS {index.name}", create))
@@ -244,28 +312,35 @@ def load_sqlite(store: SqlStore, rows: Iterator[dict[str, Any]], batch: int = 50
         indexes = _bulk_indexes(store.engine.dialect)
         for drop, _ in indexes:
             cur.execute(drop)
-        marks = ", ".join("?" * 26)
+        marks = ", ".join("?" * 29)
         incidents: list[tuple[Any, ...]] = []
         comps: list[tuple[Any, ...]] = []
+        people: list[tuple[Any, ...]] = []
         labels: list[tuple[int, str, str]] = []
 
         def flush() -> None:
             cur.executemany(f"INSERT INTO incidents ({_COLUMNS}) VALUES ({marks})", incidents)
             cur.executemany(
-                f"INSERT INTO incident_components ({_COMPONENT_COLUMNS}) VALUES ({', '.join('?' * 9)})",
+                f"INSERT INTO incident_components ({_COMPONENT_COLUMNS}) VALUES ({', '.join('?' * 10)})",
                 comps,
+            )
+            cur.executemany(
+                f"INSERT INTO incident_engagements ({_ENGAGEMENT_COLUMNS}) VALUES ({', '.join('?' * 9)})",
+                people,
             )
             cur.executemany(
                 "INSERT INTO incident_labels (incident_id, key, value) VALUES (?, ?, ?)", labels
             )
             incidents.clear()
             comps.clear()
+            people.clear()
             labels.clear()
 
         for row in rows:
             d = _derived(row)
             incidents.append(_incident_values(row, d, fmt))
             comps += _component_values(row, d, fmt)
+            people += _engagement_values(row, d, fmt)
             labels += [(row["id"], k, v) for k, v in row["labels"].items()]
             if len(incidents) >= batch:
                 flush()
@@ -288,6 +363,7 @@ def load_postgres(store: SqlStore, rows: Iterator[dict[str, Any]]) -> None:
         driver = raw.driver_connection
         assert driver is not None
         comps: list[tuple[Any, ...]] = []
+        people: list[tuple[Any, ...]] = []
         labels: list[tuple[int, str, str]] = []
         indexes = _bulk_indexes(store.engine.dialect)
         with driver.cursor() as cur:
@@ -298,6 +374,7 @@ def load_postgres(store: SqlStore, rows: Iterator[dict[str, Any]]) -> None:
                     d = _derived(row)
                     copy.write_row(_incident_values(row, d, lambda v: v))
                     comps += _component_values(row, d, lambda v: v)
+                    people += _engagement_values(row, d, lambda v: v)
                     labels += [(row["id"], k, v) for k, v in row["labels"].items()]
             with cur.copy(f"COPY incident_components ({_COMPONENT_COLUMNS}) FROM STDIN") as copy:
                 for item in comps:
@@ -305,6 +382,9 @@ def load_postgres(store: SqlStore, rows: Iterator[dict[str, Any]]) -> None:
             with cur.copy("COPY incident_labels (incident_id, key, value) FROM STDIN") as copy:
                 for label in labels:
                     copy.write_row(label)
+            with cur.copy(f"COPY incident_engagements ({_ENGAGEMENT_COLUMNS}) FROM STDIN") as copy:
+                for item in people:
+                    copy.write_row(item)
             cur.execute("SET maintenance_work_mem = '512MB'")
             for _, create in indexes:
                 cur.execute(create)
@@ -318,6 +398,7 @@ def load_postgres(store: SqlStore, rows: Iterator[dict[str, Any]]) -> None:
             cur.execute("VACUUM ANALYZE incidents")
             cur.execute("VACUUM ANALYZE incident_components")
             cur.execute("VACUUM ANALYZE incident_labels")
+            cur.execute("VACUUM ANALYZE incident_engagements")
     finally:
         raw.close()
 
@@ -365,7 +446,7 @@ def measure_sql(url: str, repeat: int) -> dict[str, Any]:
         out: dict[str, Any] = {"rss_before_mb": _rss_mb(), "reports": {}}
         for by in (None, "severity", "month"):
             seconds, report = _timed(
-                lambda by=by: store.metrics(DEFAULT_POLICY, now=NOW, by=by), repeat
+                lambda by=by: store.metrics(DEFAULT_POLICY, now=NOW, by=by, rates=RATES), repeat
             )
             out[f"sql_{by or 'summary'}_s"] = seconds
             out["reports"][str(by)] = report.to_dict()
@@ -409,9 +490,14 @@ def bench(name: str, url: str, n: int, *, skip_reference: bool, repeat: int) -> 
             load_ref = time.perf_counter() - t0
             results["reference_load_s"] = load_ref
             print(f"[{name}] reference: list_incidents {load_ref:.1f} s", flush=True)
+            # The people come from the generator (same seed), not from reading
+            # every timeline: the reference's input, not its cost, is timed.
+            people = {row["id"]: engagements_of(row) for row in generate(n)}
             for by in (None, "severity", "month"):
                 t0 = time.perf_counter()
-                ref = compute(incidents, DEFAULT_POLICY, now=NOW, by=by)
+                ref = compute(
+                    incidents, DEFAULT_POLICY, now=NOW, by=by, rates=RATES, engagements=people
+                )
                 compute_s = time.perf_counter() - t0
                 key = by or "summary"
                 ok = _same(reports[str(by)], ref.to_dict())
@@ -425,7 +511,7 @@ def bench(name: str, url: str, n: int, *, skip_reference: bool, repeat: int) -> 
                     f"faster ({compute_s / sql_s:.0f}x on compute alone); equal: {ok}",
                     flush=True,
                 )
-            del incidents
+            del incidents, people
         return results
     finally:
         store.close()

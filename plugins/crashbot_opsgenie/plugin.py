@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crashbot_core.escalation import Page
 from crashbot_core.hookspecs import hookimpl, subscribed_when
 from crashbot_core.models import Event, Incident
-from crashbot_opsgenie import notify
+from crashbot_opsgenie import escalate, notify
 from crashbot_opsgenie.settings import SECTION, OpsgenieSettings
 
 if TYPE_CHECKING:
@@ -30,8 +31,17 @@ def _configured(crashbot: Crashbot) -> bool:
 @hookimpl
 @subscribed_when(_configured)
 def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
-    """Create, acknowledge or close the incident's Opsgenie alert (Alert API)."""
+    """Create, acknowledge or close the incident's Opsgenie alert (Alert API), and its
+    escalation alerts with it."""
+    escalate.follow(crashbot, incident, event)
     notify.deliver(crashbot, incident, event)
+
+
+@hookimpl
+@subscribed_when(_configured)
+def crashbot_page(crashbot: Crashbot, incident: Incident, page: Page) -> None:
+    """Alert an on-call target's Opsgenie team for a due escalation step."""
+    escalate.page(crashbot, incident, page)
 
 
 @hookimpl

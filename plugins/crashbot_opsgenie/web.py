@@ -28,6 +28,7 @@ from crashbot_core.errors import CrashbotError, InvalidInput, NotFound
 from crashbot_core.inputs import read_at_most
 from crashbot_core.models import Actor
 from crashbot_core.paging import PageAction, follow_pager
+from crashbot_opsgenie.escalate import ESCALATION_REF
 from crashbot_opsgenie.notify import PLATFORM, STATE_REF, settings_of
 
 if TYPE_CHECKING:
@@ -150,10 +151,13 @@ def handle(crashbot: Crashbot, request: flask.Request) -> tuple[int, dict[str, A
 def find_incident(crashbot: Crashbot, alias: str) -> int | None:
     """The id of the crashbot incident whose alert has ``alias``, if crashbot paged it."""
     prefix = re.escape(crashbot.config.general.ref_prefix)
-    if not re.fullmatch(rf"{prefix}-\d{{1,18}}", alias.strip(), re.IGNORECASE):
+    # An escalation alert's alias is the ref and the on-call target (INC-42:primary).
+    match = re.fullmatch(rf"({prefix}-\d{{1,18}})(?::[\w.\-]+)?", alias.strip(), re.IGNORECASE)
+    if match is None:
         return None
     try:
-        incident = crashbot.get(alias.strip())
+        incident = crashbot.get(match.group(1))
     except (NotFound, InvalidInput):
         return None
-    return incident.id if STATE_REF in incident.refs else None
+    paged = STATE_REF in incident.refs or ESCALATION_REF in incident.refs
+    return incident.id if paged else None

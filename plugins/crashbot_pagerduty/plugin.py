@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crashbot_core.escalation import Page
 from crashbot_core.hookspecs import hookimpl, subscribed_when
 from crashbot_core.models import Event, Incident
-from crashbot_pagerduty import notify
+from crashbot_pagerduty import escalate, notify
 from crashbot_pagerduty.settings import SECTION, PagerDutySettings
 
 if TYPE_CHECKING:
@@ -24,14 +25,23 @@ def crashbot_config_sections() -> dict[str, type[Any]]:
 
 
 def _configured(crashbot: Crashbot) -> bool:
-    return notify.settings_of(crashbot).configured
+    return notify.settings_of(crashbot).configured or escalate.pages_someone(crashbot)
 
 
 @hookimpl
 @subscribed_when(_configured)
 def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event) -> None:
-    """Trigger, acknowledge or resolve the incident's page (Events API v2)."""
+    """Trigger, acknowledge or resolve the incident's page (Events API v2), and its
+    escalation pages with it."""
+    escalate.follow(crashbot, incident, event)
     notify.deliver(crashbot, incident, event)
+
+
+@hookimpl
+@subscribed_when(escalate.pages_someone)
+def crashbot_page(crashbot: Crashbot, incident: Incident, page: Page) -> None:
+    """Page an on-call target's PagerDuty service for a due escalation step."""
+    escalate.page(crashbot, incident, page)
 
 
 @hookimpl

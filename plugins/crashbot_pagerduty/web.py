@@ -29,6 +29,7 @@ from crashbot_core.errors import CrashbotError, InvalidInput, NotFound
 from crashbot_core.inputs import read_at_most
 from crashbot_core.models import Actor
 from crashbot_core.paging import PageAction, follow_pager
+from crashbot_pagerduty.escalate import ESCALATION_REF
 from crashbot_pagerduty.notify import PLATFORM, STATE_REF, settings_of
 
 if TYPE_CHECKING:
@@ -156,13 +157,14 @@ def find_incident(crashbot: Crashbot, data: dict[str, Any]) -> int | None:
     for text in candidates:
         if not isinstance(text, str):
             continue
-        match = re.match(rf"({prefix}-\d{{1,18}})(?:\s|$)", text.strip(), re.IGNORECASE)
+        # An escalation page's key is the ref and the on-call target (INC-42:primary).
+        match = re.match(rf"({prefix}-\d{{1,18}})(?:[\s:]|$)", text.strip(), re.IGNORECASE)
         if match is None:
             continue
         try:
             incident = crashbot.get(match.group(1))
         except (NotFound, InvalidInput):
             continue
-        if STATE_REF in incident.refs:
+        if STATE_REF in incident.refs or ESCALATION_REF in incident.refs:
             return incident.id
     return None

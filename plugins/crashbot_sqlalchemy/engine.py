@@ -49,6 +49,19 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
+def loads(data: str | bytes | memoryview) -> Any:
+    """The JSON decoder of every JSON column.
+
+    psycopg hands over bytes, which :func:`json.loads` would first sniff for an
+    encoding; most of crashbot's JSON values are ``{}`` (no labels, no refs).
+    A public list decodes five per incident, so both shortcuts count.
+    """
+    text = data if isinstance(data, str) else bytes(data).decode()
+    if text == "{}":
+        return {}
+    return json.loads(text)
+
+
 def normalise_url(url: str | URL) -> URL:
     """Parse a database URL and fill in crashbot's defaults.
 
@@ -84,7 +97,7 @@ def create_engine(url: str | URL) -> Engine:
         parsed = normalise_url(url)
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"database_url: cannot parse {str(url)!r}: {exc}") from None
-    kwargs: dict[str, Any] = {"json_serializer": dumps}
+    kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     if is_memory(parsed):
         # One shared connection, or each thread would see its own empty
         # database. SqlStore serialises access to it with a lock.

@@ -31,6 +31,7 @@ Both are exact: the seconds are the same floats the reference compares.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -40,10 +41,12 @@ import sqlalchemy as sa
 from attrs import define, field
 from sqlalchemy.engine import Connection
 
+from crashbot_core.cost import CostRates, Engagement, engagement_end
 from crashbot_core.errors import InvalidInput
 from crashbot_core.metrics import (
     GROUP_BY,
     BreachStats,
+    CostSummary,
     Counts,
     Durations,
     DurationStats,
@@ -55,10 +58,18 @@ from crashbot_core.severity import Severity, SeverityPolicy
 from crashbot_core.store import IncidentFilter
 from crashbot_sqlalchemy import schema as t
 
-__all__ = ["DURATION_COLUMNS", "component_columns", "compute_sql", "derived_columns"]
+__all__ = [
+    "DURATION_COLUMNS",
+    "component_columns",
+    "compute_sql",
+    "derived_columns",
+    "engagement_from",
+    "engagement_rows",
+]
 
 #: Report metric -> derived column holding its seconds.
 DURATION_COLUMNS: dict[str, str] = {
+    "mttd": "ttd_seconds",
     "mtta": "tta_seconds",
     "mttm": "ttm_seconds",
     "mttr": "ttr_seconds",
@@ -88,16 +99,92 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else max(0.0, (end - start).total_seconds())
 
 
+#: Width of one cube row's duration part: ``count(col), sum(col)`` per duration column.
+_SPAN = 2 * len(DURATION_COLUMNS)
+
+
 def derived_columns(incident: Incident) -> dict[str, Any]:
-    """The metrics columns of an incident row: durations, UTC month, next-business-day deadline."""
+    """The metrics columns of an incident row: durations, UTC month, next-business-day deadline.
+
+    All None for an incident closed as invalid or duplicate: every metrics
+    query requires ``started_month``, so such incidents count nowhere.
+    """
+    if not incident.counts:
+        return {
+            **dict.fromkeys(DURATION_COLUMNS.values()),
+            "started_month": None,
+            "nbd_deadline": None,
+        }
     started = incident.started_at
     return {
+        "ttd_seconds": _seconds(started, incident.detected),
         "tta_seconds": _seconds(started, incident.acknowledged_at),
         "ttm_seconds": _seconds(started, incident.mitigated_at),
         "ttr_seconds": _seconds(started, incident.resolved_at),
         "started_month": started.astimezone(UTC).strftime("%Y-%m"),
         "nbd_deadline": _NEXT_BUSINESS_DAY.response_deadline(started.astimezone(UTC)),
     }
+
+
+def engagement_rows(incident: Incident, people: Sequence[Engagement]) -> list[dict[str, Any]]:
+    """The ``incident_engagements`` rows of ``incident`` (id set) and its people."""
+    end = engagement_end(incident)
+    month = derived_columns(incident)["started_month"]
+    return [
+        {
+            "incident_id": incident.id,
+            "person": e.person,
+            "name": e.name,
+            "role": e.role or "",
+            "engaged_from": e.since,
+            "engaged_seconds": None if end is None else max(0.0, (end - e.since).total_seconds()),
+            "severity": incident.severity,
+            "started_at": incident.started_at,
+            "started_month": month,
+        }
+        for e in people
+    ]
+
+
+def engagement_from(row: Mapping[str, Any]) -> Engagement:
+    """An :class:`~crashbot_core.cost.Engagement` back from its stored row."""
+    return Engagement(
+        person=row["person"], name=row["name"], since=row["engaged_from"], role=row["role"] or None
+    )
+
+
+def _cost(
+    conn: Connection,
+    flt: IncidentFilter,
+    rates: CostRates,
+    now: datetime,
+    severity_keys: Sequence[str],
+) -> CostSummary:
+    """Cost per severity: stored seconds of closed incidents, ``now - since`` of open ones."""
+    e = t.incident_engagements.c
+    where = [*_component_conditions(flt, t.incident_engagements), e.started_month.is_not(None)]
+    by_severity = dict.fromkeys(severity_keys, 0.0)
+    closed = conn.execute(
+        sa.select(e.severity, e.role, sa.func.sum(e.engaged_seconds))
+        .where(*where, e.engaged_seconds.is_not(None))
+        .group_by(e.severity, e.role)
+    )
+    for severity, role, seconds in closed:
+        by_severity[severity] = (
+            by_severity.get(severity, 0.0) + rates.rate(role or None) * float(seconds) / 3600
+        )
+    # Open incidents are few: their people's rows come back one by one.
+    still_open = conn.execute(
+        sa.select(e.severity, e.role, e.engaged_from).where(*where, e.engaged_seconds.is_(None))
+    )
+    for severity, role, since in still_open:
+        seconds = max(0.0, (now - since).total_seconds())
+        by_severity[severity] = (
+            by_severity.get(severity, 0.0) + rates.rate(role or None) * seconds / 3600
+        )
+    return CostSummary(
+        currency=rates.currency, total=math.fsum(by_severity.values()), by_severity=by_severity
+    )
 
 
 def component_columns(incident: Incident) -> dict[str, Any]:
@@ -111,6 +198,7 @@ def component_columns(incident: Incident) -> dict[str, Any]:
         "tta_seconds": derived["tta_seconds"],
         "ttm_seconds": derived["ttm_seconds"],
         "ttr_seconds": derived["ttr_seconds"],
+        "ttd_seconds": derived["ttd_seconds"],
     }
 
 
@@ -172,9 +260,11 @@ def _incident_conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
     return _conditions(flt)
 
 
-def _component_conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
-    """The same selection on ``incident_components`` rows (which mirror what it needs)."""
-    ic = t.incident_components.c
+def _component_conditions(
+    flt: IncidentFilter, table: sa.Table = t.incident_components
+) -> list[sa.ColumnElement[bool]]:
+    """The same selection on mirror rows (``incident_components``, ``incident_engagements``)."""
+    ic = table.c
     where: list[sa.ColumnElement[bool]] = []
     if flt.since is not None:
         where.append(ic.started_at >= flt.since)
@@ -358,9 +448,13 @@ def compute_sql(
     since: datetime | None = None,
     until: datetime | None = None,
     by: str | None = None,
+    rates: CostRates | None = None,
     **criteria: Any,
 ) -> MetricsReport:
     """The report :func:`crashbot_core.metrics.compute` gives, read with SQL on ``conn``.
+
+    With ``rates`` the cost comes from ``incident_engagements`` (two queries,
+    whatever the number of incidents).
 
     :param criteria: :class:`~crashbot_core.store.IncidentFilter` fields
         (``severities``, ``statuses``, ``open``, ``public``, ``component``,
@@ -388,6 +482,11 @@ def compute_sql(
 
     i = t.incidents.c
     where = _incident_conditions(flt)
+    # Invalid and duplicate incidents have no month and no durations (see
+    # derived_columns): counts require the month (in every covering index);
+    # the percentile walks already skip NULL durations, and their indexes
+    # hold no month, so they are left as they were.
+    counted = i.started_month.is_not(None)
     breached_sum, evaluated_sum = _breach_columns(policy, now)
     cube = conn.execute(
         sa.select(
@@ -399,7 +498,7 @@ def compute_sql(
             breached_sum,
             evaluated_sum,
         )
-        .where(*where)
+        .where(*where, counted)
         .group_by(i.severity, i.started_month, i.status)
     ).all()
 
@@ -410,12 +509,12 @@ def compute_sql(
     evaluated: Counter[str] = Counter()
     for row in cube:
         severity, month, status = row[0], row[1], row[2]
-        data = row[3:10]
+        data = row[3 : 4 + _SPAN]
         overall.add(severity, month, status, data)
         by_sev.setdefault(severity, _Acc()).add(severity, month, status, data)
         by_month.setdefault(month, _Acc()).add(severity, month, status, data)
-        breached[severity] += int(row[10] or 0)
-        evaluated[severity] += int(row[11] or 0)
+        breached[severity] += int(row[4 + _SPAN] or 0)
+        evaluated[severity] += int(row[5 + _SPAN] or 0)
 
     known = policy.keys
     severity_keys = known + sorted(set(by_sev) - set(known))
@@ -424,6 +523,7 @@ def compute_sql(
     # grouped only as finely as the report needs.
     ic = t.incident_components.c
     comp_where = _component_conditions(flt)
+    comp_counted = ic.started_month.is_not(None)
     by_comp: dict[str, _Acc] = {}
     if by == "component":
         comp_query = (
@@ -435,7 +535,7 @@ def compute_sql(
                 sa.func.count(),
                 *_duration_aggregates(t.incident_components),
             )
-            .where(*comp_where)
+            .where(*comp_where, comp_counted)
             .group_by(ic.component, ic.severity, ic.started_month, ic.status)
         )
         for row in conn.execute(comp_query):
@@ -444,11 +544,13 @@ def compute_sql(
             overall.component[component] += count
             by_sev.setdefault(severity, _Acc()).component[component] += count
             by_month.setdefault(month, _Acc()).component[component] += count
-            by_comp.setdefault(component, _Acc()).add(severity, month, status, row[4:11])
+            by_comp.setdefault(component, _Acc()).add(severity, month, status, row[4 : 5 + _SPAN])
     else:
         sub = {"severity": ic.severity, "month": ic.started_month}.get(by or "")
         keys = [ic.component] if sub is None else [ic.component, sub]
-        comp_query = sa.select(*keys, sa.func.count()).where(*comp_where).group_by(*keys)
+        comp_query = (
+            sa.select(*keys, sa.func.count()).where(*comp_where, comp_counted).group_by(*keys)
+        )
         for row in conn.execute(comp_query):
             component, count = row[0], int(row[-1])
             overall.component[component] += count
@@ -463,7 +565,7 @@ def compute_sql(
         pairs = conn.execute(
             sa.select(ic.component, other.c.component, sa.func.count())
             .join_from(t.incident_components, other, other.c.incident_id == ic.incident_id)
-            .where(*comp_where)
+            .where(*comp_where, comp_counted)
             .group_by(ic.component, other.c.component)
         )
         for component, co, count in pairs:
@@ -522,4 +624,5 @@ def compute_sql(
         },
         by=by,
         groups=groups,
+        cost=None if rates is None else _cost(conn, flt, rates, now, severity_keys),
     )

@@ -115,10 +115,15 @@ sa.Index("ix_incidents_public_started_at", incidents.c.public, incidents.c.start
 # response deadline. With them, crashbot_sqlalchemy.metrics answers from
 # covering indexes (medians and p90 are an index seek + OFFSET, counts one
 # index-only scan) instead of date arithmetic and sorts over every row.
-for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+# Migration 0004_record adds ttd_seconds (MTTD) and leaves every metrics column
+# NULL on incidents closed as invalid or duplicate: metrics require
+# started_month, so those drop out of every index walk with no extra column.
+_DURATIONS = ("tta_seconds", "ttm_seconds", "ttr_seconds", "ttd_seconds")
+for _name in _DURATIONS[:3]:
     incidents.append_column(sa.Column(_name, sa.Float, nullable=True))
 incidents.append_column(sa.Column("started_month", sa.String(7), nullable=True))
 incidents.append_column(sa.Column("nbd_deadline", UTCDateTime, nullable=True))
+incidents.append_column(sa.Column("ttd_seconds", sa.Float, nullable=True))
 sa.Index(
     "ix_incidents_metrics_counts",
     incidents.c.severity,
@@ -128,10 +133,11 @@ sa.Index(
     incidents.c.tta_seconds,
     incidents.c.ttm_seconds,
     incidents.c.ttr_seconds,
+    incidents.c.ttd_seconds,
     incidents.c.acknowledged_at,
     incidents.c.nbd_deadline,
 )
-for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+for _name in _DURATIONS:
     _col = incidents.c[_name]
     sa.Index(f"ix_incidents_{_name}", _col, incidents.c.started_at, incidents.c.severity)
     sa.Index(f"ix_incidents_severity_{_name}", incidents.c.severity, _col, incidents.c.started_at)
@@ -173,7 +179,7 @@ incident_components.append_column(sa.Column("severity", _ENUM, nullable=True))
 incident_components.append_column(sa.Column("status", _ENUM, nullable=True))
 incident_components.append_column(sa.Column("started_at", UTCDateTime, nullable=True))
 incident_components.append_column(sa.Column("started_month", sa.String(7), nullable=True))
-for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+for _name in _DURATIONS:
     incident_components.append_column(sa.Column(_name, sa.Float, nullable=True))
 sa.Index(
     "ix_incident_components_metrics_counts",
@@ -188,16 +194,57 @@ sa.Index(
             "tta_seconds",
             "ttm_seconds",
             "ttr_seconds",
+            "ttd_seconds",
         )
     ),
 )
-for _name in ("tta_seconds", "ttm_seconds", "ttr_seconds"):
+for _name in _DURATIONS:
     sa.Index(
         f"ix_incident_components_{_name}",
         incident_components.c.component,
         incident_components.c[_name],
         incident_components.c.started_at,
     )
+
+# Who engaged on each incident and since when (migration 0004_record), kept
+# by the store from the timeline with crashbot_core.cost.engagements, so the
+# metrics' cost is a GROUP BY here instead of a read of every timeline. The
+# incident's severity, start and month are mirrored for the selection, as on
+# incident_components (started_month NULL: the incident does not count).
+incident_engagements = sa.Table(
+    "incident_engagements",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # platform:id
+    sa.Column("person", _KEY, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    # The role assigned to them last; "" for none.
+    sa.Column("role", _KEY, nullable=False),
+    sa.Column("engaged_from", UTCDateTime, nullable=False),
+    # To the resolve; NULL while the incident is open (engaged up to now).
+    sa.Column("engaged_seconds", sa.Float, nullable=True),
+    sa.Column("severity", _ENUM, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("started_month", sa.String(7), nullable=True),
+)
+sa.Index(
+    "ix_incident_engagements_cost",
+    incident_engagements.c.severity,
+    incident_engagements.c.role,
+    incident_engagements.c.started_month,
+    incident_engagements.c.started_at,
+    incident_engagements.c.engaged_seconds,
+)
+sa.Index(
+    "ix_incident_engagements_open",
+    incident_engagements.c.engaged_seconds,
+    incident_engagements.c.started_at,
+)
 
 events = sa.Table(
     "events",

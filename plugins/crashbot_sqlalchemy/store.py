@@ -9,6 +9,7 @@ store is shared by the Flask threads and the worker thread.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -19,6 +20,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping
 
+from crashbot_core.cost import CostRates, engagements
 from crashbot_core.errors import ConflictError, InvalidInput, LeaseLost, NotFound
 from crashbot_core.metrics import MetricsReport
 from crashbot_core.models import (
@@ -46,6 +48,7 @@ from crashbot_core.store import (
     Change,
     FollowUpFilter,
     IncidentFilter,
+    IncidentRecord,
     Saved,
     SchemaUpgrade,
 )
@@ -53,7 +56,13 @@ from crashbot_sqlalchemy import backup
 from crashbot_sqlalchemy import maintenances as mnt
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
-from crashbot_sqlalchemy.metrics import component_columns, compute_sql, derived_columns
+from crashbot_sqlalchemy.metrics import (
+    component_columns,
+    compute_sql,
+    derived_columns,
+    engagement_from,
+    engagement_rows,
+)
 from crashbot_sqlalchemy.migrate import check_known, current_revision, describe_url, upgrade_engine
 
 _OPEN = tuple(s.value for s in Status if s.is_open)
@@ -87,6 +96,7 @@ class SqlStore:
             if engine.url.get_backend_name() == "sqlite" and not is_memory(engine.url)
             else nullcontext()
         )
+        self._autocommit_reads = engine.url.get_backend_name() == "postgresql"
         # The revision found at the first upgrade (a 1-tuple: None is a revision here).
         self._opened_at: tuple[str | None] | None = None
         self._applied: list[str] = []
@@ -149,6 +159,13 @@ class SqlStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        if self._autocommit_reads:
+            # PostgreSQL at READ COMMITTED gives each statement its own
+            # snapshot, in a transaction or not: BEGIN and COMMIT would add two
+            # round trips to every read and no consistency.
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         with self._lock, self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -227,6 +244,7 @@ class SqlStore:
                 raise LeaseLost(f"reminder {key}: the lease of {owner} ran out or it was sent")
         incident = self._save_incident(conn, change)
         saved_events = [self._insert_event(conn, incident.id, e) for e in change.events]
+        self._save_engagements(conn, incident, saved_events, new=change.expected_version is None)
         saved_follow_ups = [self._save_follow_up(conn, incident.id, f) for f in change.follow_ups]
         if change.alert_ids:
             conn.execute(
@@ -313,6 +331,33 @@ class SqlStore:
         return incident
 
     @staticmethod
+    def _save_engagements(
+        conn: Connection, incident: Incident, events: Sequence[Event], *, new: bool
+    ) -> None:
+        """Fold the new events into the incident's engagement rows (for the metrics' cost).
+
+        Rewritten only when something changed: a new person, a new role, or
+        the mirrored severity, start or resolve of the incident.
+        """
+        e = t.incident_engagements
+        stored: list[dict[str, Any]] = []
+        if not new:
+            stored = [
+                dict(row)
+                for row in conn.execute(
+                    sa.select(e).where(e.c.incident_id == incident.id).order_by(e.c.person)
+                ).mappings()
+            ]
+        people = engagements(events, [engagement_from(row) for row in stored])
+        rows = sorted(engagement_rows(incident, people), key=lambda row: row["person"])
+        if rows == stored:
+            return
+        if stored:
+            conn.execute(sa.delete(e).where(e.c.incident_id == incident.id))
+        if rows:
+            conn.execute(sa.insert(e), rows)
+
+    @staticmethod
     def _insert_event(conn: Connection, incident_id: int, event: Event) -> Event:
         values = _event_row(event)
         values.pop("id")
@@ -341,7 +386,7 @@ class SqlStore:
         """The incident with this id, or None."""
         with self._read() as conn:
             row = (
-                conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id))
+                conn.execute(sa.select(*_INCIDENT_COLUMNS).where(t.incidents.c.id == incident_id))
                 .mappings()
                 .first()
             )
@@ -349,19 +394,27 @@ class SqlStore:
 
     def list_incidents(self, flt: IncidentFilter) -> list[Incident]:
         """Incidents matching the filter, ordered by ``started_at`` (then id)."""
+        return self._list(flt, _INCIDENT_COLUMNS)
+
+    def list_public_fields(self, flt: IncidentFilter) -> list[Incident]:
+        """As :meth:`list_incidents`, without reading labels, refs, roles or declared_by."""
+        return self._list(flt, _PUBLIC_COLUMNS)
+
+    def _list(self, flt: IncidentFilter, columns: list[sa.Column[Any]]) -> list[Incident]:
         order: list[sa.ColumnElement[Any]]
         if flt.newest_first:
             order = [t.incidents.c.started_at.desc(), t.incidents.c.id.desc()]
         else:
             order = [t.incidents.c.started_at.asc(), t.incidents.c.id.asc()]
-        query = sa.select(t.incidents).where(*_conditions(flt)).order_by(*order)
+        query = sa.select(*columns).where(*_conditions(flt)).order_by(*order)
         if flt.limit is not None:
             query = query.limit(flt.limit)
         if flt.offset:
             query = query.offset(flt.offset)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
-        return [_incident_from(row) for row in rows]
+        internal = columns is _INCIDENT_COLUMNS
+        return [_incident_from(row, internal=internal) for row in rows]
 
     def count_incidents(self, flt: IncidentFilter) -> int:
         """How many incidents match the filter (ignores limit and offset)."""
@@ -377,6 +430,54 @@ class SqlStore:
         query = query.order_by(t.events.c.at, t.events.c.id)
         with self._read() as conn:
             return [_event_from(row) for row in conn.execute(query).mappings()]
+
+    def timelines(
+        self, incident_ids: Sequence[int], *, public_only: bool = False
+    ) -> dict[int, list[Event]]:
+        """The timelines of many incidents in one query (the status site's renders).
+
+        The ids travel as one bound value (a PostgreSQL array, a JSON list on
+        SQLite), so the statement is the same, and cached, whatever their number.
+        """
+        ids = list(dict.fromkeys(incident_ids))
+        out: dict[int, list[Event]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        e = t.events
+        with self._read() as conn:
+            query = sa.select(e).where(_in_ids(conn, e.c.incident_id, ids))
+            if public_only:
+                query = query.where(e.c.public == sa.true())
+            rows = conn.execute(query.order_by(e.c.incident_id, e.c.at, e.c.id)).mappings().all()
+        for row in rows:
+            out[row["incident_id"]].append(_event_from(row))
+        return out
+
+    def incident_record(self, incident_id: int) -> IncidentRecord | None:
+        """The incident, its timeline and follow-ups in two queries of one transaction."""
+        f = t.follow_ups
+        query = (
+            sa.select(*_INCIDENT_COLUMNS, *(c.label(f"fu_{c.name}") for c in f.c))
+            .outerjoin(f, f.c.incident_id == t.incidents.c.id)
+            .where(t.incidents.c.id == incident_id)
+            .order_by(f.c.created_at, f.c.id)
+        )
+        events = (
+            sa.select(t.events)
+            .where(t.events.c.incident_id == incident_id)
+            .order_by(t.events.c.at, t.events.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                return None
+            timeline = [_event_from(row) for row in conn.execute(events).mappings()]
+        follow_ups = [
+            _follow_up_from({c.name: row[f"fu_{c.name}"] for c in f.c})  # type: ignore[arg-type]
+            for row in rows
+            if row["fu_id"] is not None
+        ]
+        return IncidentRecord(_incident_from(rows[0]), timeline, follow_ups)
 
     def get_event(self, event_id: int) -> Event | None:
         """One event by id (the worker re-delivers by id)."""
@@ -886,6 +987,7 @@ class SqlStore:
         since: datetime | None = None,
         until: datetime | None = None,
         by: str | None = None,
+        rates: CostRates | None = None,
         **criteria: Any,
     ) -> MetricsReport:
         """The :mod:`crashbot_core.metrics` report computed in SQL (``Crashbot.metrics`` calls it).
@@ -895,7 +997,9 @@ class SqlStore:
         :func:`crashbot_sqlalchemy.metrics.compute_sql`.
         """
         with self._read() as conn:
-            return compute_sql(conn, policy, now=now, since=since, until=until, by=by, **criteria)
+            return compute_sql(
+                conn, policy, now=now, since=since, until=until, by=by, rates=rates, **criteria
+            )
 
     # -- API tokens -------------------------------------------------------------------
 
@@ -958,6 +1062,16 @@ class SqlStore:
 # Statements of the commit path, built once: parameters go in at execute time,
 # so SQLAlchemy compiles each once per process instead of keying a new
 # .values() construct on every command (a third of a declare's CPU).
+#: What an :class:`Incident` is read from: not the derived metrics columns.
+_INCIDENT_COLUMNS = [
+    c
+    for c in t.incidents.c
+    if c.name not in ("tta_seconds", "ttm_seconds", "ttr_seconds", "started_month", "nbd_deadline")
+]
+#: What a status page may show of an incident (see ``public_face``): the rest
+#: stays in the database, and JSON decoding is most of a row's cost.
+_INTERNAL = ("labels", "refs", "roles", "declared_by")
+_PUBLIC_COLUMNS = [c for c in _INCIDENT_COLUMNS if c.name not in _INTERNAL]
 _INSERT_INCIDENT = sa.insert(t.incidents)
 _SET_REF = sa.update(t.incidents).where(t.incidents.c.id == sa.bindparam("b_id"))
 _UPDATE_INCIDENT = sa.update(t.incidents).where(
@@ -991,6 +1105,18 @@ def _due(now: datetime) -> tuple[sa.ColumnElement[bool], ...]:
     )
 
 
+def _in_ids(conn: Connection, column: sa.ColumnElement[int], ids: list[int]) -> Any:
+    """``column IN ids`` with the ids as one bound value where the dialect allows it."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.func.any(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer)))
+    if conn.dialect.name == "sqlite":
+        each = sa.func.json_each(sa.bindparam("ids", json.dumps(ids)))
+        return column.in_(sa.select(sa.column("value")).select_from(each))
+    return column.in_(ids)
+
+
 def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
     c = t.incidents.c
     where: list[sa.ColumnElement[bool]] = []
@@ -1006,6 +1132,8 @@ def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
         where.append(c.started_at >= flt.since)
     if flt.until is not None:
         where.append(c.started_at < flt.until)
+    if flt.active_since is not None:
+        where.append(sa.or_(c.resolved_at.is_(None), c.resolved_at >= flt.active_since))
     if flt.public is not None:
         # "=" rather than "IS": PostgreSQL uses an index only for the former.
         where.append(c.public == flt.public)
@@ -1028,6 +1156,14 @@ def _conditions(flt: IncidentFilter) -> list[sa.ColumnElement[bool]]:
         )
     if flt.source is not None:
         where.append(c.source == flt.source)
+    if flt.after is not None:
+        # Keyset on (started_at, id) from the named incident, in the same
+        # statement; an unknown id makes both sides NULL: an empty page.
+        at = sa.select(c.started_at).where(c.id == flt.after).scalar_subquery()
+        if flt.newest_first:
+            where.append(sa.or_(c.started_at < at, sa.and_(c.started_at == at, c.id < flt.after)))
+        else:
+            where.append(sa.or_(c.started_at > at, sa.and_(c.started_at == at, c.id > flt.after)))
     if flt.counts is not None:
         counting = sa.or_(c.resolution.is_(None), c.resolution == Resolution.RESOLVED.value)
         where.append(counting if flt.counts else sa.not_(counting))
@@ -1082,7 +1218,10 @@ def _incident_row(incident: Incident, *, version: int) -> dict[str, Any]:
     }
 
 
-def _incident_from(row: RowMapping) -> Incident:
+def _incident_from(row: RowMapping, *, internal: bool = True) -> Incident:
+    """The incident of a row; without ``internal``, a row of ``_PUBLIC_COLUMNS`` only."""
+    if not internal:
+        return _public_incident_from(row)
     roles = {k: _actor_from(v) for k, v in (row["roles"] or {}).items()}
     return Incident(
         id=row["id"],
@@ -1106,6 +1245,31 @@ def _incident_from(row: RowMapping) -> Incident:
         refs=dict(row["refs"] or {}),
         version=row["version"],
         declared_by=_actor_from(row["declared_by"]),
+        detected_at=row["detected_at"],
+        resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
+        duplicate_of=row["duplicate_of"],
+    )
+
+
+def _public_incident_from(row: RowMapping) -> Incident:
+    return Incident(
+        id=row["id"],
+        ref=row["ref"],
+        title=row["title"],
+        description=row["description"],
+        severity=row["severity"],
+        status=Status(row["status"]),
+        public=bool(row["public"]),
+        components={k: Impact(v) for k, v in (row["components"] or {}).items()},
+        started_at=row["started_at"],
+        declared_at=row["declared_at"],
+        acknowledged_at=row["acknowledged_at"],
+        mitigated_at=row["mitigated_at"],
+        resolved_at=row["resolved_at"],
+        last_update_at=row["last_update_at"],
+        rca_url=row["rca_url"],
+        source=row["source"],
+        version=row["version"],
         detected_at=row["detected_at"],
         resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
         duplicate_of=row["duplicate_of"],

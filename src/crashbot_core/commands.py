@@ -17,7 +17,7 @@ import attrs
 from crashbot_core import lifecycle
 from crashbot_core.commit import CommitPath
 from crashbot_core.config import Config
-from crashbot_core.errors import InvalidInput, NotFound
+from crashbot_core.errors import IllegalTransition, InvalidInput, NotFound
 from crashbot_core.inputs import clean_title, clean_url
 from crashbot_core.models import (
     Actor,
@@ -26,6 +26,7 @@ from crashbot_core.models import (
     Impact,
     Incident,
     Reminder,
+    ReminderKind,
     Status,
 )
 from crashbot_core.outbox import reminder_data
@@ -360,16 +361,26 @@ class Commands:
 
         :raises LeaseLost: ``owner`` no longer holds the reminder's lease.
         """
-        return self.commit.run_saved(
-            incident_id,
-            lambda inc, now: lifecycle.note(
+
+        def transition(inc: Incident, now: datetime) -> lifecycle.Result:
+            if reminder.kind is ReminderKind.ESCALATION and (
+                inc.acknowledged_at is not None or not inc.is_open
+            ):
+                # Acknowledged (or closed) since the worker found the step due:
+                # the escalation stops here.
+                raise IllegalTransition(
+                    "escalate", inc.status.value, (), why="acknowledged or resolved meanwhile"
+                )
+            return lifecycle.note(
                 inc,
                 kind=EventKind.REMINDER_SENT,
                 actor=Actor.system(),
                 now=now,
                 **reminder_data(reminder),
-            ),
-            reminder=(reminder.key, owner),
+            )
+
+        return self.commit.run_saved(
+            incident_id, transition, reminder=(reminder.key, owner)
         ).incident
 
     def record(

@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from crashbot_core import lifecycle
+import attrs
+
+from crashbot_core import lifecycle, logs
 from crashbot_core.clock import Clock
 from crashbot_core.config import Config
 from crashbot_core.errors import ConflictError, IllegalTransition, InvalidInput, NotFound
@@ -114,7 +116,7 @@ class CommitPath:
         return Change(
             incident=incident,
             expected_version=None,
-            events=events,
+            events=with_request_id(events),
             alert_ids=alert_ids,
             subscribers=self.outbox.subscribers(),
             ref_prefix=self.config.ref_prefix,
@@ -157,7 +159,7 @@ class CommitPath:
             return Change(
                 incident=new,
                 expected_version=incident.version,
-                events=events,
+                events=with_request_id(events),
                 follow_ups=list(follow_ups),
                 alert_ids=alert_ids,
                 subscribers=self.outbox.subscribers(reminder=reminder is not None)
@@ -211,3 +213,20 @@ class CommitPath:
         err.message = f"{lead}; {exc.message}"
         err.args = (err.message,)
         return err
+
+
+def with_request_id(events: Sequence[Event]) -> list[Event]:
+    """``events`` with the request id they were made under, when there is one.
+
+    The outbox logs it while it delivers them, so a request's log line and
+    the worker's delivery lines share the id (see :mod:`crashbot_core.logs`).
+    """
+    rid = logs.request_id()
+    if rid is None:
+        return list(events)
+    return [
+        e
+        if logs.REQUEST_ID_KEY in e.data
+        else attrs.evolve(e, data={**e.data, logs.REQUEST_ID_KEY: rid})
+        for e in events
+    ]

@@ -9,6 +9,7 @@ path, what was found and what was expected.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 import tomllib
@@ -22,8 +23,15 @@ import attrs
 import cattrs
 from attrs import define, field, frozen
 
+from crashbot_core.cost import CostRates
 from crashbot_core.durations import parse_duration
 from crashbot_core.errors import ConfigError, CrashbotError
+from crashbot_core.escalation import (
+    EscalationPolicy,
+    EscalationTable,
+    OnCallTable,
+    build_escalation,
+)
 from crashbot_core.models import Component, Impact
 from crashbot_core.roles import DEFAULT_ROLES, Role, RolePolicy
 from crashbot_core.routing import Action, AlertPolicy, AlertRule, OnResolved
@@ -218,6 +226,43 @@ class AlertsTable:
     rules: list[AlertRuleTable] = field(factory=list)
 
 
+class LogFormat(enum.StrEnum):
+    """How every crashbot process writes its log."""
+
+    #: One line of text per record (colour only on a terminal).
+    TEXT = "text"
+    #: One JSON object per line, for log collectors.
+    JSON = "json"
+
+
+@define
+class LoggingSettings:
+    """``[logging]``: how every process (CLI, worker, serve, bots) logs."""
+
+    #: ``text`` (default) or ``json``: one JSON object per line with time, level,
+    #: logger, message, request_id, incident and plugin.
+    format: LogFormat = env_field("CRASHBOT_LOG_FORMAT", LogFormat.TEXT)  # noqa: RUF009 (an enum: immutable)
+    #: Least severe level written: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``
+    #: (default: ``INFO`` for workers, servers and bots, ``WARNING`` for other commands).
+    level: str | None = env_field("CRASHBOT_LOG_LEVEL")
+
+
+@define
+class CostTable:
+    """``[cost]``: hourly rates for the estimated cost of incidents.
+
+    Without ``hourly_rate`` no cost is computed or shown anywhere (it is
+    absent, not zero). The formula is in docs/metrics.md.
+    """
+
+    #: Cost of one person-hour, for everyone engaged without a role rate.
+    hourly_rate: float | None = None
+    #: Shown after amounts (``USD``, ``EUR`` …); nothing is converted.
+    currency: str = "USD"
+    #: Role key -> hourly rate for people assigned that role (``commander = 150``).
+    roles: dict[str, float] = field(factory=dict)
+
+
 @define
 class FileSettings:
     """The whole of ``crashbot.toml`` except plugin sections."""
@@ -228,6 +273,10 @@ class FileSettings:
     components: dict[str, ComponentTable] = field(factory=dict)
     alerts: AlertsTable = field(factory=AlertsTable)
     maintenance: MaintenanceSettings = field(factory=MaintenanceSettings)
+    cost: CostTable = field(factory=CostTable)
+    oncall: dict[str, OnCallTable] = field(factory=dict)
+    escalation: dict[str, EscalationTable] = field(factory=dict)
+    logging: LoggingSettings = field(factory=LoggingSettings)
 
 
 @frozen
@@ -246,6 +295,12 @@ class Config:
     alerts: AlertPolicy = field(factory=AlertPolicy)
     #: Scheduled maintenance settings (``[maintenance]``).
     maintenance: MaintenanceSettings = field(factory=MaintenanceSettings)
+    #: Hourly rates (``[cost]``); None when no ``hourly_rate`` is set.
+    cost: CostRates | None = None
+    #: Escalation steps per level and on-call targets (``[escalation]``, ``[oncall]``).
+    escalation: EscalationPolicy = field(factory=EscalationPolicy)
+    #: ``[logging]``.
+    logging: LoggingSettings = field(factory=LoggingSettings)
 
     @property
     def database_url(self) -> str:
@@ -429,7 +484,10 @@ def load_config(
         raw = {}
 
     conv = make_converter()
-    known = {"crashbot", "severity", "roles", "components", "alerts", "maintenance"}
+    known = {
+        *("crashbot", "severity", "roles", "components", "alerts", "cost"),
+        *("oncall", "escalation", "logging", "maintenance"),
+    }
     unknown = sorted(set(raw) - known - set(sections))
     if unknown:
         expected = ", ".join(sorted(known | set(sections)))
@@ -445,6 +503,11 @@ def load_config(
     _apply_env(GeneralSettings, general_raw, env)
     core_raw = {k: raw[k] for k in known if k in raw}
     core_raw["crashbot"] = general_raw
+    logging_raw = raw.get("logging", {})
+    if not isinstance(logging_raw, dict):
+        raise ConfigError(f"{where}: $.logging: expected a table, found {logging_raw!r}")
+    core_raw["logging"] = logging_raw = dict(logging_raw)
+    _apply_env(LoggingSettings, logging_raw, env)
     settings: FileSettings = _structure(conv, core_raw, FileSettings, where, "$")
 
     for name in ("stale_after", "rca_due_after", "delivery_retry_horizon"):
@@ -488,6 +551,14 @@ def load_config(
             f"{where}: $.maintenance.ref_prefix: {settings.maintenance.ref_prefix!r} is the "
             "incident prefix too; choose another, such as MNT"
         )
+    cost = _build_cost(settings.cost, roles, where)
+    escalation = build_escalation(settings.oncall, settings.escalation, policy, where)
+    levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+    if settings.logging.level is not None and settings.logging.level.upper() not in levels:
+        raise ConfigError(
+            f"{where}: $.logging.level: found {settings.logging.level!r}, "
+            "expected DEBUG, INFO, WARNING or ERROR"
+        )
     components = tuple(
         Component(key=key, name=t.name or key, group=t.group, description=t.description, position=i)
         for i, (key, t) in enumerate(settings.components.items())
@@ -509,6 +580,39 @@ def load_config(
         path=file,
         alerts=alert_policy,
         maintenance=settings.maintenance,
+        cost=cost,
+        escalation=escalation,
+        logging=settings.logging,
+    )
+
+
+def _build_cost(table: CostTable, roles: RolePolicy, where: str) -> CostRates | None:
+    """Validate ``[cost]``: rates are non-negative numbers, role rates name known roles."""
+    rates = {"hourly_rate": table.hourly_rate} if table.hourly_rate is not None else {}
+    rates.update({f"roles.{k}": v for k, v in table.roles.items()})
+    for path, value in rates.items():
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(
+                f"{where}: $.cost.{path}: found {value!r}, expected a rate of 0 or more per hour"
+            )
+    role_rates: dict[str, float] = {}
+    for key, value in table.roles.items():
+        try:
+            role_rates[roles.parse(key).key] = value
+        except CrashbotError:
+            raise ConfigError(
+                f"{where}: $.cost.roles.{key}: found the role {key!r}, expected one of "
+                + ", ".join(r.key for r in roles)
+            ) from None
+    if table.hourly_rate is None:
+        if role_rates:
+            raise ConfigError(
+                f"{where}: $.cost.hourly_rate: missing, expected a default rate "
+                "for people without a role (role rates are set)"
+            )
+        return None
+    return CostRates(
+        hourly_rate=table.hourly_rate, role_rates=role_rates, currency=table.currency.strip()
     )
 
 

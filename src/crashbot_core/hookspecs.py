@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import click
 
     from crashbot_core.config import Config
+    from crashbot_core.escalation import Page
     from crashbot_core.models import (
         Alert,
         Event,
@@ -164,6 +165,27 @@ def crashbot_maintenance_event(
     :param crashbot: the service.
     :param maintenance: the maintenance as saved (its ``updates`` include ``update``).
     :param update: the new public update.
+    """
+
+
+@hookspec
+def crashbot_page(crashbot: Crashbot, incident: Incident, page: Page) -> None:
+    """Carry out one escalation step (``[escalation.KEY]``) that fell due.
+
+    Called through the outbox, like ``crashbot_incident_event``: once per
+    step across all workers, retried with backoff when it raises, and never
+    after the incident was acknowledged or resolved. A ``notify`` step
+    (``page.target == "channel"``) tells the incident's channel; a ``page``
+    step pages ``page.oncall`` on every surface it has an address for (a
+    Slack mention, a PagerDuty service, an Opsgenie team). An implementation
+    does what its own surface can and ignores the rest; it must tolerate
+    being called again for the same step (``page.key``). Mark it with
+    :func:`subscribed_when` to get no delivery while it is not configured.
+
+    :param crashbot: the service.
+    :param incident: the incident being escalated, as of the step.
+    :param page: the step: ``step``, ``action`` (``notify`` or ``page``),
+        ``target``, ``oncall`` (the target's addresses), ``message``, ``key``.
     """
 
 

@@ -317,6 +317,10 @@ class AlertIntake:
             source=f"alert:{alert.source}",
             started_at=min(alert.started_at, now) if alert.started_at else None,
         )
+        if alert.started_at is not None:
+            # Monitoring noticed the problem when the first alert fired: MTTD
+            # measures that, not how long the declare took.
+            incident = incident.with_changes(detected_at=incident.started_at)
         # The declaring alert rides on the declared event (one message in chat,
         # not two); alerts that join later get their own alert_attached event.
         events = [

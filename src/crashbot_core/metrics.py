@@ -6,10 +6,15 @@ definition below is exact and uses only operations both engines have.
 
 Selection
     An incident is in the report when ``since <= started_at < until``; either
-    bound may be omitted. Nothing else filters: open and resolved, public and
-    private incidents all count.
+    bound may be omitted. Open and resolved, public and private incidents all
+    count; incidents closed as ``invalid`` or ``duplicate`` count nowhere (not
+    in durations, counts, breaches or cost).
 
 Durations (seconds, float, microsecond precision)
+    * **MTTD** (time to detect) = ``detected - started_at``, where ``detected``
+      is ``detected_at`` or, when that is unset, ``declared_at`` (alert
+      intake sets ``detected_at`` to the first alert's start); every incident
+      has one
     * **MTTA** (time to acknowledge) = ``acknowledged_at - started_at``
     * **MTTM** (time to mitigate) = ``mitigated_at - started_at``; ``mitigated_at``
       is the first time the incident reached *monitoring* (or resolve, if it
@@ -59,6 +64,12 @@ Response-target breaches (per severity, same key order as ``by_severity``)
     are not evaluated yet, so they do not lower the rate. ``rate = breached /
     evaluated``, ``None`` when nothing was evaluated.
 
+Cost (only when hourly rates are configured; see :mod:`crashbot_core.cost`)
+    ``total`` and ``by_severity`` (same keys as ``counts.by_severity``): the
+    sum of :func:`crashbot_core.cost.incident_cost` over the selected
+    incidents, open ones engaged up to ``now``. Without rates the report has
+    no cost (``None``), never a cost of zero.
+
 Groups (``by=``)
     ``severity``: one group per level, as in ``by_severity`` (empty levels
     included); ``month``: one per ``YYYY-MM`` present; ``component``: one per
@@ -70,12 +81,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from attrs import field, frozen
 
+from crashbot_core.cost import CostRates, Engagement, format_money, incident_cost
 from crashbot_core.durations import format_duration
 from crashbot_core.errors import InvalidInput
 from crashbot_core.models import Incident, Status
@@ -85,6 +97,7 @@ __all__ = [
     "DEFINITIONS",
     "GROUP_BY",
     "BreachStats",
+    "CostSummary",
     "Counts",
     "DurationStats",
     "Durations",
@@ -92,6 +105,7 @@ __all__ = [
     "MetricsReport",
     "compute",
     "duration_stats",
+    "format_money",
     "format_report",
 ]
 
@@ -100,7 +114,9 @@ GROUP_BY: tuple[str, ...] = ("severity", "month", "component")
 
 #: Short definitions shipped with every report (``to_dict()["definitions"]``).
 DEFINITIONS: dict[str, str] = {
-    "selection": "Incidents with since <= started_at < until (UTC).",
+    "selection": "Incidents with since <= started_at < until (UTC); incidents closed as "
+    "invalid or duplicate are left out.",
+    "mttd": "Time to detect: detected_at (else declared_at) - started_at, over all incidents.",
     "mtta": "Time to acknowledge: acknowledged_at - started_at, over acknowledged incidents.",
     "mttm": "Time to mitigate: mitigated_at (first time monitoring) - started_at, "
     "over mitigated incidents.",
@@ -112,6 +128,8 @@ DEFINITIONS: dict[str, str] = {
     "p90": "Nearest rank: the value at rank ceil(0.9 * n) of the n sorted durations.",
     "by_period": "UTC calendar month (YYYY-MM) of started_at.",
     "by_component": "An incident counts once for each component it affects.",
+    "cost": "Sum over people engaged (event authors and role holders) of hourly rate x "
+    "time from their first engagement to resolve (now while open); absent without a rate.",
     "breach": "Acknowledged after the severity's response deadline, or still unacknowledged "
     "once it has passed; rate = breached / evaluated, where evaluated excludes "
     "unacknowledged incidents still within their target.",
@@ -148,15 +166,17 @@ class DurationStats:
 
 @frozen
 class Durations:
-    """MTTA, MTTM and MTTR over a set of incidents."""
+    """MTTD, MTTA, MTTM and MTTR over a set of incidents."""
 
+    mttd: DurationStats
     mtta: DurationStats
     mttm: DurationStats
     mttr: DurationStats
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data keyed ``mtta``, ``mttm``, ``mttr``."""
+        """JSON-ready data keyed ``mttd``, ``mtta``, ``mttm``, ``mttr``."""
         return {
+            "mttd": self.mttd.to_dict(),
             "mtta": self.mtta.to_dict(),
             "mttm": self.mttm.to_dict(),
             "mttr": self.mttr.to_dict(),
@@ -209,6 +229,24 @@ class BreachStats:
 
 
 @frozen
+class CostSummary:
+    """Estimated cost of the selected incidents (see :mod:`crashbot_core.cost`)."""
+
+    currency: str
+    total: float
+    #: Level key -> cost; same keys and order as ``counts.by_severity``.
+    by_severity: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``currency``, ``total``, ``by_severity``."""
+        return {
+            "currency": self.currency,
+            "total": self.total,
+            "by_severity": dict(self.by_severity),
+        }
+
+
+@frozen
 class GroupSummary:
     """Durations and counts of the incidents in one group (one severity, month or component)."""
 
@@ -237,6 +275,8 @@ class MetricsReport:
     by: str | None = None
     #: Group key -> summary when ``by`` is set; empty otherwise.
     groups: dict[str, GroupSummary] = field(factory=dict)
+    #: Estimated cost; None when no hourly rate is configured.
+    cost: CostSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready plain data; datetimes as ISO 8601, seconds as floats or None.
@@ -252,6 +292,7 @@ class MetricsReport:
             "durations": self.durations.to_dict(),
             "counts": self.counts.to_dict(),
             "breaches": {key: b.to_dict() for key, b in self.breaches.items()},
+            "cost": self.cost.to_dict() if self.cost is not None else None,
             "by": self.by,
             "groups": (
                 {key: g.to_dict() for key, g in self.groups.items()}
@@ -298,6 +339,8 @@ def compute(
     since: datetime | None = None,
     until: datetime | None = None,
     by: str | None = None,
+    rates: CostRates | None = None,
+    engagements: Mapping[int, Sequence[Engagement]] | None = None,
 ) -> MetricsReport:
     """Compute the metrics report; see the module docstring for exact definitions.
 
@@ -307,6 +350,9 @@ def compute(
     :param since: keep incidents with ``started_at >= since`` (inclusive).
     :param until: keep incidents with ``started_at < until`` (exclusive).
     :param by: ``None``, ``"severity"``, ``"month"`` or ``"component"``: adds ``groups``.
+    :param rates: hourly rates; with them the report has a ``cost``.
+    :param engagements: incident id -> its people (:func:`crashbot_core.cost.engagements`),
+        for the cost; an incident missing from it engaged nobody.
     :raises InvalidInput: for an unknown ``by`` or a naive datetime.
     """
     if by is not None and by not in GROUP_BY:
@@ -316,7 +362,9 @@ def compute(
     selected = [
         inc
         for inc in incidents
-        if (since is None or inc.started_at >= since) and (until is None or inc.started_at < until)
+        if inc.counts
+        and (since is None or inc.started_at >= since)
+        and (until is None or inc.started_at < until)
     ]
     severity_keys = _severity_keys(selected, policy)
 
@@ -350,6 +398,23 @@ def compute(
         breaches=_breaches(selected, policy, severity_keys, now),
         by=by,
         groups=groups,
+        cost=None if rates is None else _cost(selected, severity_keys, rates, engagements, now),
+    )
+
+
+def _cost(
+    incidents: Sequence[Incident],
+    severity_keys: Sequence[str],
+    rates: CostRates,
+    engagements: Mapping[int, Sequence[Engagement]] | None,
+    now: datetime,
+) -> CostSummary:
+    people = engagements or {}
+    by_severity = dict.fromkeys(severity_keys, 0.0)
+    for inc in incidents:
+        by_severity[inc.severity] += incident_cost(inc, people.get(inc.id, ()), rates, now)
+    return CostSummary(
+        currency=rates.currency, total=math.fsum(by_severity.values()), by_severity=by_severity
     )
 
 
@@ -380,12 +445,14 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
 
 
 def _stats(incidents: Sequence[Incident], attr: str) -> DurationStats:
+    # ``detected`` (a property) never is None: every incident has a detection time.
     values = (_seconds(inc.started_at, getattr(inc, attr)) for inc in incidents)
     return duration_stats(v for v in values if v is not None)
 
 
 def _durations(incidents: Sequence[Incident]) -> Durations:
     return Durations(
+        mttd=_stats(incidents, "detected"),
         mtta=_stats(incidents, "acknowledged_at"),
         mttm=_stats(incidents, "mitigated_at"),
         mttr=_stats(incidents, "resolved_at"),
@@ -447,6 +514,7 @@ def format_report(report: MetricsReport) -> str:
         [
             [label, str(s.count), _fmt(s.mean), _fmt(s.median), _fmt(s.p90)]
             for label, s in (
+                ("MTTD (detect)", d.mttd),
                 ("MTTA (acknowledge)", d.mtta),
                 ("MTTM (mitigate)", d.mttm),
                 ("MTTR (resolve)", d.mttr),
@@ -469,6 +537,14 @@ def format_report(report: MetricsReport) -> str:
         ],
     )
 
+    if report.cost is not None:
+        c = report.cost
+        lines += ["", f"Estimated cost: {format_money(c.total, c.currency)}"]
+        lines += [
+            "By severity: "
+            + ", ".join(f"{k} {format_money(v, c.currency)}" for k, v in c.by_severity.items())
+        ]
+
     lines += ["", "By status: " + _inline(report.counts.by_status)]
     lines += ["By month: " + _inline(report.counts.by_period)]
     lines += ["By component: " + _inline(report.counts.by_component)]
@@ -480,6 +556,7 @@ def format_report(report: MetricsReport) -> str:
                 [
                     report.by,
                     "incidents",
+                    "MTTD mean",
                     "MTTA mean",
                     "MTTA p90",
                     "MTTM mean",
@@ -490,6 +567,7 @@ def format_report(report: MetricsReport) -> str:
                     [
                         key,
                         str(g.counts.total),
+                        _fmt(g.durations.mttd.mean),
                         _fmt(g.durations.mtta.mean),
                         _fmt(g.durations.mtta.p90),
                         _fmt(g.durations.mttm.mean),
@@ -504,7 +582,8 @@ def format_report(report: MetricsReport) -> str:
 
     lines += [
         "",
-        "Durations run from started_at; a negative one counts as 0.",
+        "Durations run from started_at; a negative one counts as 0. Incidents closed",
+        "as invalid or duplicate are left out.",
         "Median: the middle value (mean of the two middle ones for an even count).",
         "p90: nearest rank, the value at rank ceil(0.9 n) of the sorted durations.",
         "Breached: acknowledged after the response target, or unacknowledged past it;",

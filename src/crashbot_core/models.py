@@ -314,6 +314,8 @@ class ReminderKind(enum.StrEnum):
     MISSING_RCA = "missing_rca"
     #: An open follow-up past its due date (once a day, in the team's time zone).
     FOLLOW_UP_OVERDUE = "follow_up_overdue"
+    #: A step of an escalation policy (``[escalation.KEY]``): notify or page.
+    ESCALATION = "escalation"
 
 
 @frozen
@@ -326,6 +328,12 @@ class Reminder:
     #: Unique per occurrence: the worker fires each key once.
     key: str
     message: str
+    #: Escalation steps only: the step's number (1 = first) in its level's policy.
+    step: int | None = None
+    #: Escalation steps only: ``notify`` (the incident channel) or ``page``.
+    action: str | None = None
+    #: Escalation steps only: ``channel``, or the ``[oncall]`` key that is paged.
+    target: str | None = None
 
 
 class DeliveryState(enum.StrEnum):

@@ -29,7 +29,9 @@ import pluggy
 from crashbot_core.clock import Clock
 from crashbot_core.delivery import RetryAfter, RetryPolicy
 from crashbot_core.errors import LeaseLost
+from crashbot_core.escalation import page_of
 from crashbot_core.hookspecs import SUBSCRIBED_WHEN_ATTR
+from crashbot_core.logs import REQUEST_ID_KEY, log_context
 from crashbot_core.models import (
     Delivery,
     DeliveryState,
@@ -105,8 +107,16 @@ class Outbox:
         # Inert plugins (no token, no webhook) opt out with @subscribed_when,
         # so a command writes and claims delivery rows only for plugins that
         # will do something with them.
-        names = set()
-        for impl in self.pm.hook.crashbot_incident_event.get_hookimpls():
+        names = {i.plugin_name for i in self._subscribed(self.pm.hook.crashbot_incident_event)}
+        if reminder:
+            names.update(i.plugin_name for i in self.pm.hook.crashbot_reminder.get_hookimpls())
+            names.update(i.plugin_name for i in self._subscribed(self.pm.hook.crashbot_page))
+        return sorted(names)
+
+    def _subscribed(self, hook: Any) -> list[Any]:
+        """The hook's implementations whose ``@subscribed_when`` holds (or that have none)."""
+        found = []
+        for impl in hook.get_hookimpls():
             predicate = getattr(impl.function, SUBSCRIBED_WHEN_ATTR, None)
             if predicate is not None:
                 try:
@@ -114,10 +124,8 @@ class Outbox:
                         continue
                 except Exception:
                     log.exception("subscribed_when of plugin %s failed", impl.plugin_name)
-            names.add(impl.plugin_name)
-        if reminder:
-            names.update(i.plugin_name for i in self.pm.hook.crashbot_reminder.get_hookimpls())
-        return sorted(names)
+            found.append(impl)
+        return found
 
     # ------------------------------------------------------------------ after a commit
 
@@ -246,6 +254,23 @@ class Outbox:
         return ok
 
     def _deliver_one(self, plugin: str, incident: Incident, event: Event, *, attempts: int) -> bool:
+        rid = event.data.get(REQUEST_ID_KEY)
+        with log_context(
+            request_id=str(rid) if rid else None, incident=incident.ref, plugin=plugin
+        ):
+            ok = self._deliver_one_logged(plugin, incident, event, attempts=attempts)
+            log.info(
+                "event %s (%s) %s to %s",
+                event.id,
+                event.kind.value,
+                "delivered" if ok else "not delivered",
+                plugin,
+            )
+            return ok
+
+    def _deliver_one_logged(
+        self, plugin: str, incident: Incident, event: Event, *, attempts: int
+    ) -> bool:
         impls = [
             i
             for i in self.pm.hook.crashbot_incident_event.get_hookimpls()
@@ -254,11 +279,22 @@ class Outbox:
         kwargs: dict[str, Any] = {"crashbot": self.host, "incident": incident, "event": event}
         if event.kind is EventKind.REMINDER_SENT:
             # The reminder itself first: it is what this delivery is for.
-            kwargs["reminder"] = reminder_of(event)
-            impls = [
-                i for i in self.pm.hook.crashbot_reminder.get_hookimpls() if i.plugin_name == plugin
-            ] + impls
+            kwargs["reminder"] = reminder = reminder_of(event)
+            if reminder.kind is ReminderKind.ESCALATION:
+                impls = self._page_impls(plugin, incident, reminder, kwargs) + impls
+            else:
+                impls = [
+                    i
+                    for i in self.pm.hook.crashbot_reminder.get_hookimpls()
+                    if i.plugin_name == plugin
+                ] + impls
         now = self.clock.now()
+        if not impls and "page" in kwargs and kwargs["page"] is None:
+            # An escalation step stopped by an acknowledgement: nothing to do.
+            self.store.finish_delivery(
+                event.id, plugin, DeliveryState.DELIVERED, owner=self.instance_id, at=now
+            )
+            return True
         if not impls:
             self.store.finish_delivery(
                 event.id,
@@ -294,6 +330,21 @@ class Outbox:
             event.id, plugin, DeliveryState.DELIVERED, owner=self.instance_id, at=now
         )
         return True
+
+    def _page_impls(
+        self, plugin: str, incident: Incident, reminder: Reminder, kwargs: dict[str, Any]
+    ) -> list[Any]:
+        """``plugin``'s ``crashbot_page`` for an escalation step, unless it no longer applies."""
+        impls = [i for i in self.pm.hook.crashbot_page.get_hookimpls() if i.plugin_name == plugin]
+        # A retried delivery must not page someone after the incident was
+        # acknowledged or resolved: the escalation stopped there.
+        fresh = self.store.get_incident(incident.id) or incident
+        if fresh.acknowledged_at is not None or not fresh.is_open:
+            log.info("escalation step %s: stopped (acknowledged or resolved)", reminder.key)
+            kwargs["page"] = None
+            return []
+        kwargs["page"] = page_of(reminder, self.host.config.escalation)
+        return impls
 
     # ------------------------------------------------------------------ reminders
 
@@ -335,20 +386,27 @@ class Outbox:
 def reminder_of(event: Event) -> Reminder:
     """The reminder a ``reminder_sent`` event carries (see :func:`reminder_data`)."""
     d = event.data
+    step = d.get("step")
     return Reminder(
         incident_id=event.incident_id,
         kind=ReminderKind(str(d["reminder"])),
         due_at=datetime.fromisoformat(str(d.get("due_at") or event.at.isoformat())),
         key=str(d["key"]),
         message=str(d.get("message") or ""),
+        step=int(step) if step is not None else None,
+        action=str(d["action"]) if d.get("action") else None,
+        target=str(d["target"]) if d.get("target") else None,
     )
 
 
-def reminder_data(reminder: Reminder) -> dict[str, str]:
+def reminder_data(reminder: Reminder) -> dict[str, Any]:
     """The data of the ``reminder_sent`` event that sends ``reminder``."""
-    return {
+    data: dict[str, Any] = {
         "reminder": reminder.kind.value,
         "key": reminder.key,
         "message": reminder.message,
         "due_at": reminder.due_at.isoformat(),
     }
+    if reminder.step is not None:
+        data.update(step=reminder.step, action=reminder.action, target=reminder.target)
+    return data

@@ -152,6 +152,34 @@ def next_action(
     return None
 
 
+def escalation_key(incident: Incident, target: str) -> str:
+    """The pager-side key of an escalation page (``INC-42:primary``): one alert per target."""
+    return f"{incident.ref}:{target}"
+
+
+def escalated_targets(ref: str | None) -> list[str]:
+    """The on-call targets a plugin paged for an incident (its ref, comma-separated)."""
+    return [t for t in (ref or "").split(",") if t]
+
+
+def with_target(ref: str | None, target: str) -> str:
+    """``ref`` (see :func:`escalated_targets`) with ``target`` added once."""
+    return ",".join(dict.fromkeys([*escalated_targets(ref), target]))
+
+
+def escalation_follow_up(incident: Incident, event: Event) -> PageAction | None:
+    """What the escalation pages of an incident are told after ``event``, or None.
+
+    They follow the incident as the incident's own page does: acknowledged
+    with it, resolved when it closes.
+    """
+    if event.kind is EventKind.RESOLVED:
+        return PageAction.RESOLVE
+    if event.kind is EventKind.ACKNOWLEDGED and incident.is_open:
+        return PageAction.ACKNOWLEDGE
+    return None
+
+
 def rank_choice(policy: SeverityPolicy, severity: str, choices: list[str]) -> str:
     """``choices[rank]`` for the level's rank in the policy, the last one past the end.
 

@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 import jinja2
 from attrs import define, field, frozen
 
+from crashbot_core.cost import CostRates, IncidentCost, breakdown, engagements, format_money
 from crashbot_core.durations import format_duration
 from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.models import (
@@ -180,6 +181,8 @@ class Postmortem:
     follow_ups: tuple[FollowUp, ...]
     #: The incident's page on the public status site, for public incidents.
     status_url: str | None = None
+    #: Estimated cost, person by person; None when ``[cost]`` sets no rate.
+    cost: IncidentCost | None = None
 
     @property
     def ref(self) -> str:
@@ -190,6 +193,11 @@ class Postmortem:
     def title(self) -> str:
         """Document title: ``Postmortem: INC-42 Checkout down``."""
         return f"Postmortem: {self.incident.ref} {self.incident.title}"
+
+    @property
+    def time_to_detect(self) -> timedelta | None:
+        """Started → detected (``detected_at``, else declared)."""
+        return _since_start(self.incident, self.incident.detected)
 
     @property
     def time_to_acknowledge(self) -> timedelta | None:
@@ -325,6 +333,7 @@ def assemble(
     role_names: Mapping[str, str] | None = None,
     rca_due_after: timedelta | None = None,
     base_url: str | None = None,
+    rates: CostRates | None = None,
 ) -> Postmortem:
     """Build a :class:`Postmortem` from already loaded records (pure; no store access).
 
@@ -332,6 +341,7 @@ def assemble(
     :param role_names: role key → display name.
     :param rca_due_after: how long after resolve the postmortem is due.
     :param base_url: the status site, for the public incident link.
+    :param rates: hourly rates; with them the postmortem shows the estimated cost.
     """
     names = dict(role_names or {})
     ordered = tuple(sorted(events, key=lambda e: (e.at, e.id)))
@@ -397,6 +407,9 @@ def assemble(
         alerts=tuple(alerts),
         follow_ups=tuple(sorted(follow_ups, key=lambda f: (f.created_at, f.id))),
         status_url=status_url,
+        cost=None
+        if rates is None
+        else IncidentCost(rates.currency, breakdown(incident, engagements(ordered), rates, now)),
     )
 
 
@@ -417,6 +430,7 @@ def build_postmortem(crashbot: Crashbot, incident_id: int | str) -> Postmortem:
         role_names={r.key: r.name for r in crashbot.roles.roles},
         rca_due_after=crashbot.config.rca_due_after,
         base_url=crashbot.config.public_url,
+        rates=crashbot.config.cost,
     )
 
 
@@ -641,7 +655,8 @@ def template_environment(
     """A Jinja2 environment: a team's folders first, then the plugin's ``templates/``.
 
     Filters available to every template: ``utc``, ``duration``, ``md`` (inline
-    Markdown escape), ``md_block``, ``md_url`` (autolink).
+    Markdown escape), ``md_block``, ``md_url`` (autolink), ``money`` (``amount |
+    money(currency)``).
 
     :param package: the plugin package holding a ``templates`` folder.
     :param autoescape: True for XML/HTML output (Confluence storage format).
@@ -667,6 +682,7 @@ def template_environment(
             "md": md_inline,
             "md_block": md_block,
             "md_url": md_url,
+            "money": format_money,
         }
     )
     env.filters.update(filters or {})

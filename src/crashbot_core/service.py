@@ -25,7 +25,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 import attrs
 import pluggy
 
-from crashbot_core import metrics, postmortem, schedule
+from crashbot_core import escalation, postmortem, schedule
 from crashbot_core.clock import Clock, SystemClock
 from crashbot_core.commands import Commands
 from crashbot_core.commit import CommitPath
@@ -33,6 +33,7 @@ from crashbot_core.config import Config, load_config
 from crashbot_core.corrections import Corrections
 from crashbot_core.delivery import RetryPolicy
 from crashbot_core.errors import ConfigError, CrashbotError
+from crashbot_core.figures import Figures
 from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
 from crashbot_core.intake import AlertIntake, IngestResult
 from crashbot_core.maintenance import Maintenances
@@ -44,9 +45,11 @@ from crashbot_core.models import (
     FollowUp,
     Incident,
     Reminder,
+    ReminderKind,
 )
 from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
+from crashbot_core.reads import Reads
 from crashbot_core.store import FollowUpFilter, IncidentFilter, Store, StoreCapabilities
 from crashbot_core.tokens import Tokens
 from crashbot_core.transfer import Transfer
@@ -127,6 +130,8 @@ class Crashbot:
             config, self.capabilities, self.clock, listeners=self._maintenance_listeners
         )
         self.transfer = Transfer(config, store, self.clock)
+        self.reads = Reads(store, self.capabilities, self.commit)
+        self.figures = Figures(store, self.capabilities, self.commit, self.clock, config)
         self._config = config
 
     # ------------------------------------------------------------------ building
@@ -193,6 +198,7 @@ class Crashbot:
         self.commit.config = config
         self.commands.config = config
         self.corrections.config = config
+        self.figures.config = config
         self.intake.config = config
         self.maintenances.config = config
         self.tokens.env_token = config.general.api_token
@@ -257,6 +263,10 @@ class Crashbot:
             return []
         return self.store.events(incident.id, public_only=public_only)
 
+    list_public_fields = _delegate("reads", Reads.list_public_fields)
+    timelines = _delegate("reads", Reads.timelines)
+    incident_record = _delegate("reads", Reads.incident_record)
+
     def follow_ups(self, incident_id: int | str) -> builtins.list[FollowUp]:
         """The incident's follow-ups."""
         return self.store.follow_ups(self.get(incident_id).id)
@@ -280,30 +290,8 @@ class Crashbot:
             attrs.evolve(c, position=c.position + offset) for c in stored
         ]
 
-    def metrics(
-        self,
-        *,
-        since: datetime | timedelta | None = None,
-        until: datetime | None = None,
-        by: str | None = None,
-        **criteria: Any,
-    ) -> Any:
-        """Incident metrics (:class:`crashbot_core.metrics.MetricsReport`).
-
-        :param since: start of the window (an instant, or a look-back like ``timedelta(days=90)``).
-        :param by: ``severity``, ``month`` or ``component`` to add per-group figures.
-        """
-        now = self.now()
-        start = now - since if isinstance(since, timedelta) else since
-        in_store = self.capabilities.metrics
-        if in_store is not None:
-            return in_store.metrics(
-                self.policy, now=now, since=start, until=until, by=by, **criteria
-            )
-        incidents = self.store.list_incidents(
-            IncidentFilter(since=start, until=until, newest_first=False, **criteria)
-        )
-        return metrics.compute(incidents, self.policy, now=now, since=start, until=until, by=by)
+    cost = _delegate("figures", Figures.cost)
+    metrics = _delegate("figures", Figures.metrics)
 
     # ------------------------------------------------------------------ commands
     #
@@ -352,6 +340,7 @@ class Crashbot:
 
     create_token = _delegate("tokens", Tokens.create)
     authenticate = _delegate("tokens", Tokens.authenticate)
+    check_scope = _delegate("tokens", Tokens.check_scope)
     list_tokens = _delegate("tokens", Tokens.all)
     revoke_token = _delegate("tokens", Tokens.revoke)
 
@@ -407,7 +396,8 @@ class Crashbot:
     # ------------------------------------------------------------------ reminders
 
     def due_reminders(self) -> builtins.list[tuple[Incident, Reminder]]:
-        """Reminders due now: open incidents, recently resolved ones, overdue follow-ups."""
+        """Reminders due now: escalation steps, open incidents, recently resolved ones,
+        overdue follow-ups."""
         now = self.now()
         recent = now - self.config.rca_due_after - timedelta(days=30)
         candidates = self.store.list_incidents(IncidentFilter(open=True, newest_first=False))
@@ -426,7 +416,17 @@ class Crashbot:
             stale_after=self.config.stale_after,
             rca_due_after=self.config.rca_due_after,
         )
-        found = [(by_id[r.incident_id], r) for r in due]
+        # Escalation steps first: paging someone is what must not wait. A level
+        # with steps escalates by them instead of the single "unacknowledged" ping.
+        policy = self.config.escalation
+        steps = escalation.due_steps(candidates, now, policy)
+        due = [
+            r
+            for r in due
+            if r.kind is not ReminderKind.UNACKNOWLEDGED
+            or not policy.steps_for(by_id[r.incident_id].severity)
+        ]
+        found = [(by_id[r.incident_id], r) for r in steps + due]
         if self.config.general.follow_up_reminders:
             late = self.store.list_follow_ups(FollowUpFilter(done=False, due_before=self.today()))
             overdue = schedule.overdue_follow_ups(late, now, self.config.zone)

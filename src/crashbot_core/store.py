@@ -31,6 +31,7 @@ from crashbot_core.models import (
 )
 
 if TYPE_CHECKING:
+    from crashbot_core.cost import CostRates
     from crashbot_core.metrics import MetricsReport
     from crashbot_core.severity import SeverityPolicy
 
@@ -46,6 +47,8 @@ class IncidentFilter:
     since: datetime | None = None
     #: Incidents that started before this instant.
     until: datetime | None = None
+    #: Incidents still open, or resolved at or after this instant (active since then).
+    active_since: datetime | None = None
     public: bool | None = None
     component: str | None = None
     #: ``(key, value)``: incidents whose label ``key`` equals ``value``.
@@ -58,6 +61,9 @@ class IncidentFilter:
     offset: int = 0
     #: Newest (by ``started_at``) first when True.
     newest_first: bool = True
+    #: The id of the last incident of the previous page: only incidents after it
+    #: in this order (keyset pagination, stable under inserts); none if it is unknown.
+    after: int | None = None
 
 
 @frozen
@@ -395,6 +401,42 @@ class BulkAlerts(Protocol):
         ...
 
 
+@frozen
+class IncidentRecord:
+    """One incident with its whole timeline and follow-ups, read together."""
+
+    incident: Incident
+    events: list[Event] = field(factory=list)
+    follow_ups: list[FollowUp] = field(factory=list)
+
+
+@runtime_checkable
+class BulkReads(Protocol):
+    """Reads whose number of queries does not grow with the number of incidents.
+
+    Without it the service reads one timeline per incident (the status site's
+    cold renders then cost a query per public incident) and an incident record
+    in three queries.
+    """
+
+    def timelines(
+        self, incident_ids: Sequence[int], *, public_only: bool = False
+    ) -> dict[int, list[Event]]:
+        """The timelines of these incidents (oldest first each), in one query; every id is a key."""
+        ...
+
+    def incident_record(self, incident_id: int) -> IncidentRecord | None:
+        """The incident, its timeline and its follow-ups from one snapshot, or None."""
+        ...
+
+    def list_public_fields(self, flt: IncidentFilter) -> list[Incident]:
+        """As :meth:`Store.list_incidents`, leaving labels, refs, roles and declared_by empty.
+
+        The status site never shows those, so it need not read them.
+        """
+        ...
+
+
 @runtime_checkable
 class StoreMetrics(Protocol):
     """Compute the metrics report in the store (SQL) rather than over loaded incidents.
@@ -410,9 +452,13 @@ class StoreMetrics(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         by: str | None = None,
+        rates: CostRates | None = None,
         **criteria: Any,
     ) -> MetricsReport:
-        """The :class:`~crashbot_core.metrics.MetricsReport` for the window and criteria."""
+        """The :class:`~crashbot_core.metrics.MetricsReport` for the window and criteria.
+
+        With ``rates``, the report carries the estimated ``cost``.
+        """
         ...
 
 
@@ -559,6 +605,7 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
         "one incident per alert group across processes and replicas",
     ),
     "bulk_alerts": (BulkAlerts, "alert intake in a few queries per request"),
+    "bulk_reads": (BulkReads, "status pages and incident reads in a fixed number of queries"),
     "metrics": (StoreMetrics, "metrics computed in the store"),
     "multi_commit": (MultiCommit, "several incidents changed in one transaction (duplicates)"),
     "migrations": (Migrations, "crashbot db upgrade"),
@@ -575,6 +622,7 @@ class StoreCapabilities:
     locked_commit: LockedCommit | None = None
     alert_group_commit: AlertGroupCommit | None = None
     bulk_alerts: BulkAlerts | None = None
+    bulk_reads: BulkReads | None = None
     metrics: StoreMetrics | None = None
     multi_commit: MultiCommit | None = None
     migrations: Migrations | None = None

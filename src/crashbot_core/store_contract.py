@@ -52,6 +52,7 @@ from crashbot_core.severity import DEFAULT_POLICY
 from crashbot_core.store import (
     AlertGroupCommit,
     BulkAlerts,
+    BulkReads,
     Change,
     FollowUpFilter,
     IncidentFilter,
@@ -208,6 +209,26 @@ class StoreContract(MaintenanceContract):
         assert ids(until=T0 + timedelta(hours=1)) == [1]
         assert ids(limit=1, offset=1) == [2]
         assert store.count_incidents(IncidentFilter(open=True, limit=1)) == 2
+        first = store.get_incident(1)
+        assert first is not None
+        store.commit(Change(attrs.evolve(first, resolved_at=T0 + timedelta(hours=5)), 1))
+        assert ids(active_since=T0 + timedelta(hours=5)) == [3, 2, 1]
+        assert ids(active_since=T0 + timedelta(hours=6)) == [3, 2]
+
+    def test_list_pages_by_keyset_after_an_incident(self, store: Store) -> None:
+        # Incidents 1 and 3 start at the same instant: the id breaks the tie.
+        for hours in (0, 1, 0, 2):
+            _declare(store, started_at=T0 + timedelta(hours=hours))
+
+        def ids(**criteria: Any) -> list[int]:
+            return [i.id for i in store.list_incidents(IncidentFilter(**criteria))]
+
+        assert ids() == [4, 2, 3, 1]
+        assert ids(after=2, limit=2) == [3, 1]
+        assert ids(after=3) == [1]
+        assert ids(after=3, newest_first=False) == [2, 4]
+        assert ids(after=1, newest_first=False) == [3, 2, 4]
+        assert ids(after=404) == []  # an unknown incident: an empty page
 
     def test_list_by_label_component_severity_and_source(self, store: Store) -> None:
         _declare(store, labels={"group": "a"}, components={"api": Impact.DEGRADED_PERFORMANCE})
@@ -534,6 +555,35 @@ class StoreContract(MaintenanceContract):
         key = (incident.id, "grafana", "f")
         assert store.last_alert_statuses([key]) == {key: AlertStatus.RESOLVED}
         assert store.last_alert_statuses([key], before_id=second.id) == {key: AlertStatus.FIRING}
+
+    def test_bulk_reads_equal_the_single_reads(self, store: Store) -> None:
+        if not isinstance(store, BulkReads):
+            pytest.skip("the store does not offer BulkReads")
+        first = _declare(store).incident
+        _update(store, first)
+        second = _declare(store).incident
+        follow_up = FollowUp(incident_id=0, title="Add an alert", created_at=T0)
+        store.commit(Change(first, first.version + 1, follow_ups=[follow_up, follow_up]))
+
+        timelines = store.timelines([second.id, first.id, 404])
+        record = store.incident_record(first.id)
+
+        assert timelines == {
+            first.id: store.events(first.id),
+            second.id: store.events(second.id),
+            404: [],
+        }
+        assert store.timelines([first.id], public_only=True) == {
+            first.id: store.events(first.id, public_only=True)
+        }
+        assert store.timelines([]) == {}
+        assert record is not None
+        assert record.incident == store.get_incident(first.id)
+        assert record.events == store.events(first.id)
+        assert record.follow_ups == store.follow_ups(first.id)
+        assert len(record.follow_ups) == 2
+        assert store.incident_record(second.id).follow_ups == []  # type: ignore[union-attr]
+        assert store.incident_record(404) is None
 
     def test_store_metrics_equal_the_reference(self, store: Store) -> None:
         if not isinstance(store, StoreMetrics):

@@ -97,7 +97,14 @@ class Tokens:
         if token.revoked_at is not None:
             raise PermissionDenied(f"API token {token.name!r} was revoked")
         token = self._note_use(token)
-        if wanted is TokenScope.WRITE and token.scope is not TokenScope.WRITE:
+        return self.check_scope(token, wanted)
+
+    def check_scope(self, token: ApiToken, scope: TokenScope | str) -> ApiToken:
+        """``token`` if it grants ``scope`` (``write`` implies ``read``), without a store read.
+
+        :raises PermissionDenied: for a read token where ``write`` is needed.
+        """
+        if TokenScope(scope) is TokenScope.WRITE and token.scope is not TokenScope.WRITE:
             raise PermissionDenied(f"token {token.name!r} is read-only; this needs a write token")
         return token
 

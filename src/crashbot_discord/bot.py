@@ -724,6 +724,10 @@ def build_incident_group() -> app_commands.Group:
 
         await run_command(interaction, command)
 
+    # close and edit live in their own module, which builds on this one's helpers.
+    from crashbot_discord import record
+
+    record.add_commands(group)
     return group
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import click
 
 from crashbot_core.cli import CliState, pass_state
 from crashbot_core.errors import ConfigError
+from crashbot_core.logs import configure_from
 
 
 @click.group("discord")
@@ -31,9 +31,7 @@ def run(state: CliState, no_sync: bool, worker: bool) -> None:
     settings = settings_of(crashbot)
     if not settings.bot_token:
         raise ConfigError("DISCORD_BOT_TOKEN is not set; the Discord bot needs a bot token")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_from(crashbot.config.logging, long_running=True)
     stop = threading.Event()
     # Interaction responses never wait on chat APIs: the worker delivers.
     crashbot.defer_deliveries()

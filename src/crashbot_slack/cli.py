@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 
 import click
 
 from crashbot_core.errors import ConfigError
+from crashbot_core.logs import configure_from
 from crashbot_slack.manifest import build_manifest
 from crashbot_slack.runtime import runtime_for, settings_of
 from crashbot_slack.settings import SlackSettings
@@ -102,9 +102,7 @@ def run_command(ctx: click.Context, socket: bool, host: str, port: int, worker: 
         raise ConfigError("slack: --socket needs SLACK_APP_TOKEN (an xapp- app-level token)")
     if not socket and not settings.signing_secret:
         raise ConfigError("slack: HTTP mode needs SLACK_SIGNING_SECRET (or use --socket)")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_from(bot.config.logging, long_running=True)
     stop = threading.Event()
     # Acks never wait on Slack: the worker makes the channel and the posts.
     bot.defer_deliveries()

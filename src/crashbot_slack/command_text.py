@@ -22,6 +22,9 @@ SUBCOMMANDS: dict[str, str] = {
     "status": "`status STATUS` — investigating, identified, monitoring or resolved",
     "role": "`role ROLE @user` — commander (ic), communications (cl), technical-lead (tl), scribe",
     "resolve": "`resolve [message]` — resolve the incident",
+    "close": "`close [message | invalid [reason] | duplicate INC-n [reason]]` — resolve, or close "
+    "as a false alarm or as a duplicate of INC-n (merged into it)",
+    "edit": "`edit` — correct the record: title, description, components, times (a form)",
     "rca": "`rca URL` — link the RCA of a resolved incident",
     "follow-up": "`follow-up TITLE` — add an action item",
     "publish": "`publish [message]` — show the incident on the status page (message: its first public update)",
@@ -39,7 +42,6 @@ SYNONYMS = {
     "open": "declare",
     "acknowledge": "ack",
     "sev": "severity",
-    "close": "resolve",
     "followup": "follow-up",
     "follow_up": "follow-up",
     "fu": "follow-up",
@@ -57,6 +59,8 @@ _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>$")
 _LINK = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
 _EXPLICIT_REF = re.compile(r"^(?:[A-Za-z]+-\d{1,18}|#\d{1,18})$")
 _BARE_REF = re.compile(r"^\d{1,18}$")
+#: The endings ``close`` takes besides resolving (see :func:`_close`).
+_ENDINGS = {"invalid", "duplicate"}
 _PUBLIC_FLAGS = {"--public": True, "public:": True, "--private": False, "--internal": False}
 
 
@@ -83,13 +87,17 @@ class ParsedCommand:
     url: str | None = None
     #: ``--public`` / ``--private`` on update and resolve; None: the default.
     public: bool | None = None
-    #: For ``modal``: which form (``declare`` or ``update``).
+    #: For ``modal``: which form (``declare``, ``update`` or ``edit``).
     form: str | None = None
     #: For ``maintenance``: one of :data:`MAINTENANCE_STEPS`.
     step: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     components: tuple[str, ...] = ()
+    #: For ``close``: ``invalid`` or ``duplicate``.
+    resolution: str | None = None
+    #: For ``close`` as a duplicate: the ref of the original.
+    duplicate_of: str | None = None
 
 
 def help_text(command: str = "/incident") -> str:
@@ -117,7 +125,7 @@ def parse(
         text, not an incident id (``update 5 pods restarted``). ``INC-5`` and
         ``#5`` are always ids.
     :param is_severity: tells whether a token names a severity level (the policy's).
-    :param alias: the subcommand an alias command stands for (``/close`` → ``resolve``).
+    :param alias: the subcommand an alias command stands for (``/close`` → ``close``).
     :raises CommandError: with a message fit to show the user.
     """
     body = " ".join(text.split()) if alias is None else text.strip()
@@ -142,6 +150,16 @@ def parse(
         return _maintenance(tokens)
 
     ref, tokens = _take_ref(tokens, sub, implied)
+    if sub == "edit":
+        if tokens:
+            raise CommandError(
+                f"`edit` opens a form and takes no text; found `{_shorten(' '.join(tokens))}`"
+            )
+        return ParsedCommand(action="modal", form="edit", ref=ref)
+    if sub == "close":
+        if tokens and tokens[0].lower() in _ENDINGS:
+            return _close(ref, tokens)
+        sub = "resolve"  # ``close [message]`` resolves, as it always did
     if sub in {"ack", "unpublish"}:
         if tokens:
             raise CommandError(f"`{sub}` takes no text; found `{_shorten(' '.join(tokens))}`")
@@ -190,6 +208,28 @@ def parse(
     if sub == "update" and not message:
         return ParsedCommand(action="modal", form="update", ref=ref)
     return ParsedCommand(action=sub, ref=ref, message=message, public=public)
+
+
+def _close(ref: str | None, tokens: list[str]) -> ParsedCommand:
+    """``invalid [reason]`` or ``duplicate [of] INC-n [reason]``."""
+    ending = tokens[0].lower()
+    rest = tokens[1:]
+    if ending == "invalid":
+        return ParsedCommand(action="close", ref=ref, resolution="invalid", message=" ".join(rest))
+    if rest and rest[0].lower() == "of":
+        rest = rest[1:]
+    if not rest or not (_EXPLICIT_REF.match(rest[0]) or _BARE_REF.match(rest[0])):
+        raise CommandError(
+            "Say which incident it duplicates: `close duplicate INC-4 [reason]`"
+            + (f"; found `{_shorten(rest[0])}`" if rest else "")
+        )
+    return ParsedCommand(
+        action="close",
+        ref=ref,
+        resolution="duplicate",
+        duplicate_of=rest[0],
+        message=" ".join(rest[1:]),
+    )
 
 
 def _declare(tokens: list[str], is_severity: Callable[[str], bool]) -> ParsedCommand:
@@ -252,7 +292,7 @@ def _take_ref(tokens: list[str], sub: str, implied: bool) -> tuple[str | None, l
     if not tokens:
         return None, tokens
     first = tokens[0]
-    fixed = {"ack": 0, "unpublish": 0, "severity": 1, "status": 1, "role": 2, "rca": 1}
+    fixed = {"ack": 0, "unpublish": 0, "severity": 1, "status": 1, "role": 2, "rca": 1, "edit": 0}
     if _EXPLICIT_REF.match(first) and not _is_severity_like(first, sub):
         return first, tokens[1:]
     if sub in fixed:

@@ -28,6 +28,7 @@ ALIAS_DESCRIPTIONS = {
     "declare": "Declare an incident",
     "update": "Post an update to an incident",
     "resolve": "Resolve (close) an incident",
+    "close": "Resolve an incident, or close it as invalid or a duplicate",
 }
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from slack_sdk.errors import SlackApiError
 
+from crashbot_core.escalation import Page
 from crashbot_core.models import Actor, Event, EventKind, Incident, Reminder, ReminderKind
 from crashbot_slack import render
 from crashbot_slack.api import SlackApi, error_code
@@ -220,6 +221,26 @@ class SlackNotifier:
         if host in {"", "127.0.0.1", "localhost", "::1", "0.0.0.0"}:
             return None
         return f"{base}/incidents/{incident.id}"
+
+    # ------------------------------------------------------------------ escalation
+
+    def page(self, incident: Incident, page: Page) -> None:
+        """Post an escalation step in the incident channel (else the digest thread or channel)."""
+        rendered = render.page_message(
+            incident, page, escalation_mention=self.settings.escalation_mention
+        )
+        if rendered is None:
+            return  # a page step whose target has no Slack user
+        text, blocks = rendered
+        refs = self.crashbot.get(incident.id).refs  # the channel may be newer than the step
+        if refs.get(REF_CHANNEL):
+            self.api.post(refs[REF_CHANNEL], text, blocks)
+        elif refs.get(REF_DIGEST_CHANNEL) and refs.get(REF_DIGEST_TS):
+            self.api.post(refs[REF_DIGEST_CHANNEL], text, blocks, thread_ts=refs[REF_DIGEST_TS])
+        else:
+            fallback = self.digest_channel()
+            if fallback:
+                self.api.post(fallback, text, blocks)
 
     # ------------------------------------------------------------------ reminders
 

@@ -13,6 +13,7 @@ from crashbot_slack.settings import SlackSettings
 if TYPE_CHECKING:
     import click
 
+    from crashbot_core.escalation import Page
     from crashbot_core.models import Event, Incident, Reminder
     from crashbot_core.service import Crashbot
 
@@ -49,6 +50,17 @@ def crashbot_reminder(crashbot: Crashbot, incident: Incident, reminder: Reminder
     runtime = runtime_for(crashbot)
     if runtime is not None:
         runtime.notifier.remind(incident, reminder)
+
+
+@hookimpl
+@subscribed_when(_configured)
+def crashbot_page(crashbot: Crashbot, incident: Incident, page: Page) -> None:
+    """Post an escalation step in the incident channel, mentioning who is paged."""
+    from crashbot_slack.runtime import runtime_for
+
+    runtime = runtime_for(crashbot)
+    if runtime is not None:
+        runtime.notifier.page(incident, page)
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from crashbot_core.escalation import Page
 from crashbot_core.models import (
     OPEN_STATUSES,
     Actor,
@@ -36,6 +37,8 @@ ACTION_ACK = "crashbot_ack"
 ACTION_UPDATE = "crashbot_post_update"
 ACTION_PUBLISH = "crashbot_publish"
 ACTION_UNPUBLISH = "crashbot_unpublish"
+ACTION_EDIT = "crashbot_edit_record"
+ACTION_CLOSE = "crashbot_close_record"
 #: The Home tab's Declare button (opens the declare form).
 ACTION_HOME_DECLARE = "crashbot_home_declare"
 VIEW_DECLARE = "crashbot_declare"
@@ -202,8 +205,18 @@ def digest(
         if incident.acknowledged_at is None:
             buttons.append(_button("Acknowledge", ACTION_ACK, value, style="primary"))
         buttons.append(_button("Post update", ACTION_UPDATE, value))
+        buttons += _record_buttons(incident)
         buttons.append(_visibility_button(incident))
         blocks.append({"type": "actions", "block_id": "crashbot_digest", "elements": buttons})
+    else:
+        # The record is corrected after the fact too (times, components, how it ended).
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "crashbot_digest",
+                "elements": _record_buttons(incident),
+            }
+        )
     text = f"{incident.ref} {incident.status.value} {incident.severity}: {title}"
     return text, blocks
 
@@ -218,6 +231,15 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     if style:
         button["style"] = style
     return button
+
+
+def _record_buttons(incident: Incident) -> list[dict[str, Any]]:
+    """Edit, and Close… while the incident still counts (not closed as invalid or duplicate)."""
+    value = str(incident.id)
+    buttons = [_button("Edit", ACTION_EDIT, value)]
+    if incident.counts:
+        buttons.append(_button("Close…", ACTION_CLOSE, value))
+    return buttons
 
 
 def _visibility_button(incident: Incident) -> dict[str, Any]:
@@ -428,6 +450,30 @@ def reminder_message(
     elif reminder.kind is ReminderKind.MISSING_RCA:
         text += "\nLink it with `/incident rca URL`."
     return escape(reminder.message), _section(text)
+
+
+def page_message(
+    incident: Incident, page: Page, *, escalation_mention: str = "<!here>"
+) -> tuple[str, Blocks] | None:
+    """An escalation step in the incident channel; None when it has nobody in Slack to ping.
+
+    A ``notify`` step pings ``escalation_mention``; a ``page`` step mentions
+    the on-call target's Slack user (``<@U…>``) or user group (``<!subteam^S…>``).
+    """
+    if page.action == "notify":
+        who = escalation_mention
+    elif page.oncall is not None and page.oncall.slack:
+        slack_id = page.oncall.slack
+        who = f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+    else:
+        return None
+    # The mention is configuration, not user text: it must stay unescaped to ping.
+    text = (
+        f"{who} :rotating_light: {escape(page.message)}\n"
+        "Acknowledge with `/incident ack` or take command with `/incident role ic @you`; "
+        "the escalation stops there."
+    )
+    return escape(page.message), _section(text)
 
 
 #: The Home tab lists at most this many open incidents (a view holds at most 100 blocks).
@@ -681,7 +727,7 @@ def read_view(values: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(element, dict):
                 continue
             kind = element.get("type")
-            if kind in {"static_select", "external_select"}:
+            if kind in {"static_select", "external_select", "radio_buttons"}:
                 opt = element.get("selected_option") or {}
                 out[block_id] = opt.get("value")
             elif kind in {"multi_static_select", "checkboxes", "multi_external_select"}:

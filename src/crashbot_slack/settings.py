@@ -11,7 +11,7 @@ from crashbot_core.config import env_field
 DEFAULT_API_URL = "https://slack.com/api/"
 
 #: The seed ADR's commands, mapped to ``/incident`` subcommands.
-DEFAULT_ALIASES = {"/create": "declare", "/update": "update", "/close": "resolve"}
+DEFAULT_ALIASES = {"/create": "declare", "/update": "update", "/close": "close"}
 
 
 def _default_aliases() -> dict[str, str]:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
+import attrs
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -31,9 +32,11 @@ from crashbot_core.inputs import (
     parse_instant,
     read_at_most,
 )
-from crashbot_core.models import MAX_ID, Actor, ApiToken, TokenScope
+from crashbot_core.metrics import filter_criteria
+from crashbot_core.models import MAX_ID, Actor, ApiToken, Status, TokenScope
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.service import Crashbot
+from crashbot_core.store import IncidentFilter
 from crashbot_status.openapi import RequestRules, document
 
 bp = Blueprint("admin", __name__, url_prefix="/api")
@@ -109,8 +112,8 @@ def requires(scope: TokenScope) -> Callable[[F], F]:
                 token = bot.authenticate(secret.strip(), TokenScope.READ)
             except PermissionDenied as exc:
                 raise Unauthorized(exc.message) from None
-            if scope is TokenScope.WRITE:
-                token = bot.authenticate(secret.strip(), TokenScope.WRITE)
+            # One token read per request: the scope is checked on what it returned.
+            bot.check_scope(token, scope)
             g.api_token = token
             return fn(*args, **kwargs)
 
@@ -208,11 +211,10 @@ def _times(data: Mapping[str, Any]) -> dict[str, datetime]:
 
 def incident_response(incident_id: int | str, status: int = 200) -> Response:
     """The incident with its full timeline and follow-ups (admin view: internal data included)."""
-    bot = crashbot()
-    inc = bot.get(incident_id)
-    data = incident_dict(inc)
-    data["timeline"] = [event_dict(e) for e in bot.timeline(inc.id)]
-    data["follow_ups"] = [follow_up_dict(f) for f in bot.follow_ups(inc.id)]
+    record = crashbot().incident_record(incident_id)
+    data = incident_dict(record.incident)
+    data["timeline"] = [event_dict(e) for e in record.events]
+    data["follow_ups"] = [follow_up_dict(f) for f in record.follow_ups]
     resp = jsonify(data)
     resp.status_code = status
     return resp
@@ -256,6 +258,72 @@ def create_incident() -> Response:
     resp = incident_response(inc.id, 201)
     resp.headers["Location"] = f"/api/incidents/{inc.id}"
     return resp
+
+
+@bp.get("/incidents")
+@requires(TokenScope.READ)
+def list_incidents() -> Response:
+    """Incidents newest first (by start, then id), private ones included; filters and a cursor.
+
+    ``?status=`` (repeatable; ``open`` for any but resolved), ``severity=``
+    (repeatable), ``since=`` (``7d``, a date or an instant), ``public=true|false``,
+    ``label=key=value``, ``limit=`` (1-500, default 100), ``cursor=`` (the
+    previous page's ``next_cursor``). The cursor names the last incident
+    shown (its id), so a page never repeats or skips one because others were
+    declared meanwhile; each page is one query.
+    """
+    checked_query()
+    args = request.args
+    bot = crashbot()
+    statuses = args.getlist("status")
+    criteria = filter_criteria(
+        bot.policy, severities=args.getlist("severity"), label=args.get("label")
+    )
+    limit = int(args.get("limit", DEFAULT_PAGE))
+    flt = IncidentFilter(
+        open=True if "open" in statuses else None,
+        statuses=tuple(Status(s) for s in statuses if s != "open"),
+        severities=criteria.get("severities", ()),
+        label=criteria.get("label"),
+        since=_since(args.get("since"), bot),
+        public=None if "public" not in args else args["public"] == "true",
+        after=_cursor(args.get("cursor")),
+        limit=limit + 1,
+    )
+    if flt.open and flt.statuses:
+        # "open" or a status: any listed status, or any open one.
+        flt = attrs.evolve(flt, open=None, statuses=(*flt.statuses, *OPEN_STATUSES))
+    found = bot.list(flt)
+    page = found[:limit]
+    more = len(found) > limit
+    return jsonify(
+        {
+            "incidents": [incident_dict(i) for i in page],
+            "next_cursor": str(page[-1].id) if more else None,
+        }
+    )
+
+
+#: Incidents per page of ``GET /api/incidents`` unless ``limit`` says otherwise.
+DEFAULT_PAGE = 100
+OPEN_STATUSES = tuple(s for s in Status if s.is_open)
+
+
+def _cursor(text: str | None) -> int | None:
+    # The cursor is the id of the page's last incident; one beyond any id names
+    # no incident (an empty page), like an unknown one.
+    if text is None:
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else 0
+
+
+def _since(text: str | None, bot: Crashbot) -> datetime | None:
+    if text is None:
+        return None
+    if text[-1:] in ("m", "h", "d", "w") and text[:1].isdigit():
+        return bot.now() - parse_since(text)
+    return parse_date_or_instant(text)
 
 
 @bp.get("/incidents/<incident_id>")
@@ -420,8 +488,6 @@ def metrics() -> Response:
     ``?since=90d`` (default), ``until=ISO``, ``by=severity|month|component``,
     ``severity=`` (repeatable), ``component=``, ``label=key=value``, ``source=``.
     """
-    from crashbot_core.metrics import filter_criteria
-
     checked_query()
     bot = crashbot()
     criteria = filter_criteria(

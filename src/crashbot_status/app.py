@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
+from werkzeug.test import EnvironBuilder
 
 from crashbot_core.errors import CrashbotError
 from crashbot_core.models import TokenScope
 from crashbot_core.service import Crashbot
 from crashbot_status import admin, insights, maintenance_api, openapi, views
-from crashbot_status.cache import FastPath, FastPathSettings, RenderCache
+from crashbot_status.cache import (
+    REVALIDATE_WINDOW,
+    FastPath,
+    FastPathSettings,
+    RenderCache,
+    Revalidator,
+    WSGIApp,
+)
 from crashbot_status.health import HEALTH_TTL, HealthCheck
 from crashbot_status.links import LinkBase
 from crashbot_status.prom import Metrics
+from crashbot_status.request_ids import RequestIds
 from crashbot_status.site import Site
 
 log = logging.getLogger("crashbot.status")
@@ -42,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     # Answer revalidations and cached pages below Flask (see cache.FastPath).
     "STATUS_FAST_PATH": True,
+    # On the ASGI fast path, serve the current bytes this long past the token's
+    # ttl while it is re-read and pages re-rendered in the background (seconds).
+    "STATUS_REVALIDATE_WINDOW": REVALIDATE_WINDOW,
     "JSON_SORT_KEYS": False,
 }
 
@@ -62,11 +74,21 @@ SECURITY_HEADERS = [
 class StatusState:
     """What the app keeps beside the service: the public reader, render cache, metrics, health."""
 
-    def __init__(self, crashbot: Crashbot, ttl: float, health_ttl: float = HEALTH_TTL) -> None:
+    def __init__(
+        self,
+        crashbot: Crashbot,
+        ttl: float,
+        health_ttl: float = HEALTH_TTL,
+        window: float = REVALIDATE_WINDOW,
+    ) -> None:
         #: Where absolute links point (``[status] public_url`` or the request).
         self.links = LinkBase.from_settings(crashbot.config.section("status"))
         self.site = Site(crashbot, base_url=self.base_url)
-        self.cache = RenderCache(crashbot, ttl=ttl, salt=crashbot.config.general.name)
+        self.cache = RenderCache(
+            crashbot, ttl=ttl, salt=crashbot.config.general.name, window=window
+        )
+        #: Set by :func:`create_app` once the app that renders exists.
+        self.revalidator: Revalidator | None = None
         self.metrics = Metrics(crashbot)
         self.health = HealthCheck(crashbot, ttl=health_ttl)
 
@@ -101,7 +123,12 @@ def create_app(
         crashbot.defer_deliveries()
     bot = crashbot
     app.extensions["crashbot"] = bot
-    state = StatusState(bot, float(app.config["CHANGE_TOKEN_TTL"]), float(app.config["HEALTH_TTL"]))
+    state = StatusState(
+        bot,
+        float(app.config["CHANGE_TOKEN_TTL"]),
+        float(app.config["HEALTH_TTL"]),
+        float(app.config["STATUS_REVALIDATE_WINDOW"]),
+    )
     app.extensions["crashbot_status"] = state
     app.jinja_env.autoescape = True
 
@@ -114,10 +141,48 @@ def create_app(
     _instrument(app, state)
     bot.pm.hook.crashbot_web(app=app, crashbot=bot)
     if app.config["STATUS_FAST_PATH"]:
+        state.revalidator = Revalidator(
+            state.cache, _renderer(app.wsgi_app, state.cache, state.links)
+        )
         app.wsgi_app = FastPath(  # type: ignore[method-assign]
             app.wsgi_app, state.cache, fast_path_settings(app, state), state.links
         )
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+#: Set on the WSGI environ of a background re-render (not a client's request).
+REVALIDATION = "crashbot.revalidation"
+
+
+def _renderer(
+    wsgi: WSGIApp, cache: RenderCache, links: LinkBase
+) -> Callable[[str, dict[str, Any]], None]:
+    """Render a cached key again by sending the app a GET for it.
+
+    ``origin`` holds what the key's link base was read from (scheme, Host,
+    forwarded headers, peer) in a request that asked for the key. A page that
+    no longer renders (an incident made private is a 404 now), or whose key
+    the origin does not give back, is dropped from the cache instead, so no
+    fast path serves its old bytes again.
+    """
+
+    def render(key: str, origin: dict[str, Any]) -> None:
+        prefix = links.cache_prefix_environ(origin)
+        if not key.startswith(prefix):
+            cache.forget(key)
+            return
+        path, _, query = key[len(prefix) :].partition("?")
+        environ = EnvironBuilder(method="GET").get_environ()
+        environ.update(origin)
+        environ.update({"PATH_INFO": path, "QUERY_STRING": query, REVALIDATION: True})
+        status: list[str] = []
+        for _ in wsgi(environ, lambda line, *args: status.append(line)):  # type: ignore[arg-type]
+            pass
+        if not status or not status[0].startswith("200"):
+            cache.forget(key)
+
+    return render
 
 
 def fast_path_settings(app: Flask, state: StatusState) -> FastPathSettings:
@@ -285,7 +350,7 @@ def _instrument(app: Flask, state: StatusState) -> None:
         if request.path.startswith("/api/") and "Cache-Control" not in h:
             h["Cache-Control"] = "no-store"
         started = g.get("started")
-        if started is not None:
+        if started is not None and not request.environ.get(REVALIDATION):
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
             state.metrics.observe(
                 request.method, rule, resp.status_code, time.perf_counter() - started

@@ -28,6 +28,7 @@ from crashbot_status.cache import (
     MAX_ENTRIES,
     FastPathSettings,
     RenderCache,
+    Revalidator,
     etag_matches,
     public_headers,
 )
@@ -47,8 +48,10 @@ class AsgiFastPath:
 
     It answers only when the render cache holds the path (so it is a known
     public route) rendered at the store state this process read last, and
-    that read is fresh. Re-reading the token is a database call, so it is
-    left to the Flask app on a thread and never blocks the event loop.
+    that read is fresh. Re-reading the token is a database call, so it never
+    runs in the event loop: with a ``revalidator`` it runs on its background
+    thread while the current bytes are served (and so does re-rendering a page
+    the store moved under); without, the request goes to the Flask app.
     """
 
     def __init__(
@@ -57,10 +60,12 @@ class AsgiFastPath:
         cache: RenderCache,
         settings: FastPathSettings,
         links: LinkBase | None = None,
+        revalidator: Revalidator | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
         self.links = links or LinkBase()
+        self.revalidator = revalidator
         self.max_age, self.swr, security, self.observe = settings
         self.security = [(k.lower().encode(), v.encode()) for k, v in security]
         self._headers_for: dict[str, list[tuple[bytes, bytes]]] = {}
@@ -79,8 +84,25 @@ class AsgiFastPath:
         query = scope.get("query_string", b"").decode("latin-1")
         key = f"{self.links.cache_prefix_scope(scope)}{path}?{query}"
         entry = self.cache.lookup(key)
-        validator = self.cache.fresh_validator() if entry is not None else None
-        if entry is None or validator is None or entry.validator != validator:
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        validator, lapsed = self.cache.serving_validator()
+        again = self.revalidator
+        if validator is None or not (
+            entry.validator == validator
+            or (again is not None and self.cache.servable(entry, validator))
+        ):
+            await self.app(scope, receive, send)
+            return
+        if again is not None:
+            # Stale-while-revalidate: these bytes now, the re-read and the
+            # re-render on the background thread, once however many ask.
+            if lapsed:
+                again.refresh()
+            if entry.validator != validator:
+                again.rerender(key, _origin(scope))
+        elif lapsed:
             await self.app(scope, receive, send)
             return
         headers = self._public_headers(entry.etag)
@@ -120,6 +142,30 @@ class AsgiFastPath:
         return headers
 
 
+#: The request headers a page's link base is read from (see crashbot_status.links).
+_ORIGIN_HEADERS = {
+    b"host": "HTTP_HOST",
+    b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO",
+    b"x-forwarded-host": "HTTP_X_FORWARDED_HOST",
+    b"x-forwarded-port": "HTTP_X_FORWARDED_PORT",
+}
+
+
+def _origin(scope: Scope) -> dict[str, Any]:
+    """The WSGI environ entries a page's link base is read from, for its background render."""
+    environ: dict[str, Any] = {"wsgi.url_scheme": scope.get("scheme", "http")}
+    server = scope.get("server")
+    if server:
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = str(server[0]), str(server[1])
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = client[0]
+    for name, value in scope["headers"]:
+        if name in _ORIGIN_HEADERS:
+            environ[_ORIGIN_HEADERS[name]] = value.decode("latin-1")
+    return environ
+
+
 def create_asgi_app(
     crashbot: Crashbot | None = None,
     test_config: Mapping[str, Any] | None = None,
@@ -135,4 +181,10 @@ def create_asgi_app(
     if not flask_app.config["STATUS_FAST_PATH"]:
         return fallback
     state: StatusState = flask_app.extensions["crashbot_status"]
-    return AsgiFastPath(fallback, state.cache, fast_path_settings(flask_app, state), state.links)
+    return AsgiFastPath(
+        fallback,
+        state.cache,
+        fast_path_settings(flask_app, state),
+        state.links,
+        state.revalidator,
+    )

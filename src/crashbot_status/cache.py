@@ -13,11 +13,22 @@ leaves their bytes, and so their ETags, as they were.
 
 The last rendered body of each path is kept after the store stops
 answering, so the site can serve it stale (see :meth:`RenderCache.stale`).
+
+Under load no request waits for the store to be re-read or a page to be
+re-rendered. The token is read by one thread at a time and the others take
+its answer; a body is rendered by one thread at a time (single flight). On
+the fast paths, once the token's ``ttl`` lapses, requests keep getting the
+current bytes while one background thread (:class:`Revalidator`) re-reads the
+token and re-renders what changed: stale-while-revalidate inside the
+process, for at most ``window`` seconds. A write through this process drops
+the token instead, so its writer reads what it wrote.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +44,12 @@ if TYPE_CHECKING:
 
 
 WSGIApp = Callable[[dict[str, Any], "StartResponse"], Iterable[bytes]]
+
+log = logging.getLogger("crashbot.status")
+
+#: How long past the change token's ttl the fast paths keep serving the bytes
+#: they have while the token is re-read and pages re-rendered (seconds).
+REVALIDATE_WINDOW = 5.0
 
 
 class Entry(NamedTuple):
@@ -70,13 +87,30 @@ def content_etag(body: bytes, salt: str = "") -> str:
 class RenderCache:
     """Thread-safe cache of rendered public responses, keyed by request path."""
 
-    def __init__(self, crashbot: Crashbot, *, ttl: float = 1.0, salt: str = "") -> None:
+    def __init__(
+        self,
+        crashbot: Crashbot,
+        *,
+        ttl: float = 1.0,
+        salt: str = "",
+        window: float = REVALIDATE_WINDOW,
+    ) -> None:
         self.crashbot = crashbot
         self.ttl = ttl
         self.salt = salt
+        #: Stale-while-revalidate on the fast paths, in seconds past ``ttl``; none when ttl is 0.
+        self.window = window if ttl > 0 else 0.0
         self._lock = threading.Lock()
+        # Single flight: one store read of the token, one render per key, at a time.
+        self._reading = threading.Lock()
+        self._rendering: dict[str, threading.Lock] = {}
         self._token: str | None = None
         self._token_at = 0.0
+        #: When the read that gave ``_token`` started (a later asker may reuse it).
+        self._token_asked = 0.0
+        self._invalidated_at = 0.0
+        #: The token before the last one, and when it was replaced.
+        self._superseded: tuple[str, float] | None = None
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._validator_memo: tuple[str, str, str] | None = None
         #: The last validator read from the store, and when (service clock).
@@ -85,29 +119,69 @@ class RenderCache:
         self.misses = 0
 
     def token(self) -> str:
-        """The store's change token, re-read at most every ``ttl`` seconds."""
-        now = time.monotonic()
+        """The store's change token, re-read at most every ``ttl`` seconds.
+
+        One thread reads it at a time; a thread that asked while another's
+        read was under way waits and takes the next answer, started after it
+        asked (so a write it knows of is seen), instead of reading too.
+        """
+        asked = time.monotonic()
         with self._lock:
-            if self._token is not None and now - self._token_at < self.ttl:
+            if self._token is not None and asked - self._token_at < self.ttl:
                 return self._token
-        value = self.crashbot.store.change_token()
-        with self._lock:
-            self._token, self._token_at = value, time.monotonic()
+        with self._reading:
+            with self._lock:
+                if self._token is not None and self._token_asked >= asked:
+                    return self._token
+            started = time.monotonic()
+            value = self.crashbot.store.change_token()
+            with self._lock:
+                if started < self._invalidated_at:
+                    # A write was made through this process while this read
+                    # ran: it may predate the write, so it is not kept.
+                    return value
+                old = self._token
+                if old is not None and old != value:
+                    self._superseded = (old, started)
+                self._token, self._token_at, self._token_asked = value, time.monotonic(), started
         return value
 
-    def fresh_validator(self) -> str | None:
-        """The current validator if the change token needs no re-read now, else None (no store call)."""
+    def serving_validator(self) -> tuple[str | None, bool]:
+        """What a fast path may answer at without a store call: ``(validator, re-read now?)``.
+
+        The validator is None when the token is unknown, or older than ``ttl``
+        plus the revalidation window: then the request must read it itself.
+        """
         now = time.monotonic()
         with self._lock:
-            token = self._token
-            if token is None or now - self._token_at >= self.ttl:
-                return None
-        return self._validator_of(token, self.crashbot.now())
+            token, age = self._token, now - self._token_at
+        if token is None or age >= self.ttl + self.window:
+            return None, False
+        return self._validator_of(token, self.crashbot.now()), age >= self.ttl
+
+    def servable(self, entry: Entry, validator: str) -> bool:
+        """Whether a fast path may answer with ``entry`` (re-rendering it in the background).
+
+        Yes when it was rendered at ``validator``; also when it was current
+        until the last change of the token and that was less than ``window``
+        seconds ago, so a hot page is re-rendered once per change, behind the
+        requests, while one nobody asked for since is rendered on request.
+        """
+        if entry.validator == validator:
+            return True
+        superseded = self._superseded
+        return (
+            superseded is not None
+            and entry.validator.startswith(superseded[0] + "|")
+            and time.monotonic() - superseded[1] < self.window
+        )
 
     def invalidate(self) -> None:
         """Forget the cached token (after a write through this process)."""
         with self._lock:
             self._token = None
+            self._superseded = None
+            self._invalidated_at = time.monotonic()
 
     def validator(self) -> str:
         """The store state every public response is rendered at right now.
@@ -144,6 +218,21 @@ class RenderCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return hit
+            if len(self._rendering) > 2 * MAX_ENTRIES:
+                self._rendering.clear()
+            turn = self._rendering.setdefault(key, threading.Lock())
+        with turn:
+            # Whoever rendered this key meanwhile may have rendered it at this validator.
+            with self._lock:
+                hit = self._entries.get(key)
+                if hit is not None and hit.validator == validator:
+                    self.hits += 1
+                    return hit
+            return self._render(key, validator, render, route)
+
+    def _render(
+        self, key: str, validator: str, render: Callable[[], tuple[bytes, str]], route: str
+    ) -> Entry:
         body, mimetype = render()
         entry = Entry(
             validator,
@@ -166,6 +255,11 @@ class RenderCache:
         with self._lock:
             return len(self._entries)
 
+    def forget(self, key: str) -> None:
+        """Drop the body kept for ``key`` (it no longer renders)."""
+        with self._lock:
+            self._entries.pop(key, None)
+
     def lookup(self, key: str) -> Entry | None:
         """The entry rendered for ``key`` (at whatever validator), without counting."""
         with self._lock:
@@ -185,6 +279,66 @@ class RenderCache:
         if confirmed is not None and confirmed[0] == entry.validator:
             as_of = max(as_of, confirmed[1])
         return Stale(entry, as_of)
+
+
+class Revalidator:
+    """One background thread that re-reads the change token and re-renders pages.
+
+    Each job is queued at most once at a time (single flight): a thousand
+    requests finding the token lapsed queue one re-read; a thousand finding
+    ``/`` superseded queue one render. A render is a GET through the app
+    itself (``render(key)``), so it fills the cache exactly as a request would.
+    """
+
+    def __init__(self, cache: RenderCache, render: Callable[[str, dict[str, Any]], None]) -> None:
+        self.cache = cache
+        self.render = render
+        self._pending: set[str | None] = set()
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[str | None, dict[str, Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> None:
+        """Re-read the change token soon, unless a re-read is queued already."""
+        self._submit(None, {})
+
+    def rerender(self, key: str, origin: dict[str, Any]) -> None:
+        """Render ``key`` again soon, unless its render is queued already.
+
+        :param origin: the WSGI environ entries of a request for ``key`` that
+            its link base is read from (scheme, Host, forwarded headers, peer).
+        """
+        self._submit(key, origin)
+
+    def _submit(self, job: str | None, origin: dict[str, Any]) -> None:
+        with self._lock:
+            if job in self._pending:
+                return
+            self._pending.add(job)
+            if self._thread is None:
+                # Daemon: a render stuck on a dead database must not hold up shutdown.
+                self._thread = threading.Thread(
+                    target=self._run, name="crashbot-revalidate", daemon=True
+                )
+                self._thread.start()
+        self._jobs.put((job, origin))
+
+    def _run(self) -> None:
+        while True:
+            job, origin = self._jobs.get()
+            try:
+                if job is None:
+                    self.cache.validator()
+                else:
+                    self.render(job, origin)
+            except Exception as exc:
+                # The next request reads the token itself, and the app answers
+                # it (stale, with a notice, when the store is down).
+                log.warning("background revalidation of %s failed: %s", job or "the token", exc)
+                self.cache.invalidate()
+            finally:
+                with self._lock:
+                    self._pending.discard(job)
 
 
 def public_headers(etag: str, max_age: int, swr: int) -> list[tuple[str, str]]:

@@ -35,6 +35,9 @@ from crashbot_status import charts
 #: of the status page wants what the number means.
 PAGE_DEFINITIONS: dict[str, str] = {
     **DEFINITIONS,
+    "selection": "Incidents that started in the months shown (UTC).",
+    "mttd": "Time to detect: from the start of an incident until someone noticed it "
+    "(an alert fired or it was declared).",
     "mtta": "Time to acknowledge: from the start of an incident until a responder "
     "acknowledged it, over the incidents acknowledged so far.",
     "mttm": "Time to mitigate: from the start of an incident until its impact was "
@@ -143,6 +146,8 @@ def build_insights(
     groups = report.groups
     trends: dict[str, list[float | None]] = {}
     for name, metric, stat in (
+        ("MTTD mean", "mttd", "mean"),
+        ("MTTD median", "mttd", "median"),
         ("MTTA mean", "mtta", "mean"),
         ("MTTA median", "mtta", "median"),
         ("MTTR mean", "mttr", "mean"),
@@ -178,10 +183,18 @@ def build_insights(
 
 
 def render_charts(data: Insights) -> dict[str, str]:
-    """The page's SVG charts (``mtta``, ``mttr``, ``severity``) as markup strings."""
+    """The page's SVG charts (``mttd``, ``mtta``, ``mttr``, ``severity``) as markup strings."""
     scope = "public incidents" if data.public_only else "all incidents"
     span = f"{data.months[0]} to {data.months[-1]}"
     return {
+        "mttd": charts.line_chart(
+            "Time to detect per month",
+            f"Mean and median time from start to detection of {scope}, by month of "
+            f"start, {span}. The table below lists the same values.",
+            data.months,
+            [(k, v) for k, v in data.trends.items() if k.startswith("MTTD")],
+            ident="chart-mttd",
+        ),
         "mtta": charts.line_chart(
             "Time to acknowledge per month",
             f"Mean and median time from start to acknowledgement of {scope}, by month "
@@ -252,7 +265,7 @@ def insights() -> Response:
 def metric_families(report: MetricsReport, window: str = "90d") -> Iterator[GaugeMetricFamily]:
     """Prometheus gauges from a metrics report (for the status site's ``/metrics`` collector).
 
-    * ``crashbot_incident_duration_seconds{metric, stat, window}``: mtta/mttm/mttr
+    * ``crashbot_incident_duration_seconds{metric, stat, window}``: mttd/mtta/mttm/mttr
       by mean/median/p90 (NaN when nothing was measured);
     * ``crashbot_incidents_in_window{severity, window}``;
     * ``crashbot_response_breaches{severity, window}``, ``crashbot_response_evaluated``
@@ -261,10 +274,11 @@ def metric_families(report: MetricsReport, window: str = "90d") -> Iterator[Gaug
     nan = float("nan")
     durations = GaugeMetricFamily(
         "crashbot_incident_duration_seconds",
-        "Time to acknowledge, mitigate and resolve incidents started in the window, in seconds.",
+        "Time to detect, acknowledge, mitigate and resolve incidents started in the window, "
+        "in seconds.",
         labels=["metric", "stat", "window"],
     )
-    for metric in ("mtta", "mttm", "mttr"):
+    for metric in ("mttd", "mtta", "mttm", "mttr"):
         stats = getattr(report.durations, metric)
         for stat in ("mean", "median", "p90"):
             value = getattr(stats, stat)

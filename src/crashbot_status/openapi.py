@@ -58,6 +58,106 @@ _INSTANT = {
 }
 
 
+_LABEL_PARAM = {
+    "name": "label",
+    "in": "query",
+    "schema": {
+        "type": "string",
+        "maxLength": MAX_LABEL_KEY + MAX_LABEL_VALUE + 1,
+        "pattern": r"^[^=\x00-\x1f\x7f]*[^\s=\x00-\x1f\x7f]"
+        r"[^=\x00-\x1f\x7f]*=[^\x00-\x1f\x7f]*$",
+        "x-error": "not KEY=VALUE (for example team=payments)",
+    },
+    "description": "Only incidents with this label, as `KEY=VALUE`.",
+}
+#: A look-back window: 1 to 9999 minutes, hours, days or weeks.
+_WINDOW = {
+    "type": "string",
+    "pattern": "^[1-9][0-9]{0,3}[mhdw]$",
+    "x-error": "not a look-back window like 90d (1 to 9999 followed by m, h, d or w)",
+}
+#: Most incidents on one page of ``GET /api/incidents``.
+MAX_PAGE = 500
+
+
+def _list_parameters(severity: dict[str, Any]) -> list[dict[str, Any]]:
+    """The query parameters of ``GET /api/incidents``."""
+    return [
+        {
+            "name": "status",
+            "in": "query",
+            "schema": {"enum": [*_STATUSES, "open"]},
+            "x-repeatable": True,
+            "description": "Only this status (`open`: any but resolved); repeat for several.",
+        },
+        {
+            "name": "severity",
+            "in": "query",
+            "schema": severity,
+            "x-repeatable": True,
+            "description": "Only this severity; repeat for several.",
+        },
+        {
+            "name": "since",
+            "in": "query",
+            "schema": {
+                "anyOf": [
+                    _WINDOW,
+                    {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                    _INSTANT,
+                ],
+                "x-error": "not a look-back window like 7d, a date like 2026-03-02 or an "
+                "instant like 2026-03-02T08:55:00Z",
+            },
+            "description": "Only incidents that started at or after this: a window (`7d`), "
+            "a date or an instant.",
+        },
+        {
+            "name": "public",
+            "in": "query",
+            "schema": {"enum": ["true", "false"], "x-error": "not true or false"},
+            "description": "Only public (`true`) or only private (`false`) incidents.",
+        },
+        _LABEL_PARAM,
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {
+                "type": "string",
+                "pattern": "^(?:[1-9][0-9]?|[1-4][0-9][0-9]|500)$",
+                "x-error": f"not a page size from 1 to {MAX_PAGE}",
+            },
+            "description": f"Incidents per page, 1 to {MAX_PAGE} (default 100).",
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": {
+                "type": "string",
+                "pattern": "^[0-9]{1,19}$",
+                "x-error": "not a cursor this API issued (copy next_cursor as it is)",
+            },
+            "description": "`next_cursor` of the previous page (a cursor naming no "
+            "incident gives an empty page).",
+        },
+    ]
+
+
+def _incident_page() -> dict[str, Any]:
+    """One page of ``GET /api/incidents``."""
+    return {
+        "type": "object",
+        "required": ["incidents", "next_cursor"],
+        "properties": {
+            "incidents": {"type": "array", "items": _INCIDENT},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as `cursor` for the next page; null on the last page.",
+            },
+        },
+    }
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -473,7 +573,20 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                         )
                     ),
                     "responses": {"201": incident_ok, **write_errors},
-                }
+                },
+                "get": {
+                    "summary": "Incidents, newest first, private ones included",
+                    "description": "Filtered and paginated with a cursor: each page is "
+                    "newest first by start; pages stay stable while incidents are declared.",
+                    "tags": ["admin"],
+                    "parameters": _list_parameters(severity),
+                    "responses": {
+                        "200": _json(_incident_page(), "One page of incidents (no timelines)"),
+                        "401": _ERR,
+                        "403": _ERR,
+                        "422": _ERR,
+                    },
+                },
             },
             "/api/incidents/{incident_id}": {
                 "parameters": [ident],
@@ -713,18 +826,7 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                             "schema": _COMPONENT_KEY,
                             "description": "Only incidents affecting this component.",
                         },
-                        {
-                            "name": "label",
-                            "in": "query",
-                            "schema": {
-                                "type": "string",
-                                "maxLength": MAX_LABEL_KEY + MAX_LABEL_VALUE + 1,
-                                "pattern": r"^[^=\x00-\x1f\x7f]*[^\s=\x00-\x1f\x7f]"
-                                r"[^=\x00-\x1f\x7f]*=[^\x00-\x1f\x7f]*$",
-                                "x-error": "not KEY=VALUE (for example team=payments)",
-                            },
-                            "description": "Only incidents with this label, as `KEY=VALUE`.",
-                        },
+                        _LABEL_PARAM,
                         {
                             "name": "source",
                             "in": "query",

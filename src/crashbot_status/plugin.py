@@ -93,7 +93,10 @@ def serve(
         workers=1 if reload else workers or serving.default_workers(),
         outbox_worker=not no_worker,
         access_log=settings.access_log if access_log is None else access_log,
-        log_format=settings.log_format,
+        # [logging] format is the setting; [status] log_format its deprecated alias.
+        log_format="json"
+        if "json" in (str(bot.config.logging.format), settings.log_format)
+        else "text",
         graceful_timeout=graceful_timeout,
     )
     try:
@@ -255,8 +258,8 @@ class StatusSettings:
     )
     #: ``crashbot serve`` logs one line per request (``CRASHBOT_ACCESS_LOG``).
     access_log: bool = env_field("CRASHBOT_ACCESS_LOG", True)
-    #: ``text`` or ``json`` (one object per line): how ``crashbot serve`` writes
-    #: its access and error logs (``CRASHBOT_LOG_FORMAT``).
+    #: Deprecated: ``[logging] format``. ``json`` here still makes ``crashbot serve``
+    #: write its access and error logs as JSON lines (``CRASHBOT_LOG_FORMAT``).
     log_format: str = env_field("CRASHBOT_LOG_FORMAT", "text", validator=_valid_log_format)
 
 

@@ -80,6 +80,7 @@ class IncidentCollector(Collector):
         report = bot.metrics(since=METRICS_WINDOW)
         durations = report.to_dict().get("durations", {})
         for name, help_text in (
+            ("mttd", "Mean time to detect over the last 90 days, in seconds."),
             ("mtta", "Mean time to acknowledge over the last 90 days, in seconds."),
             ("mttm", "Mean time to mitigate over the last 90 days, in seconds."),
             ("mttr", "Mean time to resolve over the last 90 days, in seconds."),

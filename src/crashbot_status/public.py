@@ -223,10 +223,15 @@ def public_face(incident: Incident, alerts: AlertPolicy) -> Incident:
     declared it are internal on every incident, so they are emptied here and
     no renderer can show them by mistake.
     """
-    changes: dict[str, object] = {"labels": {}, "refs": {}, "roles": {}, "declared_by": None}
+    changes: dict[str, object] = {
+        name: empty
+        for name, empty in (("labels", {}), ("refs", {}), ("roles", {}), ("declared_by", None))
+        if getattr(incident, name)
+    }
     if declared_by_alert(incident):
         changes.update(title=alerts.public_title, description=alerts.public_message)
-    return incident.with_changes(**changes)
+    # Status pages read incidents without their internal fields: most need no copy.
+    return incident.with_changes(**changes) if changes else incident
 
 
 def public_updates(incident: Incident, events: Iterable[Event]) -> list[PublicUpdate]:
@@ -524,13 +529,25 @@ def uptime_days(
         and (i.resolved_at or now) >= window_start
         and i.started_at <= now
     ]
+    bounds = []
+    for n in range(days):
+        start, end = _day_bounds(first + timedelta(days=n))
+        bounds.append((start, min(end, now)))
+    # Each incident is checked against the days it may touch only (the day
+    # before its start, as one starting at midnight also ends the day before,
+    # to its last), not against all 90: the same result, far fewer steps.
+    per_day: list[list[Incident]] = [[] for _ in range(days)]
+    for inc in touching:
+        lo = max(0, (inc.started_at.astimezone(UTC).date() - first).days - 1)
+        last = (inc.resolved_at or now).astimezone(UTC).date()
+        for n in range(lo, min(days - 1, (last - first).days) + 1):
+            per_day[n].append(inc)
     out: list[UptimeDay] = []
     total_down = 0.0
     total_minutes = 0.0
     for n in range(days):
         day = first + timedelta(days=n)
-        start, end = _day_bounds(day)
-        end = min(end, now)
+        start, end = bounds[n]
         if end <= start:
             out.append(UptimeDay(day=day, worst=None))
             continue
@@ -542,7 +559,7 @@ def uptime_days(
             if ws < end and (we > start or ws == we >= start):
                 listed.append((m.ref, m.title, Impact.UNDER_MAINTENANCE.value))
                 worst = Impact.UNDER_MAINTENANCE
-        for inc in touching:
+        for inc in per_day[n]:
             s = max(inc.started_at, start)
             e = min(inc.resolved_at or now, end)
             if e < s or (e == s and inc.started_at != s):

@@ -22,7 +22,6 @@ thread, restarted whenever a source file changes.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -40,6 +39,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker
 
+from crashbot_core import logs
 from crashbot_core.service import Crashbot
 from crashbot_core.worker import Worker
 
@@ -96,26 +96,19 @@ class CommonLogFormatter(logging.Formatter):
         return f'{host} - - [{stamp}] "{request_line}" {fields["status"]} -'
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``time``, ``level``, ``logger`` and the message or request."""
+class JsonFormatter(logs.JsonFormatter):
+    """:class:`crashbot_core.logs.JsonFormatter` with ``pid``, and access records as their fields."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as a JSON line (access records as their fields)."""
-        stamp = datetime.fromtimestamp(record.created, UTC)
-        data: dict[str, Any] = {
-            "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "pid": record.process,
-        }
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """The core's fields, the process id, and a request's fields for access records."""
+        super().add_fields(log_data, record, message_dict)
+        log_data["pid"] = record.process
         fields = _access_fields(record)
         if fields is not None:
-            data.update(fields)
-        else:
-            data["message"] = record.getMessage()
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
+            del log_data["message"]
+            log_data.update(fields)
 
 
 def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:
@@ -136,14 +129,17 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:
 
 def logger_class(log_format: str) -> type[glogging.Logger]:
     """gunicorn's logger with crashbot's formats; ``crashbot.*`` logs go where gunicorn's do."""
-    text = logging.Formatter("%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
 
     class Logs(glogging.Logger):  # type: ignore[misc]
         def setup(self, cfg: Any) -> None:
             super().setup(cfg)
             json_lines = log_format == "json"
             for handler in self.error_log.handlers:
-                handler.setFormatter(JsonFormatter() if json_lines else text)
+                stream = getattr(handler, "stream", None)
+                handler.setFormatter(
+                    JsonFormatter() if json_lines else logs.formatter("text", stream)
+                )
+                handler.addFilter(logs.ContextFilter())
             for handler in self.access_log.handlers:
                 handler.setFormatter(JsonFormatter() if json_lines else CommonLogFormatter())
             app_log = logging.getLogger("crashbot")

@@ -323,7 +323,21 @@ def api_list() -> Response:
     def render() -> tuple[bytes, str]:
         s = site()
         open_, closed = s.everything()
-        return dumps(listing.listing(open_, closed, s.policy, s.base_url())), JSON
+        base = s.base_url()
+
+        def items(incidents: list[public.PublicIncident]) -> bytes:
+            # Byte for byte dumps(listing.listing(...)), each incident encoded
+            # once per version (Site.encoded) rather than on every render.
+            return b",".join(
+                s.encoded(
+                    f"list {base}",  # links follow the request without a public URL
+                    p,
+                    lambda p=p: dumps(listing.incident_public_dict(p, s.policy, base)),  # type: ignore[misc]
+                )
+                for p in incidents
+            )
+
+        return b'{"open":[' + items(open_) + b'],"closed":[' + items(closed) + b"]}", JSON
 
     return public_response(render)
 

@@ -30,7 +30,7 @@ FORBIDDEN = {
 }
 
 #: Modules that ``Crashbot`` composes: none may import the facade.
-PARTS = ["commands", "corrections", "intake", "outbox", "tokens"]
+PARTS = ["commands", "corrections", "figures", "intake", "outbox", "reads", "tokens"]
 
 
 def _module_name(path: Path) -> str:

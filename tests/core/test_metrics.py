@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from crashbot_core.errors import InvalidInput
 from crashbot_core.metrics import compute, duration_stats, format_report
-from crashbot_core.models import Impact, Incident, Status
+from crashbot_core.models import Impact, Incident, Resolution, Status
 from crashbot_core.severity import DEFAULT_POLICY
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -364,3 +364,38 @@ def test_groups_partition_the_incidents_and_breaches_never_exceed_evaluated(
     assert sum(report.counts.by_period.values()) == report.counts.total
     for key, b in report.breaches.items():
         assert 0 <= b.breached <= b.evaluated <= report.counts.by_severity[key]
+
+
+# ------------------------------------------------------------------ detection and endings
+
+
+def test_mttd_runs_from_start_to_detection_else_to_the_declare() -> None:
+    detected = attrs_evolve(make(1), detected_at=T0 + 4 * M, declared_at=T0 + 9 * M)
+    declared_only = attrs_evolve(make(2), declared_at=T0 + 10 * M)
+
+    mttd = compute([detected, declared_only], DEFAULT_POLICY, now=NOW).durations.mttd
+
+    assert (mttd.count, mttd.mean, mttd.median, mttd.p90) == (2, 420.0, 420.0, 600.0)
+
+
+def test_invalid_and_duplicate_incidents_count_in_no_metric() -> None:
+    kept = make(1, ack=M, resolved=10 * M, components={"api": Impact.MAJOR_OUTAGE})
+    invalid = attrs_evolve(make(2, severity="SEV1", ack=M), resolution=Resolution.INVALID)
+    duplicate = attrs_evolve(
+        make(3, components={"db": Impact.MAJOR_OUTAGE}),
+        resolution=Resolution.DUPLICATE,
+        duplicate_of=1,
+    )
+
+    report = compute([kept, invalid, duplicate], DEFAULT_POLICY, now=NOW, by="component")
+
+    assert report.counts.total == 1
+    assert report.counts.by_severity["SEV1"] == 0
+    assert report.counts.by_component == {"api": 1}
+    assert list(report.groups) == ["api"]
+    assert report.durations.mtta.count == 1
+    assert report.breaches["SEV1"].evaluated == 0
+
+
+def attrs_evolve(incident: Incident, **changes: object) -> Incident:
+    return incident.with_changes(**changes)

@@ -15,6 +15,7 @@ from crashbot_core.cli import build_cli
 from crashbot_core.errors import InvalidInput
 from crashbot_core.hookspecs import hookimpl
 from crashbot_core.models import Actor, Alert, AlertStatus, Event, EventKind, FollowUp, Incident
+from crashbot_core.plugins import get_plugin_manager
 from crashbot_core.postmortem import (
     ExportContext,
     ExportError,
@@ -428,13 +429,19 @@ def test_cli_postmortem_errors_are_one_line_exit_1(
     assert bot.timeline(inc.id)[-1].kind is not EventKind.POSTMORTEM_EXPORTED
 
 
-def test_cli_postmortem_without_to_is_a_usage_error(
+def test_cli_postmortem_without_to_needs_the_markdown_exporter(
     tmp_path: Path, bot: Crashbot, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Without --to the Markdown document is printed; with the markdown plugin
+    # disabled there is nothing to print it with, and the error says what to do.
     cfg = _cli(tmp_path, database_url, monkeypatch)
-    result = CliRunner().invoke(build_cli(bot.pm), ["--config", str(cfg), "postmortem", "1"])
-    assert result.exit_code == 2
-    assert "--to" in result.output
+    bot.declare("Checkout down")
+    monkeypatch.setenv("CRASHBOT_DISABLED_PLUGINS", "markdown")
+    result = CliRunner().invoke(
+        build_cli(get_plugin_manager()), ["--config", str(cfg), "postmortem", "1"]
+    )
+    assert result.exit_code == 1
+    assert "name an exporter with --to" in result.output
 
 
 @pytest.mark.parametrize("to", ["confluence", "github"])

@@ -16,7 +16,7 @@ from support import ALICE, T0
 
 from crashbot_core import Crashbot, FixedClock
 from crashbot_core.config import load_config
-from crashbot_core.errors import ConfigError
+from crashbot_core.errors import ConfigError, NotFound
 from crashbot_core.models import Alert, AlertStatus
 from crashbot_core.plugins import collect_sections, get_plugin_manager
 from crashbot_core.store import AlertGroupCommit, Store, StoreCapabilities
@@ -106,3 +106,26 @@ def test_alert_intake_without_bulk_alerts_routes_as_with_them(
     incident_id = results[0].incident.id  # type: ignore[union-attr]
     assert len(sql_store.alerts(incident_id)) == 4
     assert resolved.incident is not None and resolved.incident.status.value == "monitoring"
+
+
+def test_without_bulk_reads_timelines_and_records_come_one_read_at_a_time(
+    sql_store: SqlStore,
+) -> None:
+    narrow = build(Narrowed(sql_store), disabled=("alerts",))
+    full = build(sql_store, disabled=("alerts",))
+    first = narrow.declare("Checkout down", severity="SEV2", actor=ALICE, public=True)
+    narrow.update(first.id, actor=ALICE, message="internal")
+    narrow.add_follow_up(first.id, "Add an alert", actor=ALICE)
+    second = narrow.declare("Search slow", severity="SEV3", actor=ALICE)
+
+    assert narrow.capabilities.bulk_reads is None
+    for public_only in (False, True):
+        ids = [second.id, first.id]
+        assert narrow.timelines(ids, public_only=public_only) == full.timelines(
+            ids, public_only=public_only
+        )
+    assert narrow.incident_record(first.ref) == full.incident_record(first.ref)
+    with pytest.raises(NotFound):
+        narrow.incident_record(404)
+    with pytest.raises(NotFound):
+        full.incident_record(404)

@@ -68,7 +68,12 @@ def test_start_registers_incident_commands_in_the_guild(
         "unpublish",
         "rca",
         "follow-up",
+        "close",
+        "edit",
     ]
+    close = {o["name"]: o for o in subs["close"]["options"]}
+    assert [c["value"] for c in close["resolution"]["choices"]] == ["invalid", "duplicate"]
+    assert close["duplicate_of"]["required"] is False
     update = {o["name"]: o for o in subs["update"]["options"]}
     assert update["incident"]["required"] is True and update["incident"]["autocomplete"] is True
     assert update["status"]["autocomplete"] is True
@@ -96,8 +101,10 @@ def test_discord_run_with_a_rejected_token_exits_1_with_one_line(
     finally:
         discord.http.Route.BASE = saved
     assert result.exit_code == 1, result.output
-    assert result.output.strip() == (
+    # The bot's log lines ([logging]) go to stderr before it; the error is one line.
+    assert result.output.strip().splitlines()[-1] == (
         "error: DISCORD_BOT_TOKEN was rejected by Discord (401); reset and copy it again"
     )
+    assert "Traceback" not in result.output
     [login] = discord_api.find("GET", rf"{API}/users/@me")
     assert login is not None

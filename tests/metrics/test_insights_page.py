@@ -52,12 +52,13 @@ def svgs(html: str) -> list[ET.Element]:
     return [s for s in every if "chart-wide" in s.get("class", "")]
 
 
-def test_public_page_draws_three_accessible_charts_and_data_tables(history: Crashbot) -> None:
+def test_public_page_draws_four_accessible_charts_and_data_tables(history: Crashbot) -> None:
     resp = make_app(history, None).test_client().get("/insights")
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     charts = svgs(html)
     assert [c.find(f"{SVG}title").text for c in charts] == [  # type: ignore[union-attr]
+        "Time to detect per month",
         "Time to acknowledge per month",
         "Time to resolve per month",
         "Incidents per severity per month",
@@ -67,6 +68,7 @@ def test_public_page_draws_three_accessible_charts_and_data_tables(history: Cras
         'xmlns="http://www.w3.org/2000/svg"', ""
     )
     assert "<caption>Incidents per severity per month</caption>" in html
+    assert '<th scope="col">MTTD mean</th>' in html
     assert resp.headers["Cache-Control"].startswith("public")
 
 

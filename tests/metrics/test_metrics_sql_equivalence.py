@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crashbot_core.cost import CostRates, engagements
 from crashbot_core.metrics import MetricsReport, compute
-from crashbot_core.models import Impact, Incident, Status
+from crashbot_core.models import Actor, Event, EventKind, Impact, Incident, Resolution, Status
 from crashbot_core.severity import DEFAULT_POLICY, SeverityPolicy
 from crashbot_core.store import Change, IncidentFilter
 from crashbot_sqlalchemy import metrics as sql_metrics
@@ -58,7 +59,13 @@ def store(database_url: str) -> Iterator[SqlStore]:
 
 def _empty(store: SqlStore) -> None:
     with store.engine.begin() as conn:
-        for table in ("incident_labels", "incident_components", "events", "incidents"):
+        for table in (
+            "incident_labels",
+            "incident_components",
+            "incident_engagements",
+            "events",
+            "incidents",
+        ):
             conn.execute(sa.text(f"DELETE FROM {table}"))
 
 
@@ -86,13 +93,22 @@ def incidents(draw: st.DrawFn) -> Incident:
     acked = draw(_offset(started, hint))
     mitigated = draw(_offset(started, timedelta(hours=1)))
     resolved = draw(_offset(started, timedelta(hours=2)))
+    status = draw(st.sampled_from(list(Status)))
     return Incident(
         id=0,
         ref="",
         title="t",
         severity=severity,
-        status=draw(st.sampled_from(list(Status))),
-        declared_at=started,
+        status=status,
+        declared_at=started + timedelta(seconds=draw(st.integers(-600, 7200))),
+        detected_at=draw(_offset(started, timedelta(minutes=10))),
+        resolution=draw(
+            st.sampled_from(
+                [Resolution.RESOLVED, Resolution.RESOLVED, Resolution.INVALID, Resolution.DUPLICATE]
+            )
+        )
+        if status is Status.RESOLVED
+        else None,
         started_at=started,
         acknowledged_at=acked,
         mitigated_at=mitigated,
@@ -125,6 +141,43 @@ CRITERIA = st.sampled_from(
 )
 
 
+PEOPLE = [
+    Actor("slack", "U1", "Ann"),
+    Actor("slack", "U2", "Bo"),
+    Actor("cli", "carol", "Carol"),
+    Actor.system(),
+    Actor("alert", "grafana", "grafana"),
+]
+RATES = [
+    None,
+    CostRates(hourly_rate=100.0),
+    CostRates(hourly_rate=80.0, role_rates={"commander": 150.0, "scribe": 60.5}, currency="EUR"),
+]
+
+
+@st.composite
+def timelines(draw: st.DrawFn, incident: Incident) -> list[Event]:
+    """Events authored by people and machines, some assigning roles, around the incident."""
+    out = []
+    for _ in range(draw(st.integers(0, 4))):
+        at = incident.started_at + timedelta(seconds=draw(st.integers(-600, 4 * 86400)))
+        actor = draw(st.sampled_from(PEOPLE))
+        if draw(st.booleans()):
+            out.append(Event(kind=EventKind.UPDATE_POSTED, at=at, actor=actor, data={}))
+        else:
+            user = draw(st.sampled_from(PEOPLE[:3]))
+            role = draw(st.sampled_from(["commander", "scribe", "technical-lead"]))
+            out.append(
+                Event(
+                    kind=EventKind.ROLE_ASSIGNED,
+                    at=at,
+                    actor=actor,
+                    data={"role": role, "user": attrs.asdict(user)},
+                )
+            )
+    return out
+
+
 def assert_same(sql: MetricsReport, ref: MetricsReport) -> None:
     """Counts and breaches exactly; durations within a millisecond."""
 
@@ -153,6 +206,8 @@ def assert_same(sql: MetricsReport, ref: MetricsReport) -> None:
     by=st.sampled_from([None, "severity", "month", "component"]),
     criteria=CRITERIA,
     policy=st.sampled_from([DEFAULT_POLICY, ALT_POLICY]),
+    rates=st.sampled_from(RATES),
+    data=st.data(),
 )
 def test_sql_metrics_equal_the_python_reference_on_random_histories(
     store: SqlStore,
@@ -161,17 +216,51 @@ def test_sql_metrics_equal_the_python_reference_on_random_histories(
     by: str | None,
     criteria: dict[str, Any],
     policy: SeverityPolicy,
+    rates: CostRates | None,
+    data: st.DataObject,
 ) -> None:
     _empty(store)
     for incident in history:
-        store.commit(Change(incident=incident, expected_version=None))
+        events = data.draw(timelines(incident))
+        # Two commits for some: the store folds later events into what it kept,
+        # and the second may change severity or reopen/resolve the incident.
+        split = data.draw(st.integers(0, len(events)))
+        first = incident
+        if split < len(events) and data.draw(st.booleans()):
+            first = attrs.evolve(
+                incident,
+                status=Status.INVESTIGATING,
+                resolution=None,
+                severity=data.draw(st.sampled_from(SEVERITIES)),
+            )
+        saved = store.commit(Change(incident=first, expected_version=None, events=events[:split]))
+        if split < len(events) or first is not incident:
+            store.commit(
+                Change(
+                    incident=attrs.evolve(incident, id=saved.incident.id, ref=saved.incident.ref),
+                    expected_version=saved.incident.version,
+                    events=events[split:],
+                )
+            )
     since, until = window
-    sql = store.metrics(policy, now=NOW, since=since, until=until, by=by, **criteria)
+    sql = store.metrics(policy, now=NOW, since=since, until=until, by=by, rates=rates, **criteria)
     stored = store.list_incidents(
         IncidentFilter(since=since, until=until, newest_first=False, **criteria)
     )
-    ref = compute(stored, policy, now=NOW, since=since, until=until, by=by)
+    people = {inc.id: engagements(store.events(inc.id)) for inc in stored}
+    ref = compute(
+        stored,
+        policy,
+        now=NOW,
+        since=since,
+        until=until,
+        by=by,
+        rates=rates,
+        engagements=people,
+    )
     assert_same(sql, ref)
+    if rates is None:
+        assert sql.cost is None
 
 
 @settings(

@@ -168,3 +168,28 @@ def test_publish_takes_an_optional_message_and_unpublish_takes_nothing() -> None
     assert p("unpublish 4") == ParsedCommand(action="unpublish", ref="4")
     with pytest.raises(CommandError, match="`unpublish` takes no text"):
         p("unpublish INC-4 now please")
+
+
+def test_close_invalid_or_duplicate_and_close_with_a_message_resolves() -> None:
+    assert p("close invalid test page", implied=True) == ParsedCommand(
+        action="close", resolution="invalid", message="test page"
+    )
+    assert p("close INC-2 duplicate of #1 same outage") == ParsedCommand(
+        action="close",
+        ref="INC-2",
+        resolution="duplicate",
+        duplicate_of="#1",
+        message="same outage",
+    )
+    assert p("close 2 duplicate 1").duplicate_of == "1"
+    assert p("close all good", implied=True).action == "resolve"
+    assert p("resolve invalid config", implied=True).action == "resolve"
+    with pytest.raises(CommandError, match="which incident it duplicates"):
+        p("close duplicate soon", implied=True)
+
+
+def test_edit_opens_the_edit_form_and_takes_no_text() -> None:
+    assert p("edit", implied=True) == ParsedCommand(action="modal", form="edit")
+    assert p("edit INC-4") == ParsedCommand(action="modal", form="edit", ref="INC-4")
+    with pytest.raises(CommandError, match="opens a form"):
+        p("edit the title", implied=True)

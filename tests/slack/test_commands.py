@@ -60,6 +60,8 @@ def test_declare_creates_channel_invites_declarer_and_posts_digest(
         "Join",
         "Acknowledge",
         "Post update",
+        "Edit",
+        "Close…",
         "Unpublish",
     ]
     assert inc.refs["slack.channel"] == "CINC00001"

@@ -15,6 +15,7 @@ from crashbot_core.models import (
     Incident,
     Reminder,
     ReminderKind,
+    Resolution,
     Status,
 )
 from crashbot_core.roles import DEFAULT_ROLES
@@ -73,12 +74,14 @@ def test_topic_shows_status_severity_and_commander() -> None:
     assert "unassigned" in render.topic(incident(), DEFAULT_POLICY)
 
 
-def test_open_digest_has_join_ack_update_and_visibility_buttons() -> None:
+def test_open_digest_has_join_ack_update_edit_close_and_visibility_buttons() -> None:
     text, blocks = render.digest(incident(), DEFAULT_POLICY, channel_id="C1")
     assert buttons(blocks) == [
         render.ACTION_JOIN,
         render.ACTION_ACK,
         render.ACTION_UPDATE,
+        render.ACTION_EDIT,
+        render.ACTION_CLOSE,
         render.ACTION_UNPUBLISH,
     ]
     assert "<#C1>" in texts(blocks)
@@ -90,12 +93,14 @@ def test_acknowledged_digest_drops_the_ack_button() -> None:
     assert render.ACTION_ACK not in buttons(blocks)
 
 
-def test_resolved_digest_is_marked_and_has_no_buttons() -> None:
+def test_resolved_digest_is_marked_and_offers_only_corrections() -> None:
     done = incident(
         status=Status.RESOLVED, resolved_at=T0 + timedelta(hours=1), rca_url="https://x.example/rca"
     )
     _, blocks = render.digest(done, DEFAULT_POLICY, channel_id="C1")
-    assert buttons(blocks) == []
+    assert buttons(blocks) == [render.ACTION_EDIT, render.ACTION_CLOSE]
+    invalid = attrs.evolve(done, resolution=Resolution.INVALID)
+    assert buttons(render.digest(invalid, DEFAULT_POLICY)[1]) == [render.ACTION_EDIT]
     assert "Resolved" in texts(blocks)
     assert "https://x.example/rca" in texts(blocks)
 

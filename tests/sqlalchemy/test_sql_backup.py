@@ -98,7 +98,7 @@ def test_restore_refuses_a_database_that_holds_data_unless_forced(tmp_path: Path
     refused = _crashbot(target_url, "db", "restore", str(tmp_path / "a.bak"))
 
     assert refused.exit_code == 1
-    assert "holds data (2 incidents, 2 events)" in refused.output
+    assert "holds data (2 incidents, 2 events, 2 incident_engagements)" in refused.output
     assert "--force" in refused.output
     store = SqlStore.from_url(target_url)
     assert sorted(i.title for i in store.list_incidents(IncidentFilter())) == [

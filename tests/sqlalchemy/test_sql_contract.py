@@ -17,6 +17,7 @@ def test_the_sql_store_offers_every_capability(store: SqlStore) -> None:
         "locked_commit",
         "alert_group_commit",
         "bulk_alerts",
+        "bulk_reads",
         "metrics",
         "multi_commit",
         "migrations",

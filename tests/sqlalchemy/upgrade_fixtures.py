@@ -349,6 +349,15 @@ def _effect_0004_record(rows: Rows) -> Rows:
         )
     for row in rows["api_tokens"]:
         row.update(last_used_at=None, revoked_at=None)
+    # MTTD: detected (else declared) - started, mirrored on the component rows.
+    ttd: dict[int, float] = {}
+    for row in rows["incidents"]:
+        detected = row["detected_at"] or row["declared_at"]
+        ttd[row["id"]] = max(0.0, (detected - row["started_at"]).total_seconds())
+        row["ttd_seconds"] = ttd[row["id"]]
+    for row in rows["incident_components"]:
+        row["ttd_seconds"] = ttd[row["incident_id"]]
+    rows["incident_engagements"] = _engagements(rows)
     return rows
 
 
@@ -357,6 +366,54 @@ def _effect_0005_maintenance(rows: Rows) -> Rows:
     rows = copy.deepcopy(rows)
     rows.update(maintenances=[], maintenance_updates=[])
     return rows
+
+
+def _engagements(rows: Rows) -> list[dict[str, Any]]:
+    """Who engaged on each incident since when: people (not system or alert actors)
+    who authored an event or were given a role, as crashbot_core.cost counts them."""
+    out = []
+    for inc in rows["incidents"]:
+        found: dict[str, dict[str, Any]] = {}
+
+        def engage(
+            actor: dict[str, Any] | None,
+            at: datetime,
+            role: str | None,
+            found: dict[str, dict[str, Any]] = found,
+        ) -> None:
+            if not actor or actor.get("platform") in ("system", "alert") or not actor.get("id"):
+                return
+            key = f"{actor.get('platform', '')}:{actor['id']}"
+            seen = found.setdefault(key, {"name": actor.get("name") or actor["id"], "since": at})
+            seen["since"] = min(seen["since"], at)
+            if role is not None:
+                seen["role"] = role
+
+        timeline = sorted(
+            (e for e in rows["events"] if e["incident_id"] == inc["id"]), key=lambda e: e["id"]
+        )
+        for event in timeline:
+            engage(event["actor"], event["at"], None)
+            if event["kind"] == "role_assigned":
+                engage(event["data"].get("user"), event["at"], event["data"].get("role"))
+        end = inc["resolved_at"] if inc["status"] == "resolved" else None
+        for person, e in found.items():
+            out.append(
+                {
+                    "incident_id": inc["id"],
+                    "person": person,
+                    "name": e["name"],
+                    "role": e.get("role") or "",
+                    "engaged_from": e["since"],
+                    "engaged_seconds": None
+                    if end is None
+                    else max(0.0, (end - e["since"]).total_seconds()),
+                    "severity": inc["severity"],
+                    "started_at": inc["started_at"],
+                    "started_month": inc["started_month"],
+                }
+            )
+    return out
 
 
 #: Rows valid at each revision (a function, so each test gets its own copy).

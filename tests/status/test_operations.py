@@ -70,6 +70,17 @@ def test_prometheus_metrics(bot, clock, client):
     assert s[("crashbot_incidents_open", (("severity", "SEV2"),))] == 1
     assert s[("crashbot_incidents_open", (("severity", "SEV1"),))] == 0
     assert s[("crashbot_mtta_seconds", ())] == 0.0
+    # Declared at once: detected when declared, when it started.
+    assert s[("crashbot_mttd_seconds", ())] == 0.0
+    assert (
+        s[
+            (
+                "crashbot_incident_duration_seconds",
+                (("metric", "mttd"), ("stat", "p90"), ("window", "90d")),
+            )
+        ]
+        == 0.0
+    )
     assert (
         s[("crashbot_http_requests_total", (("method", "GET"), ("route", "/"), ("status", "200")))]
         == 1

@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 
+from crashbot_core import logs
 from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, table
 from crashbot_core.config import DEFAULT_CONFIG_FILE
 from crashbot_core.errors import ConfigError
@@ -250,6 +251,7 @@ def worker(state: CliState, interval: float, once: bool, lease: float | None) ->
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     bot = state.crashbot()
+    logs.configure_from(bot.config.logging, long_running=True)
     if lease is not None:
         bot.lease = timedelta(seconds=lease)
     w = Worker(bot, interval=interval)

@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 import pluggy
 
+from crashbot_core import logs
 from crashbot_core.models import Actor
 from crashbot_core.service import Crashbot
 
@@ -44,6 +45,7 @@ class CliState:
         """The service, built on first use (so ``--help`` never touches the database)."""
         if self._bot is None:
             self._bot = Crashbot.from_config(self.config_path, pm=self.pm)
+            logs.configure_from(self._bot.config.logging, long_running=False)
             # A command delivers its events before it exits, within a bound;
             # the worker retries what fails or is left over.
             self._bot.outbox.inline_budget = CLI_DELIVERY_BUDGET

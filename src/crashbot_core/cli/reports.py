@@ -11,8 +11,9 @@ import click
 
 from crashbot_core.cli.common import CliState, echo_json, json_option, pass_state, printable, table
 from crashbot_core.cli.params import AGE, INCIDENT_ID, INSTANT, LABEL, STATUS
+from crashbot_core.cost import IncidentCost
 from crashbot_core.durations import format_duration
-from crashbot_core.metrics import Durations, MetricsReport
+from crashbot_core.metrics import Durations, MetricsReport, format_money
 from crashbot_core.models import Event, EventKind, Incident, Resolution, Status
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.store import IncidentFilter
@@ -119,10 +120,12 @@ def show(state: CliState, incident_id: str, as_json: bool) -> None:
     incident = bot.get(incident_id)
     events = bot.timeline(incident.id)
     follow_ups = bot.follow_ups(incident.id)
+    estimate = bot.cost(incident.id)
     if as_json:
         data = incident_dict(incident)
         data["timeline"] = [event_dict(e) for e in events]
         data["follow_ups"] = [follow_up_dict(f) for f in follow_ups]
+        data["cost"] = estimate.to_dict() if estimate is not None else None
         echo_json(data)
         return
     click.echo(_describe(incident, bot.policy.get(incident.severity).label))
@@ -139,6 +142,25 @@ def show(state: CliState, incident_id: str, as_json: bool) -> None:
             owner = f" @{printable(f.owner.display)}" if f.owner else ""
             due = f" due {f.due.isoformat()}" if f.due else ""
             click.echo(f"  [{mark}] #{f.id} {printable(f.title)}{owner}{due}")
+    if estimate is not None:
+        click.echo(_cost_text(estimate, open_=incident.is_open))
+
+
+def _cost_text(estimate: IncidentCost, *, open_: bool) -> str:
+    money = estimate.currency
+    people = len(estimate.lines)
+    lines = [
+        f"\nEstimated cost{' so far' if open_ else ''}: {format_money(estimate.total, money)} "
+        f"({people} {'person' if people == 1 else 'people'}, "
+        f"{format_duration(estimate.person_seconds)} engaged)"
+    ]
+    for line in estimate.lines:
+        who = printable(line.name) + (f" ({printable(line.role)})" if line.role else "")
+        lines.append(
+            f"  {who:<28}  {format_duration(line.seconds):>8}  "
+            f"{format_money(line.rate, money)}/h  {format_money(line.cost, money)}"
+        )
+    return "\n".join(lines)
 
 
 def event_text(event: Event) -> str:
@@ -246,7 +268,7 @@ def metrics(
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """MTTA, MTTM, MTTR, counts and response-target breaches over a window."""
+    """MTTD, MTTA, MTTM, MTTR, counts, breaches and estimated cost over a window."""
     from crashbot_core.metrics import filter_criteria, format_report
 
     if as_json and as_csv:
@@ -280,29 +302,37 @@ CSV_COLUMNS = (
     "incidents",
     *(
         f"{m}_{stat}"
-        for m in ("mtta", "mttm", "mttr")
+        for m in ("mttd", "mtta", "mttm", "mttr")
         for stat in ("count", "mean_seconds", "median_seconds", "p90_seconds")
     ),
     "breached",
     "evaluated",
     "breach_rate",
+    "cost",
+    "currency",
 )
 
 
 def metrics_csv(report: MetricsReport) -> str:
     """The report as CSV: an ``all`` row, then one row per group.
 
-    Breach columns are filled on the ``all`` row (totals) and on severity rows.
+    Breach columns are filled on the ``all`` row (totals) and on severity rows;
+    so are ``cost`` and ``currency``, and only when an hourly rate is configured.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
 
     def row(
-        group: str, key: str, durations: Durations, total: int, breach: tuple[int, int] | None
+        group: str,
+        key: str,
+        durations: Durations,
+        total: int,
+        breach: tuple[int, int] | None,
+        cost: float | None,
     ) -> list[Any]:
         cells: list[Any] = [group, key, total]
-        for stats in (durations.mtta, durations.mttm, durations.mttr):
+        for stats in (durations.mttd, durations.mtta, durations.mttm, durations.mttr):
             cells += [
                 stats.count,
                 *("" if v is None else f"{v:.3f}" for v in (stats.mean, stats.median, stats.p90)),
@@ -312,13 +342,19 @@ def metrics_csv(report: MetricsReport) -> str:
         else:
             breached, evaluated = breach
             cells += [breached, evaluated, f"{breached / evaluated:.4f}" if evaluated else ""]
+        if cost is None or report.cost is None:
+            cells += ["", ""]
+        else:
+            cells += [f"{cost:.2f}", report.cost.currency]
         return cells
 
     totals = (
         sum(b.breached for b in report.breaches.values()),
         sum(b.evaluated for b in report.breaches.values()),
     )
-    writer.writerow(row("all", "all", report.durations, report.counts.total, totals))
+    costs = report.cost.by_severity if report.cost is not None else {}
+    total_cost = report.cost.total if report.cost is not None else None
+    writer.writerow(row("all", "all", report.durations, report.counts.total, totals, total_cost))
     for key, g in report.groups.items():
         b = report.breaches.get(key) if report.by == "severity" else None
         writer.writerow(
@@ -328,6 +364,7 @@ def metrics_csv(report: MetricsReport) -> str:
                 g.durations,
                 g.counts.total,
                 (b.breached, b.evaluated) if b is not None else None,
+                costs.get(key) if report.by == "severity" else None,
             )
         )
     return out.getvalue()

@@ -1,9 +1,9 @@
-"""Digest buttons: Join, Acknowledge, Post update, Publish / Unpublish; the Home tab's Declare.
+"""Digest buttons: Join, Acknowledge, Post update, Publish / Unpublish, Edit, Close…; Home's Declare.
 
 Acknowledge, Publish and Unpublish are committed before the ack; Slack
 ignores a block action's ack body, so their confirmation follows on the
 ``response_url``, and the refreshed digest comes from the outbox. Join (an
-invite), Post update and Declare (forms) change no incident: their Slack
+invite), Post update, Edit, Close… and Declare (forms) change no incident: their Slack
 calls come after the ack.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from crashbot_core.errors import InvalidInput
-from crashbot_slack import render
+from crashbot_slack import record_forms, render
 from crashbot_slack.api import error_code
 from crashbot_slack.listeners.context import Later, guarded, log, outcome, request_actor
 from crashbot_slack.notifier import REF_CHANNEL
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from slack_bolt import Ack, App, Respond
 
+    from crashbot_core.models import Incident
     from crashbot_slack.runtime import SlackRuntime
 
 
@@ -112,22 +113,38 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
 
         later(open_form)
 
-    @app.action(render.ACTION_UPDATE)
-    def on_open_update_form(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    def open_form(
+        body: dict[str, Any], respond: Respond, make: Callable[[Incident], dict[str, Any]]
+    ) -> None:
+        """Read the incident (no Slack call), ack, then open the form it fills."""
         views: list[dict[str, Any]] = []
 
         def prepare() -> str:
-            views.append(render.update_modal(bot.get(_incident_id(body)), bot.policy))
+            views.append(make(bot.get(_incident_id(body))))
             return ""
 
-        problem = outcome(prepare)  # a store read, no Slack call
-        ack()
+        problem = outcome(prepare)
         if not views:
             later(lambda: _replier(respond)(problem))
             return
         trigger, view = body["trigger_id"], views[0]
 
-        def open_form() -> None:
+        def open_it() -> None:
             runtime.api.call("views.open", trigger_id=trigger, view=view)
 
-        later(open_form)
+        later(open_it)
+
+    @app.action(render.ACTION_UPDATE)
+    def on_open_update_form(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()  # the form opens after the ack: the trigger_id stays valid for 3 s
+        open_form(body, respond, lambda inc: render.update_modal(inc, bot.policy))
+
+    @app.action(render.ACTION_EDIT)
+    def on_open_edit_form(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        open_form(body, respond, lambda inc: record_forms.edit_modal(inc, bot.components()))
+
+    @app.action(render.ACTION_CLOSE)
+    def on_open_close_form(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        open_form(body, respond, record_forms.close_modal)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.models import Actor, Incident
-from crashbot_slack import render
+from crashbot_slack import record_forms, render
 from crashbot_slack.command_text import CommandError, ParsedCommand, help_text, parse
 from crashbot_slack.listeners.context import (
     OOPS,
@@ -172,6 +172,18 @@ def _run(
     if cmd.action == "resolve":
         done = bot.resolve(inc.id, actor=actor, message=cmd.message or None, public=cmd.public)
         return f"Resolved {done.ref}."
+    if cmd.action == "close":
+        assert cmd.resolution is not None
+        done = bot.close_incident(
+            inc.id,
+            cmd.resolution,
+            actor=actor,
+            message=cmd.message or None,
+            duplicate_of=cmd.duplicate_of,
+        )
+        if done.duplicate_of is not None:
+            return f"Closed {done.ref} as a duplicate of {bot.get(done.duplicate_of).ref}."
+        return f"Closed {done.ref} as invalid."
     if cmd.action == "rca":
         assert cmd.url is not None
         done = bot.link_rca(inc.id, cmd.url, actor=actor)
@@ -238,8 +250,10 @@ def _declared_text(inc: Incident) -> str:
 def _modal(runtime: SlackRuntime, cmd: ParsedCommand, implied: Incident | None) -> dict[str, Any]:
     """The form ``cmd`` asks for, filled from the store (no Slack call)."""
     bot = runtime.crashbot
-    if cmd.form == "update":
+    if cmd.form in {"update", "edit"}:
         inc = target_incident(runtime, cmd.ref, implied, runtime.settings.command)
+        if cmd.form == "edit":
+            return record_forms.edit_modal(inc, bot.components())
         return render.update_modal(inc, bot.policy)
     return render.declare_modal(
         bot.policy,

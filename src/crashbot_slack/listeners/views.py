@@ -1,4 +1,4 @@
-"""Modal submissions: the declare and update forms.
+"""Modal submissions: the declare, update, edit and close forms.
 
 The service call runs and commits before the ack. Input errors and the
 service's refusals go back in the ``ack`` (``response_action: errors``), so
@@ -17,7 +17,7 @@ from attrs import frozen
 from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.inputs import MAX_TITLE
 from crashbot_core.severity import SeverityPolicy
-from crashbot_slack import render
+from crashbot_slack import record_forms, render
 from crashbot_slack.listeners.context import Later, guarded, log, request_actor
 from crashbot_slack.notifier import REF_CHANNEL
 
@@ -121,7 +121,7 @@ def _commit(ack: Ack, field: str, work: Callable[[], Any]) -> Any:
 
 
 def register(app: App, runtime: SlackRuntime, later: Later) -> None:
-    """Listen to the two forms."""
+    """Listen to the forms."""
     bot = runtime.crashbot
 
     def dm(user_id: str) -> Callable[[str], Any]:
@@ -174,6 +174,53 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
             )
 
         if _commit(ack, "message", update) is not None:
+            ack()
+
+    @app.view(record_forms.VIEW_EDIT)
+    def on_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form, errors = record_forms.read_edit_form(view)
+        if form is None:
+            ack(response_action="errors", errors=errors)
+            return
+        try:
+            # One edit with only the changed fields: one ``edited`` event per field.
+            bot.edit(
+                form.incident_id,
+                actor=request_actor(runtime, body["user"]),
+                title=form.title,
+                description=form.description,
+                components=dict(form.components),
+                remove_components=form.remove_components,
+                **form.times,
+            )
+        except CrashbotError as exc:
+            # The time order, an unknown component …: under the field it is about.
+            ack(response_action="errors", errors={form.error_block(exc): exc.message})
+            return
+        except Exception:
+            log.exception("Slack edit form submission failed")
+            ack(response_action="errors", errors={form.blocks()[0]: FORM_OOPS})
+            return
+        ack()
+
+    @app.view(record_forms.VIEW_CLOSE)
+    def on_close(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form, errors = record_forms.read_close_form(view)
+        if form is None:
+            ack(response_action="errors", errors=errors)
+            return
+
+        def close() -> Incident:
+            return bot.close_incident(
+                form.incident_id,
+                form.resolution,
+                actor=request_actor(runtime, body["user"]),
+                message=form.reason,
+                duplicate_of=form.duplicate_of,
+            )
+
+        field = "duplicate_of" if form.resolution == "duplicate" else "resolution"
+        if _commit(ack, field, close) is not None:
             ack()
 
 

@@ -1,0 +1,195 @@
+"""Correcting the record from Discord: ``/incident close`` and the ``/incident edit`` modal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from discord_interactions import Harness, command, modal_submit
+from fake_discord import FakeDiscord
+from support import T0
+from test_discord_bot import declare, reply
+
+from crashbot_core import Crashbot, EventKind, FixedClock
+from crashbot_core.errors import InvalidInput
+from crashbot_core.models import Impact, Resolution, Status
+from crashbot_discord.record import changes, parse_components, parse_times
+
+
+def edited(bot: Crashbot, incident_id: int = 1) -> dict[str, tuple[Any, Any]]:
+    return {
+        e.data["field"]: (e.data["from"], e.data["to"])
+        for e in bot.timeline(incident_id)
+        if e.kind is EventKind.EDITED
+    }
+
+
+def open_edit(client: Harness, api: FakeDiscord, incident: str = "INC-1") -> dict[str, Any]:
+    """Run ``/incident edit``; the modal Discord was sent, and what each input shows."""
+    client.feed(command("edit", incident=incident))
+    modal = api.callbacks()[-1]
+    assert modal["type"] == 9
+    return dict(modal["data"])
+
+
+def shown(modal: dict[str, Any]) -> dict[str, str]:
+    """Each text input's prefilled value, by custom_id."""
+    out: dict[str, str] = {}
+    for row in modal["components"]:
+        for c in row.get("components") or [row.get("component")]:
+            out[c["custom_id"]] = c.get("value") or ""
+    return out
+
+
+# -- /incident close -------------------------------------------------------------------------
+
+
+def test_close_as_invalid_with_a_reason(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    discord_client.feed(command("close", incident="INC-1", resolution="invalid", reason="a drill"))
+    assert reply(discord_api).startswith("Closed as invalid: **INC-1**")
+    inc = bot_mode.get(1)
+    assert (inc.status, inc.resolution, inc.counts) == (Status.RESOLVED, Resolution.INVALID, False)
+    [closed] = [e for e in bot_mode.timeline(1) if e.kind is EventKind.CLOSED]
+    assert "a drill" in str(closed.data)
+
+
+def test_close_as_duplicate_merges_into_the_original(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    declare(discord_client, title="@everyone checkout again")
+    discord_client.feed(
+        command("close", incident="2", resolution="duplicate", duplicate_of="INC-1")
+    )
+    text = reply(discord_api)
+    assert text.startswith("Closed as a duplicate of **INC-1**: **INC-2** @everyone")
+    # The reply may quote user text, but it never pings.
+    assert discord_api.callbacks()[-1]["data"]["allowed_mentions"] == {"parse": []}
+    dup = bot_mode.get(2)
+    assert (dup.resolution, dup.duplicate_of) == (Resolution.DUPLICATE, 1)
+    assert any(e.kind is EventKind.MERGED for e in bot_mode.timeline(1))
+
+
+def test_close_as_duplicate_without_the_original_is_explained(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    discord_client.feed(command("close", incident="1", resolution="duplicate"))
+    assert reply(discord_api) == "⚠️ say which incident it duplicates (duplicate_of)"
+    assert bot_mode.get(1).resolution is None
+
+
+# -- /incident edit --------------------------------------------------------------------------
+
+
+def test_edit_opens_a_modal_filled_with_the_record(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client, description="500s on /pay", components="api")
+    modal = open_edit(discord_client, discord_api)
+    assert modal["title"] == "Edit INC-1"
+    assert shown(modal) == {
+        "title": "Checkout down",
+        "description": "500s on /pay",
+        "components": "api major_outage",
+        "times": "started_at 2026-03-02T09:00:00Z\ndetected_at 2026-03-02T09:00:00Z",
+    }
+
+
+def test_edit_of_an_unknown_incident_is_refused_at_once(
+    discord_client: Harness, discord_api: FakeDiscord
+) -> None:
+    discord_client.feed(command("edit", incident="INC-9"))
+    [callback] = discord_api.callbacks()
+    assert callback["type"] == 4 and "no incident INC-9" in callback["data"]["content"]
+
+
+def test_submitting_the_edit_modal_changes_only_what_was_changed(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot, clock: FixedClock
+) -> None:
+    declare(discord_client, components="api,web")
+    clock.advance(hours=1)
+    modal = open_edit(discord_client, discord_api)
+    values = shown(modal)
+    values["title"] = "Checkout was down"
+    values["components"] = "api partial\n"  # web taken off, api lowered
+    values["times"] = values["times"].replace(
+        "started_at 2026-03-02T09:00", "started_at 2026-03-02T08:40"
+    )
+    discord_client.feed(modal_submit(modal, values))
+    assert reply(discord_api).startswith("Edited (title, components, started): **INC-1**")
+    inc = bot_mode.get(1)
+    assert inc.title == "Checkout was down"
+    assert inc.components == {"api": Impact.PARTIAL_OUTAGE}
+    assert inc.started_at == T0.replace(hour=8, minute=40)
+    assert set(edited(bot_mode)) == {"title", "components", "started_at"}
+    assert edited(bot_mode)["components"] == (
+        {"api": "major_outage", "web": "major_outage"},
+        {"api": "partial_outage"},
+    )
+
+
+def test_times_out_of_order_are_refused_with_the_rule(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    modal = open_edit(discord_client, discord_api)
+    values = shown(modal)
+    values["times"] = "started_at 2026-03-02T09:00:00Z\ndetected_at 2026-03-02T08:00:00Z"
+    discord_client.feed(modal_submit(modal, values))
+    text = reply(discord_api)
+    assert text.startswith("⚠️ detected_at (2026-03-02T08:00:00Z) is before started_at")
+    assert "started ≤ detected ≤ acknowledged ≤ mitigated ≤ resolved" in text
+    assert edited(bot_mode) == {}
+
+
+def test_an_unchanged_edit_modal_says_so(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    modal = open_edit(discord_client, discord_api)
+    discord_client.feed(modal_submit(modal, shown(modal)))
+    assert reply(discord_api) == "⚠️ nothing changed: correct a field to edit the record"
+
+
+def test_edit_autocomplete_offers_resolved_incidents_too(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client, title="Checkout down")
+    bot_mode.resolve(1)
+    discord_client.feed(command("edit", focused="incident", incident="check"))
+    assert discord_api.callbacks()[-1]["data"]["choices"] == [
+        {"name": "INC-1 · Checkout down", "value": "1"}
+    ]
+
+
+# -- the form's text, pure -------------------------------------------------------------------
+
+
+def test_component_and_time_lines_accept_common_spellings() -> None:
+    assert parse_components("api major\nweb=degraded\n\ncdn: partial_outage") == {
+        "api": Impact.MAJOR_OUTAGE,
+        "web": Impact.DEGRADED_PERFORMANCE,
+        "cdn": Impact.PARTIAL_OUTAGE,
+    }
+    assert parse_times("started 2026-03-02T08:00:00Z") == {"started_at": T0.replace(hour=8)}
+    with pytest.raises(InvalidInput, match="unknown impact"):
+        parse_components("api sideways")
+    with pytest.raises(InvalidInput, match="unknown time 'finished'"):
+        parse_times("finished 2026-03-02T08:00:00Z")
+    with pytest.raises(InvalidInput, match="is not an instant"):
+        parse_times("started_at yesterday")
+
+
+def test_a_time_cannot_be_taken_off() -> None:
+    before = {
+        "title": "t",
+        "description": "",
+        "components": "",
+        "times": "started_at 2026-03-02T08:00:00Z",
+    }
+    with pytest.raises(InvalidInput, match="started_at cannot be taken off"):
+        changes(before, {**before, "times": ""})
