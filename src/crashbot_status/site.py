@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from attrs import frozen
@@ -51,6 +51,9 @@ class Overview:
     #: Maintenances in progress or verifying, then scheduled ones (soonest first).
     maintenances: tuple[PublicMaintenance, ...] = ()
 
+    #: Listed maintenances, newest window first (up to :data:`MAINTENANCE_WINDOW`).
+    listed: tuple[PublicMaintenance, ...] = ()
+
     @property
     def active_maintenances(self) -> tuple[PublicMaintenance, ...]:
         """Maintenances going on now (the "Under maintenance" banner)."""
@@ -60,6 +63,14 @@ class Overview:
     def upcoming_maintenances(self) -> tuple[PublicMaintenance, ...]:
         """Scheduled maintenances, soonest first."""
         return tuple(m for m in self.maintenances if not m.is_active)
+
+
+def current_first(maintenances: Iterable[PublicMaintenance]) -> list[PublicMaintenance]:
+    """The active ones, then the scheduled ones, each soonest first; the rest left out."""
+    ordered = sorted(maintenances, key=lambda m: (m.scheduled_for, m.id))
+    return [m for m in ordered if m.is_active] + [
+        m for m in ordered if m.status is MaintenanceStatus.SCHEDULED
+    ]
 
 
 def _slug(text: str) -> str:
@@ -169,10 +180,13 @@ class Site:
 
     def current_maintenances(self) -> list[PublicMaintenance]:
         """Active ones, then scheduled ones soonest first (the front page, ``summary.json``)."""
-        active = self.maintenances(MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING)
-        upcoming = self.maintenances(MaintenanceStatus.SCHEDULED, limit=None)
-        return sorted(active, key=lambda m: (m.scheduled_for, m.id)) + sorted(
-            upcoming, key=lambda m: (m.scheduled_for, m.id)
+        return current_first(
+            self.maintenances(
+                MaintenanceStatus.IN_PROGRESS,
+                MaintenanceStatus.VERIFYING,
+                MaintenanceStatus.SCHEDULED,
+                limit=None,
+            )
         )
 
     def page(
@@ -222,14 +236,13 @@ class Site:
             i for i in self._list(until=window, open=False, active_since=window) if i.id not in seen
         ]
         all_recent = history + [i for i in open_ if i.id not in seen] + older
-        planned = [
-            m
-            for m in self.maintenances(limit=MAINTENANCE_WINDOW)
-            if (m.completed_at or m.scheduled_until) >= window
-        ]
+        # One read: the newest windows first, so every scheduled and running
+        # one is among them, and the ones that colour the bars.
+        listed = self.maintenances(limit=MAINTENANCE_WINDOW)
+        planned = [m for m in listed if (m.completed_at or m.scheduled_until) >= window]
         comps = self.components(all_recent, planned)
         views = public.component_views(comps, all_recent, now=now, maintenances=planned)
-        current = self.current_maintenances()
+        current = current_first(listed)
         cutoff = (now.astimezone(UTC) - timedelta(days=past_days - 1)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
@@ -244,6 +257,7 @@ class Site:
             open=tuple(shown[: len(open_)]),
             recent=tuple(shown[len(open_) :]),
             maintenances=tuple(current),
+            listed=tuple(listed),
         )
 
     def open_incidents(self) -> list[Incident]:

@@ -25,7 +25,7 @@ from crashbot_core.errors import CrashbotError
 from crashbot_core.models import MAX_ID, MaintenanceStatus
 from crashbot_status import feeds, ical, listing, public, statuspage
 from crashbot_status.cache import Entry, RenderCache, content_etag, etag_matches, public_headers
-from crashbot_status.site import Site
+from crashbot_status.site import FEED_SIZE, Site
 
 log = logging.getLogger("crashbot.status")
 
@@ -406,9 +406,10 @@ def v2_unresolved() -> Response:
 def _maintenances_doc(*statuses: MaintenanceStatus) -> Response:
     def build(s: Site) -> dict[str, Any]:
         ov = s.overview(past_days=1)
-        items = s.maintenances(*statuses)
         if statuses:  # upcoming and active: soonest first, as Statuspage lists them
-            items.sort(key=lambda m: (m.scheduled_for, m.id))
+            items = [m for m in ov.maintenances if m.status in statuses]
+        else:
+            items = list(ov.listed[:FEED_SIZE])
         return statuspage.maintenances_doc(ov.page, items, ov.components)
 
     return _v2(build)
