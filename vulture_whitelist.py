@@ -54,6 +54,8 @@ _.timeout_graceful_shutdown  # uvicorn Config attribute (crashbot_status.serving
 handle_cld  # gunicorn Arbiter dispatches SIGCHLD to handle_cld or handle_chld
 reloading_app  # uvicorn factory by name: "crashbot_status.serving:reloading_app" (serve --reload)
 
+_.active_maintenances  # Overview properties read by templates/index.html
+_.upcoming_maintenances
 # crashbot_core.service: _delegate("reads", ...) reaches the part by its attribute name
 _.reads
 

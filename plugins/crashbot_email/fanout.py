@@ -23,7 +23,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crashbot_core.errors import ConfigError
-from crashbot_core.models import Event, EventKind, Incident, OutboundMessage, Subscriber
+from crashbot_core.models import (
+    Event,
+    EventKind,
+    Incident,
+    Maintenance,
+    MaintenanceStatus,
+    MaintenanceUpdate,
+    OutboundMessage,
+    Subscriber,
+)
 from crashbot_core.store import SubscriptionStore
 from crashbot_email import links
 from crashbot_email.mails import MailContext, Notice, names
@@ -201,6 +210,38 @@ def maintenance_notice(
         component_names=names(comps, known),
         status=step,
         webhook=webhook,
+    )
+
+
+#: Maintenance statuses that are news for subscribers, and the step each announces.
+MAINTENANCE_STEPS = {"scheduled": "scheduled", "in_progress": "started", "completed": "completed"}
+
+
+def notice_for_maintenance(
+    crashbot: Crashbot, maintenance: Maintenance, update: MaintenanceUpdate
+) -> Notice | None:
+    """The notice of a maintenance's new update, or None when the update is no step
+    subscribers hear of (a plain message, verifying, a cancellation of nothing announced)."""
+    step = MAINTENANCE_STEPS.get(MaintenanceStatus(update.status).value)
+    if step is None:
+        return None
+    face = public.public_maintenance(maintenance)
+    site = Site(crashbot)
+    page, views = _page(site, [])
+    return maintenance_notice(
+        crashbot,
+        maintenance_id=maintenance.id,
+        step=step,
+        title=maintenance.title,
+        body=update.body,
+        at=update.at,
+        components=maintenance.components,
+        webhook={
+            "meta": {"documentation": WEBHOOK_DOCS},
+            "page": _page_json(site, page),
+            # Statuspage sends scheduled maintenances as incidents with impact "maintenance".
+            "incident": statuspage.maintenance_json(face, page, views),
+        },
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crashbot_core.hookspecs import hookimpl, subscribed_when
-from crashbot_core.models import Event, Incident
+from crashbot_core.models import Event, Incident, Maintenance, MaintenanceUpdate
 from crashbot_email.settings import SECTION, EmailSettings, settings_of
 
 if TYPE_CHECKING:
@@ -48,6 +48,25 @@ def crashbot_incident_event(crashbot: Crashbot, incident: Incident, event: Event
         for notice in fanout.notices_for_event(crashbot, incident, event):
             fanout.publish(crashbot, notice)
     responder.deliver(crashbot, settings, incident, event)
+
+
+@hookimpl
+def crashbot_maintenance_event(
+    crashbot: Crashbot, maintenance: Maintenance, update: MaintenanceUpdate
+) -> None:
+    """Queue subscriber mails and webhook calls: maintenance scheduled, started, completed.
+
+    Only queued here (one insert per subscriber, idempotent by step): the
+    worker sends them, so a request that scheduled a maintenance never waits
+    on SMTP.
+    """
+    if not _configured(crashbot) or not subscriptions_on(crashbot):
+        return
+    from crashbot_email import fanout
+
+    notice = fanout.notice_for_maintenance(crashbot, maintenance, update)
+    if notice is not None:
+        fanout.publish(crashbot, notice)
 
 
 @hookimpl

@@ -405,6 +405,45 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# Scheduled maintenance (migration 0005_maintenance): not incidents, so their
+# own tables, out of every metrics query.
+maintenances = sa.Table(
+    "maintenances",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # Nullable only between the INSERT and the UPDATE that sets it from the id.
+    sa.Column("ref", sa.String(64), nullable=True, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("scheduled_for", UTCDateTime, nullable=False),
+    sa.Column("scheduled_until", UTCDateTime, nullable=False),
+    sa.Column("status", _ENUM, nullable=False, index=True),
+    sa.Column("components", sa.JSON, nullable=False),
+    sa.Column("auto", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.JSON, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+sa.Index("ix_maintenances_scheduled_for_id", maintenances.c.scheduled_for, maintenances.c.id)
+
+maintenance_updates = sa.Table(
+    "maintenance_updates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "maintenance_id",
+        sa.Integer,
+        sa.ForeignKey("maintenances.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("status", _ENUM, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("actor", sa.JSON, nullable=True),
+)
+
 # One row (id = 1) whose counter is bumped by every write the status site can
 # show, so change_token() is a single primary-key read.
 store_state = sa.Table(

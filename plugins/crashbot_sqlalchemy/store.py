@@ -37,6 +37,8 @@ from crashbot_core.models import (
     FollowUp,
     Impact,
     Incident,
+    Maintenance,
+    MaintenanceStatus,
     Resolution,
     Status,
     TokenScope,
@@ -52,6 +54,7 @@ from crashbot_core.store import (
     SchemaUpgrade,
 )
 from crashbot_sqlalchemy import backup
+from crashbot_sqlalchemy import maintenances as mnt
 from crashbot_sqlalchemy import schema as t
 from crashbot_sqlalchemy.engine import WRITE_OPTION, create_engine, is_memory
 from crashbot_sqlalchemy.metrics import (
@@ -997,6 +1000,31 @@ class SqlStore(SqlSubscriptions):
         query = sa.select(t.components).order_by(t.components.c.position, t.components.c.key)
         with self._read() as conn:
             return [_component_from(row) for row in conn.execute(query).mappings()]
+
+    # -- maintenances ------------------------------------------------------------------
+
+    def save_maintenance(
+        self, maintenance: Maintenance, *, expected_version: int | None, ref_prefix: str = "MNT"
+    ) -> Maintenance:
+        """Insert or update a maintenance and its new updates (see ``MaintenanceStore``)."""
+        with self._write() as conn:
+            saved = mnt.save(
+                conn, maintenance, expected_version=expected_version, ref_prefix=ref_prefix
+            )
+            self._bump(conn)
+        return saved
+
+    def get_maintenance(self, maintenance_id: int) -> Maintenance | None:
+        """One maintenance with its updates, or None."""
+        with self._read() as conn:
+            return mnt.get(conn, maintenance_id)
+
+    def list_maintenances(
+        self, *, statuses: Sequence[MaintenanceStatus] = (), limit: int | None = None
+    ) -> list[Maintenance]:
+        """Maintenances with their updates, newest window first."""
+        with self._read() as conn:
+            return mnt.listing(conn, statuses=statuses, limit=limit)
 
     # -- metrics ----------------------------------------------------------------------
 

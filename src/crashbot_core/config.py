@@ -107,6 +107,22 @@ class GeneralSettings:
 
 
 @define
+class MaintenanceSettings:
+    """``[maintenance]``: scheduled maintenance windows."""
+
+    #: Maintenance refs are PREFIX-N.
+    ref_prefix: str = "MNT"
+    #: First update of a maintenance scheduled without a message.
+    scheduled_message: str = "Scheduled maintenance is planned for the affected components."
+    #: Update posted when a maintenance starts (by the worker, or early by a person).
+    start_message: str = "Scheduled maintenance is now in progress."
+    #: Update posted when a maintenance completes.
+    complete_message: str = "Scheduled maintenance has been completed."
+    #: Update posted when a maintenance is cancelled without a message.
+    cancel_message: str = "This scheduled maintenance has been cancelled."
+
+
+@define
 class SeverityTable:
     """``[severity.KEY]``: one severity level. Missing fields keep the built-in level's values."""
 
@@ -272,6 +288,7 @@ class FileSettings:
     roles: dict[str, RoleTable] = field(factory=dict)
     components: dict[str, ComponentTable] = field(factory=dict)
     alerts: AlertsTable = field(factory=AlertsTable)
+    maintenance: MaintenanceSettings = field(factory=MaintenanceSettings)
     cost: CostTable = field(factory=CostTable)
     oncall: dict[str, OnCallTable] = field(factory=dict)
     escalation: dict[str, EscalationTable] = field(factory=dict)
@@ -292,6 +309,8 @@ class Config:
     path: Path | None = None
     #: Alert routing rules (``[alerts]``).
     alerts: AlertPolicy = field(factory=AlertPolicy)
+    #: Scheduled maintenance settings (``[maintenance]``).
+    maintenance: MaintenanceSettings = field(factory=MaintenanceSettings)
     #: Hourly rates (``[cost]``); None when no ``hourly_rate`` is set.
     cost: CostRates | None = None
     #: Escalation steps per level and on-call targets (``[escalation]``, ``[oncall]``).
@@ -483,7 +502,7 @@ def load_config(
     conv = make_converter()
     known = {
         *("crashbot", "severity", "roles", "components", "alerts", "cost"),
-        *("oncall", "escalation", "logging"),
+        *("oncall", "escalation", "logging", "maintenance"),
     }
     unknown = sorted(set(raw) - known - set(sections))
     if unknown:
@@ -538,6 +557,16 @@ def load_config(
                 "letters, digits, '-', '_' or '.' (such as api or web-app)"
             )
     alert_policy = _build_alerts(settings.alerts, where, policy)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", settings.maintenance.ref_prefix):
+        raise ConfigError(
+            f"{where}: $.maintenance.ref_prefix: found {settings.maintenance.ref_prefix!r}, "
+            "expected letters (then letters, digits or '_'), such as MNT"
+        )
+    if settings.maintenance.ref_prefix.upper() == settings.crashbot.ref_prefix.upper():
+        raise ConfigError(
+            f"{where}: $.maintenance.ref_prefix: {settings.maintenance.ref_prefix!r} is the "
+            "incident prefix too; choose another, such as MNT"
+        )
     cost = _build_cost(settings.cost, roles, where)
     escalation = build_escalation(settings.oncall, settings.escalation, policy, where)
     levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
@@ -566,6 +595,7 @@ def load_config(
         sections=loaded,
         path=file,
         alerts=alert_policy,
+        maintenance=settings.maintenance,
         cost=cost,
         escalation=escalation,
         logging=settings.logging,

@@ -59,6 +59,16 @@ class IllegalTransition(CrashbotError):
         self.allowed = allowed_list
 
 
+class IllegalMaintenanceStep(IllegalTransition):
+    """A maintenance command is not allowed in the maintenance's current status (409)."""
+
+    def __init__(self, asked: str, ref: str, current: str, why: str) -> None:
+        CrashbotError.__init__(self, f"cannot {asked} {ref}: it is {current}; {why}")
+        self.asked = asked
+        self.current = current
+        self.allowed: list[str] = []
+
+
 class ConflictError(CrashbotError):
     """The incident changed under us (optimistic concurrency) and the retry budget ran out."""
 

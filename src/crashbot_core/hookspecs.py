@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
     from crashbot_core.config import Config
     from crashbot_core.escalation import Page
-    from crashbot_core.models import Alert, Event, FollowUp, Incident, Reminder
+    from crashbot_core.models import (
+        Alert,
+        Event,
+        FollowUp,
+        Incident,
+        Maintenance,
+        MaintenanceUpdate,
+        Reminder,
+    )
     from crashbot_core.service import Crashbot
     from crashbot_core.store import Store
 
@@ -136,6 +144,27 @@ def crashbot_reminder(crashbot: Crashbot, incident: Incident, reminder: Reminder
     :param crashbot: the service.
     :param incident: the incident the reminder is about.
     :param reminder: what is due, with a ready-made ``message``.
+    """
+
+
+@hookspec
+def crashbot_maintenance_event(
+    crashbot: Crashbot, maintenance: Maintenance, update: MaintenanceUpdate
+) -> None:
+    """Hear of a maintenance's new public update: scheduled, updated, started, completed, cancelled.
+
+    Called once per update, right after the transaction that saved it
+    committed, in the process that saved it (a command, or the worker that
+    started or completed it on time: exactly once across workers).
+    ``update.status`` says what happened (``scheduled`` for the announcement,
+    ``in_progress`` when it starts, ``completed``, ``cancelled``). The call
+    is not retried and may be inside a request: queue slow work (mail, chat)
+    in your own store or outbox and return at once. Raising is logged; the
+    maintenance stays saved.
+
+    :param crashbot: the service.
+    :param maintenance: the maintenance as saved (its ``updates`` include ``update``).
+    :param update: the new public update.
     """
 
 

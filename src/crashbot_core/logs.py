@@ -145,6 +145,9 @@ def configure_logging(
     handler = logging.StreamHandler(target)
     handler.setFormatter(formatter(log_format, target))
     handler.addFilter(ContextFilter())
+    # On the handler too: a library that sets its own logger's level (werkzeug
+    # sets INFO) would otherwise print below the level asked for.
+    handler.setLevel(level.upper())
     setattr(handler, _OURS, True)
     root = logging.getLogger()
     # Only our own earlier handler goes: others (pytest's capture, an

@@ -487,3 +487,71 @@ class OutboundMessage:
     next_attempt_at: datetime | None = field(default=None, converter=_utc)
     last_error: str | None = None
     sent_at: datetime | None = field(default=None, converter=_utc)
+
+
+class MaintenanceStatus(enum.StrEnum):
+    """Where a maintenance window is. The first four are Statuspage's names."""
+
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+    #: Called off before it started; shown on its own page only.
+    CANCELLED = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        """True while the work is going on (``in_progress`` or ``verifying``)."""
+        return self in (MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING)
+
+    @property
+    def is_over(self) -> bool:
+        """True once completed or cancelled: nothing moves it any more."""
+        return self in (MaintenanceStatus.COMPLETED, MaintenanceStatus.CANCELLED)
+
+
+@frozen
+class MaintenanceUpdate:
+    """One public message of a maintenance (there are no internal ones)."""
+
+    at: datetime = field(converter=_utc)
+    #: The maintenance's status after this update.
+    status: MaintenanceStatus
+    body: str
+    actor: Actor | None = None
+    #: 0 until the store assigns one.
+    id: int = 0
+
+
+@frozen
+class Maintenance:
+    """A planned window of work on some components, announced on the status page.
+
+    Not an incident: it counts in no metric, and while it is in progress its
+    components are ``under_maintenance``. Change it only through
+    :mod:`crashbot_core.maintenance`.
+    """
+
+    id: int
+    #: ``MNT-3``; assigned by the store from ``[maintenance] ref_prefix``.
+    ref: str
+    title: str
+    scheduled_for: datetime = field(converter=_utc)
+    scheduled_until: datetime = field(converter=_utc)
+    status: MaintenanceStatus
+    created_at: datetime = field(converter=_utc)
+    #: Component keys under maintenance while it is in progress.
+    components: tuple[str, ...] = ()
+    #: The worker starts it at ``scheduled_for`` and completes it at ``scheduled_until``.
+    auto: bool = True
+    created_by: Actor | None = None
+    started_at: datetime | None = field(default=None, converter=_utc)
+    completed_at: datetime | None = field(default=None, converter=_utc)
+    #: Oldest first; new ones (``id == 0``) are inserted on save.
+    updates: tuple[MaintenanceUpdate, ...] = ()
+    version: int = 0
+
+    @property
+    def updated_at(self) -> datetime:
+        """Its newest update, or its creation."""
+        return max([self.created_at, *(u.at for u in self.updates)])

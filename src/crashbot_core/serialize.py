@@ -12,7 +12,7 @@ from typing import Any
 
 import cattrs
 
-from crashbot_core.models import ApiToken, Delivery, Event, FollowUp, Incident
+from crashbot_core.models import ApiToken, Delivery, Event, FollowUp, Incident, Maintenance
 
 
 def iso(value: datetime | None) -> str | None:
@@ -63,6 +63,12 @@ def follow_up_dict(follow_up: FollowUp) -> dict[str, Any]:
 def delivery_dict(delivery: Delivery) -> dict[str, Any]:
     """A delivery as plain data."""
     data: dict[str, Any] = converter.unstructure(delivery)
+    return data
+
+
+def maintenance_dict(maintenance: Maintenance) -> dict[str, Any]:
+    """A maintenance as plain data (who scheduled and updated it included: admin views only)."""
+    data: dict[str, Any] = converter.unstructure(maintenance)
     return data
 
 

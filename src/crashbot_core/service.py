@@ -36,6 +36,7 @@ from crashbot_core.errors import ConfigError, CrashbotError
 from crashbot_core.figures import Figures
 from crashbot_core.hookspecs import AlertSource, PostmortemExporter, hookimpl
 from crashbot_core.intake import AlertIntake, IngestResult
+from crashbot_core.maintenance import Maintenances
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -125,6 +126,9 @@ class Crashbot:
         self.corrections = Corrections(config, self.commit)
         self.intake = AlertIntake(config, store, self.capabilities, self.clock, self.commit)
         self.tokens = Tokens(store, self.clock, env_token=config.general.api_token)
+        self.maintenances = Maintenances(
+            config, self.capabilities, self.clock, listeners=self._maintenance_listeners
+        )
         self.transfer = Transfer(config, store, self.clock)
         self.reads = Reads(store, self.capabilities, self.commit)
         self.figures = Figures(store, self.capabilities, self.commit, self.clock, config)
@@ -196,6 +200,7 @@ class Crashbot:
         self.corrections.config = config
         self.figures.config = config
         self.intake.config = config
+        self.maintenances.config = config
         self.tokens.env_token = config.general.api_token
 
     @property
@@ -311,6 +316,25 @@ class Crashbot:
     close_incident = _delegate("corrections", Corrections.close_incident)
     edit = _delegate("corrections", Corrections.edit)
     declare_retrospective = _delegate("corrections", Corrections.declare_retrospective)
+
+    # ------------------------------------------------------------------ maintenance
+
+    schedule_maintenance = _delegate("maintenances", Maintenances.schedule_maintenance)
+    update_maintenance = _delegate("maintenances", Maintenances.update_maintenance)
+    start_maintenance = _delegate("maintenances", Maintenances.start_maintenance)
+    complete_maintenance = _delegate("maintenances", Maintenances.complete_maintenance)
+    cancel_maintenance = _delegate("maintenances", Maintenances.cancel_maintenance)
+    get_maintenance = _delegate("maintenances", Maintenances.get_maintenance)
+    list_maintenances = _delegate("maintenances", Maintenances.list_maintenances)
+    run_due_maintenances = _delegate("maintenances", Maintenances.run_due)
+
+    def _maintenance_listeners(self) -> builtins.list[Callable[[Any, Any], None]]:
+        def tell(maintenance: Any, update: Any) -> None:
+            self.pm.hook.crashbot_maintenance_event(
+                crashbot=self, maintenance=maintenance, update=update
+            )
+
+        return [tell]
 
     # ------------------------------------------------------------------ API tokens
 

@@ -26,6 +26,8 @@ from crashbot_core.models import (
     Event,
     FollowUp,
     Incident,
+    Maintenance,
+    MaintenanceStatus,
     OutboundMessage,
     Status,
     Subscriber,
@@ -649,6 +651,44 @@ class SubscriptionStore(Protocol):
         ...
 
 
+@runtime_checkable
+class MaintenanceStore(Protocol):
+    """Scheduled maintenance windows and their updates.
+
+    Without it ``crashbot maintenance`` and the maintenance routes refuse to
+    run, and the status page shows no maintenance.
+    """
+
+    def save_maintenance(
+        self, maintenance: Maintenance, *, expected_version: int | None, ref_prefix: str = "MNT"
+    ) -> Maintenance:
+        """Insert (``expected_version`` None) or update a maintenance, with its new updates.
+
+        One transaction: the row (version ``expected_version + 1``, or 1 with
+        a new ``id`` and ref ``{ref_prefix}-{id}``), every update whose ``id``
+        is 0, and the store's change token. The version check is what makes
+        the worker's start and completion happen once across replicas.
+
+        :raises crashbot_core.errors.ConflictError: the stored version differs.
+        :raises crashbot_core.errors.NotFound: no maintenance with this id.
+        :returns: the maintenance as stored, update ids assigned.
+        """
+        ...
+
+    def get_maintenance(self, maintenance_id: int) -> Maintenance | None:
+        """One maintenance with its updates, or None."""
+        ...
+
+    def list_maintenances(
+        self,
+        *,
+        statuses: Sequence[MaintenanceStatus] = (),
+        limit: int | None = None,
+    ) -> list[Maintenance]:
+        """Maintenances with their updates, newest ``scheduled_for`` first (then newest id)."""
+        ...
+
+
 #: Capability name → (protocol, what it gives), for messages and the plugin guide.
 CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "locked_commit": (LockedCommit, "commits under the row lock on hot incidents"),
@@ -663,6 +703,7 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "migrations": (Migrations, "crashbot db upgrade"),
     "backups": (Backups, "crashbot db backup and db restore"),
     "subscriptions": (SubscriptionStore, "status-page subscribers and their mail queue"),
+    "maintenances": (MaintenanceStore, "scheduled maintenance windows"),
 }
 
 
@@ -680,6 +721,7 @@ class StoreCapabilities:
     migrations: Migrations | None = None
     backups: Backups | None = None
     subscriptions: SubscriptionStore | None = None
+    maintenances: MaintenanceStore | None = None
 
     @classmethod
     def of(cls, store: Store) -> StoreCapabilities:

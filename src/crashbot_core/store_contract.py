@@ -68,6 +68,7 @@ from crashbot_core.store import (
     StoreMetrics,
     SubscriptionStore,
 )
+from crashbot_core.store_contract_maintenance import MaintenanceContract
 
 #: When the contract's incidents start.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -129,7 +130,7 @@ def _send_reminder(store: Store, incident: Incident, key: str, *, owner: str) ->
     )
 
 
-class StoreContract:
+class StoreContract(MaintenanceContract):
     """The behaviour :class:`~crashbot_core.store.Store` promises; subclass it with a ``store`` fixture."""
 
     # ------------------------------------------------------------------ incidents

@@ -1,4 +1,4 @@
-"""The worker: due reminders and delivery retries, round after round.
+"""The worker: timed maintenance, due reminders and delivery retries, round after round.
 
 ``crashbot worker`` runs it as a process; ``crashbot serve`` runs one as a
 thread. Any number may run against one database: reminders and outbox rows
@@ -35,6 +35,8 @@ class RoundResult:
     reminders: int
     #: Deliveries this worker completed (successful attempts).
     deliveries: int
+    #: Maintenance starts and completions this worker made.
+    maintenances: int = 0
 
 
 class Worker:
@@ -51,12 +53,17 @@ class Worker:
         self.batch = batch
 
     def run_once(self, stop: threading.Event | None = None) -> RoundResult:
-        """Send every due reminder and deliver due outbox rows.
+        """Start and complete maintenances on time, send due reminders, deliver due outbox rows.
 
         :param stop: checked between items: once set, the item in progress
             finishes and nothing new is started (claimed-but-unstarted
             deliveries are handed back for another worker).
         """
+        moved = 0
+        try:
+            moved = len(self.crashbot.run_due_maintenances())
+        except CrashbotError as exc:
+            log.warning("maintenance round failed: %s", exc)
         sent = 0
         for incident, reminder in self.crashbot.due_reminders():
             if stop is not None and stop.is_set():
@@ -70,7 +77,7 @@ class Worker:
         if stop is None or not stop.is_set():
             retried = self.crashbot.retry_deliveries(limit=self.batch, stop=stop)
             self.plugin_rounds()
-        return RoundResult(reminders=sent, deliveries=retried)
+        return RoundResult(reminders=sent, deliveries=retried, maintenances=moved)
 
     def plugin_rounds(self) -> None:
         """Each ``crashbot_worker_round`` implementation once; one failing stops no other."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from attrs import frozen
 
@@ -28,6 +29,9 @@ SUBCOMMANDS: dict[str, str] = {
     "follow-up": "`follow-up TITLE` — add an action item",
     "publish": "`publish [message]` — show the incident on the status page (message: its first public update)",
     "unpublish": "`unpublish` — take the incident off the status page",
+    "maintenance": "`maintenance [list]` · `maintenance schedule START END [components=a,b] TITLE` · "
+    "`maintenance start|complete|cancel MNT-3 [message]` · `maintenance update MNT-3 message` — "
+    "scheduled maintenance (times in UTC, e.g. 2026-12-06T02:00)",
     "help": "`help` — this list",
 }
 
@@ -44,7 +48,12 @@ SYNONYMS = {
     "postmortem": "rca",
     "assign": "role",
     "?": "help",
+    "maint": "maintenance",
+    "mnt": "maintenance",
 }
+
+#: ``maintenance`` steps.
+MAINTENANCE_STEPS = ("list", "schedule", "start", "complete", "cancel", "update")
 
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>$")
 _LINK = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
@@ -80,6 +89,11 @@ class ParsedCommand:
     public: bool | None = None
     #: For ``modal``: which form (``declare``, ``update`` or ``edit``).
     form: str | None = None
+    #: For ``maintenance``: one of :data:`MAINTENANCE_STEPS`.
+    step: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    components: tuple[str, ...] = ()
     #: For ``close``: ``invalid`` or ``duplicate``.
     resolution: str | None = None
     #: For ``close`` as a duplicate: the ref of the original.
@@ -132,6 +146,8 @@ def parse(
         return ParsedCommand(action="help")
     if sub == "declare":
         return _declare(tokens, is_severity)
+    if sub == "maintenance":
+        return _maintenance(tokens)
 
     ref, tokens = _take_ref(tokens, sub, implied)
     if sub == "edit":
@@ -226,6 +242,50 @@ def _declare(tokens: list[str], is_severity: Callable[[str], bool]) -> ParsedCom
     if not title:
         return ParsedCommand(action="modal", form="declare", severity=severity)
     return ParsedCommand(action="declare", title=title, severity=severity)
+
+
+def _maintenance(tokens: list[str]) -> ParsedCommand:
+    step = tokens.pop(0).lower() if tokens else "list"
+    if step not in MAINTENANCE_STEPS:
+        raise CommandError(f"Usage: {SUBCOMMANDS['maintenance']}")
+    if step == "list":
+        return ParsedCommand(action="maintenance", step="list")
+    if step == "schedule":
+        if len(tokens) < 3:
+            raise CommandError(f"Usage: {SUBCOMMANDS['maintenance']}")
+        starts, ends = _instant(tokens[0]), _instant(tokens[1])
+        rest = tokens[2:]
+        components: tuple[str, ...] = ()
+        if rest and rest[0].lower().startswith("components="):
+            components = tuple(k for k in rest.pop(0).partition("=")[2].split(",") if k)
+        title = " ".join(_unlink(t) for t in rest)
+        if not title:
+            raise CommandError("The maintenance needs a title after its times.")
+        return ParsedCommand(
+            action="maintenance",
+            step="schedule",
+            title=title,
+            starts_at=starts,
+            ends_at=ends,
+            components=components,
+        )
+    if not tokens:
+        raise CommandError(f"Which maintenance? e.g. `maintenance {step} MNT-3`")
+    message = " ".join(_unlink(t) for t in tokens[1:])
+    if step == "update" and not message:
+        raise CommandError("Usage: `maintenance update MNT-3 message`")
+    return ParsedCommand(action="maintenance", step=step, ref=tokens[0], message=message)
+
+
+def _instant(token: str) -> datetime:
+    """``2026-12-06T02:00``, ``2026-12-06T02:00Z`` or with an offset; no zone means UTC."""
+    try:
+        value = datetime.fromisoformat(token.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CommandError(
+            f"`{_shorten(token)}` is not a time like 2026-12-06T02:00 (UTC)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _take_ref(tokens: list[str], sub: str, implied: bool) -> tuple[str | None, list[str]]:

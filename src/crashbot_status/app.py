@@ -16,7 +16,7 @@ from werkzeug.test import EnvironBuilder
 from crashbot_core.errors import CrashbotError
 from crashbot_core.models import TokenScope
 from crashbot_core.service import Crashbot
-from crashbot_status import admin, insights, openapi, views
+from crashbot_status import admin, insights, maintenance_api, openapi, views
 from crashbot_status.cache import (
     REVALIDATE_WINDOW,
     FastPath,
@@ -134,6 +134,7 @@ def create_app(
 
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(maintenance_api.bp)
     app.register_blueprint(insights.bp)
     _operations(app, state)
     _errors(app)

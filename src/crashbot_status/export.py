@@ -38,7 +38,8 @@ def export_site(app: Flask, out: Path) -> list[Path]:
     site = state.site
     with app.app_context():
         _, pages = site.history(1)
-        paths = views.static_paths(site.all_ids(), pages)
+        planned = [m.id for m in site.crashbot.list_maintenances()]
+        paths = views.static_paths(site.all_ids(), pages, planned)
         if insights_public(app):
             paths.append("/insights")
     written: list[Path] = []

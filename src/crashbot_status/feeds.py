@@ -13,7 +13,9 @@ from email.utils import format_datetime
 from html import escape as html_escape
 from xml.sax.saxutils import escape, quoteattr
 
-from crashbot_status.public import Overall, PublicIncident, label
+from attrs import frozen
+
+from crashbot_status.public import Overall, PublicIncident, PublicMaintenance, label
 from crashbot_status.site import Page
 
 
@@ -21,9 +23,15 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def entry_html(p: PublicIncident) -> str:
-    """An incident's updates as a small HTML fragment (escaped once more by the feed)."""
+def entry_html(p: PublicIncident | PublicMaintenance) -> str:
+    """An incident's or maintenance's updates as a small HTML fragment (escaped once more
+    by the feed)."""
     parts = []
+    if isinstance(p, PublicMaintenance):
+        parts.append(
+            f"<p><strong>Scheduled maintenance</strong> from {_human(p.scheduled_for)} "
+            f"to {_human(p.scheduled_until)}</p>"
+        )
     for u in p.updates:
         when = u.at.astimezone(UTC).strftime("%b %d, %H:%M UTC")
         parts.append(
@@ -33,13 +41,61 @@ def entry_html(p: PublicIncident) -> str:
     return "".join(parts) or "<p>No public updates yet.</p>"
 
 
-def _updated(p: PublicIncident) -> datetime:
-    return p.updated_at
+def _human(value: datetime) -> str:
+    return html_escape(value.astimezone(UTC).strftime("%b %d, %H:%M UTC"))
 
 
-def atom(page: Page, incidents: Sequence[PublicIncident]) -> str:
-    """An Atom 1.0 feed: one entry per incident, newest first."""
-    updated = max((_updated(p) for p in incidents), default=page.updated_at)
+@frozen
+class _Entry:
+    tag: str
+    title: str
+    url: str
+    published: datetime
+    updated: datetime
+    html: str
+
+
+def _entries(
+    page: Page,
+    incidents: Sequence[PublicIncident],
+    maintenances: Sequence[PublicMaintenance],
+) -> list[_Entry]:
+    """Incidents and maintenances in one list, most recently changed first."""
+    out = [
+        _Entry(
+            f"Incident/{p.id}",
+            p.incident.title,
+            f"{page.url}/incidents/{p.id}",
+            p.incident.declared_at,
+            p.updated_at,
+            entry_html(p),
+        )
+        for p in incidents
+    ]
+    out += [
+        _Entry(
+            f"Maintenance/{m.id}",
+            f"[Maintenance] {m.title}",
+            f"{page.url}/maintenance/{m.id}",
+            m.created_at,
+            m.updated_at,
+            entry_html(m),
+        )
+        for m in maintenances
+    ]
+    if maintenances:
+        out.sort(key=lambda e: e.updated, reverse=True)
+    return out
+
+
+def atom(
+    page: Page,
+    incidents: Sequence[PublicIncident],
+    maintenances: Sequence[PublicMaintenance] = (),
+) -> str:
+    """An Atom 1.0 feed: one entry per incident and maintenance, newest first."""
+    entries = _entries(page, incidents, maintenances)
+    updated = max((e.updated for e in entries), default=page.updated_at)
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<feed xml:lang="en-US" xmlns="http://www.w3.org/2005/Atom">',
@@ -50,26 +106,29 @@ def atom(page: Page, incidents: Sequence[PublicIncident]) -> str:
         f"  <updated>{_iso(updated)}</updated>",
         f"  <author><name>{escape(page.name)}</name></author>",
     ]
-    for p in incidents:
-        inc = p.incident
-        url = f"{page.url}/incidents/{inc.id}"
+    for e in entries:
         lines += [
             "  <entry>",
-            f"    <id>tag:{escape(page.id)},2026:Incident/{inc.id}</id>",
-            f"    <published>{_iso(inc.declared_at)}</published>",
-            f"    <updated>{_iso(_updated(p))}</updated>",
-            f'    <link rel="alternate" type="text/html" href={quoteattr(url)}/>',
-            f"    <title>{escape(inc.title)}</title>",
-            f'    <content type="html">{escape(entry_html(p))}</content>',
+            f"    <id>tag:{escape(page.id)},2026:{e.tag}</id>",
+            f"    <published>{_iso(e.published)}</published>",
+            f"    <updated>{_iso(e.updated)}</updated>",
+            f'    <link rel="alternate" type="text/html" href={quoteattr(e.url)}/>',
+            f"    <title>{escape(e.title)}</title>",
+            f'    <content type="html">{escape(e.html)}</content>',
             "  </entry>",
         ]
     lines.append("</feed>")
     return "\n".join(lines) + "\n"
 
 
-def rss(page: Page, incidents: Sequence[PublicIncident]) -> str:
-    """An RSS 2.0 feed: one item per incident, newest first."""
-    updated = max((_updated(p) for p in incidents), default=page.updated_at)
+def rss(
+    page: Page,
+    incidents: Sequence[PublicIncident],
+    maintenances: Sequence[PublicMaintenance] = (),
+) -> str:
+    """An RSS 2.0 feed: one item per incident and maintenance, newest first."""
+    entries = _entries(page, incidents, maintenances)
+    updated = max((e.updated for e in entries), default=page.updated_at)
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">',
@@ -80,16 +139,14 @@ def rss(page: Page, incidents: Sequence[PublicIncident]) -> str:
         f"    <lastBuildDate>{format_datetime(updated.astimezone(UTC), usegmt=True)}</lastBuildDate>",
         f'    <atom:link href={quoteattr(page.url + "/feed.rss")} rel="self" type="application/rss+xml"/>',
     ]
-    for p in incidents:
-        inc = p.incident
-        url = f"{page.url}/incidents/{inc.id}"
+    for e in entries:
         lines += [
             "    <item>",
-            f"      <title>{escape(inc.title)}</title>",
-            f"      <description>{escape(entry_html(p))}</description>",
-            f"      <pubDate>{format_datetime(inc.declared_at.astimezone(UTC), usegmt=True)}</pubDate>",
-            f"      <link>{escape(url)}</link>",
-            f'      <guid isPermaLink="true">{escape(url)}</guid>',
+            f"      <title>{escape(e.title)}</title>",
+            f"      <description>{escape(e.html)}</description>",
+            f"      <pubDate>{format_datetime(e.published.astimezone(UTC), usegmt=True)}</pubDate>",
+            f"      <link>{escape(e.url)}</link>",
+            f'      <guid isPermaLink="true">{escape(e.url)}</guid>',
             "    </item>",
         ]
     lines += ["  </channel>", "</rss>"]

@@ -33,6 +33,7 @@ from crashbot_core.inputs import (
 )
 from crashbot_core.models import MAX_ID
 from crashbot_core.severity import DEFAULT_POLICY, SeverityPolicy
+from crashbot_status.openapi_maintenance import SP_MAINTENANCE, maintenance_paths
 
 if TYPE_CHECKING:
     from crashbot_core.service import Crashbot
@@ -494,6 +495,7 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
     (the built-in policy and ``INC`` without one)."""
     policy: SeverityPolicy = crashbot.policy if crashbot is not None else DEFAULT_POLICY
     prefix = crashbot.config.ref_prefix if crashbot is not None else "INC"
+    mnt_prefix = crashbot.config.maintenance.ref_prefix if crashbot is not None else "MNT"
     severity = severity_schema(policy)
     ident = id_param(prefix)
     # With [components] configured, its keys are the catalogue.
@@ -841,6 +843,7 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     },
                 }
             },
+            **maintenance_paths(mnt_prefix, known, _INSTANT),
             "/api/list": _public_get(
                 "Public incidents",
                 {
@@ -859,7 +862,7 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                     {
                         "components": {"type": "array", "items": _SP_COMPONENT},
                         "incidents": {"type": "array", "items": _SP_INCIDENT},
-                        "scheduled_maintenances": {"type": "array"},
+                        "scheduled_maintenances": {"type": "array", "items": SP_MAINTENANCE},
                         "status": _SP_STATUS,
                     }
                 ),
@@ -884,18 +887,18 @@ def document(crashbot: Crashbot | None = None) -> dict[str, Any]:
                 "statuspage",
             ),
             "/api/v2/scheduled-maintenances.json": _public_get(
-                "Statuspage scheduled maintenances (none)",
-                _sp_doc({"scheduled_maintenances": {"type": "array", "maxItems": 0}}),
+                "Statuspage scheduled maintenances (50 newest)",
+                _sp_doc({"scheduled_maintenances": {"type": "array", "items": SP_MAINTENANCE}}),
                 "statuspage",
             ),
             "/api/v2/scheduled-maintenances/upcoming.json": _public_get(
-                "Statuspage upcoming maintenances (none)",
-                _sp_doc({"scheduled_maintenances": {"type": "array", "maxItems": 0}}),
+                "Statuspage upcoming maintenances (scheduled)",
+                _sp_doc({"scheduled_maintenances": {"type": "array", "items": SP_MAINTENANCE}}),
                 "statuspage",
             ),
             "/api/v2/scheduled-maintenances/active.json": _public_get(
-                "Statuspage active maintenances (none)",
-                _sp_doc({"scheduled_maintenances": {"type": "array", "maxItems": 0}}),
+                "Statuspage active maintenances (in progress or verifying)",
+                _sp_doc({"scheduled_maintenances": {"type": "array", "items": SP_MAINTENANCE}}),
                 "statuspage",
             ),
             "/health": {

@@ -14,7 +14,16 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from attrs import field, frozen
 
-from crashbot_core.models import Component, Event, EventKind, Impact, Incident, Status
+from crashbot_core.models import (
+    Component,
+    Event,
+    EventKind,
+    Impact,
+    Incident,
+    Maintenance,
+    MaintenanceStatus,
+    Status,
+)
 from crashbot_core.routing import AlertPolicy
 from crashbot_core.severity import SeverityPolicy
 
@@ -244,6 +253,83 @@ def public_updates(incident: Incident, events: Iterable[Event]) -> list[PublicUp
     return out
 
 
+@frozen
+class PublicMaintenance:
+    """A maintenance as the public sees it: no actors, updates newest first."""
+
+    id: int
+    ref: str
+    title: str
+    status: MaintenanceStatus
+    scheduled_for: datetime
+    scheduled_until: datetime
+    created_at: datetime
+    components: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    updates: tuple[PublicUpdate, ...] = field(converter=_updates, default=())
+
+    @property
+    def is_active(self) -> bool:
+        """In progress or verifying: its components are under maintenance now."""
+        return self.status.is_active
+
+    @property
+    def updated_at(self) -> datetime:
+        """Its newest update, or when it was announced."""
+        return max([self.created_at, *(u.at for u in self.updates)])
+
+    def window(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """When the work actually ran (None before it starts or when cancelled)."""
+        if not (self.is_active or self.status is MaintenanceStatus.COMPLETED):
+            return None
+        start = self.started_at or self.scheduled_for
+        end = self.completed_at or (now if self.is_active else self.scheduled_until)
+        return start, max(start, end)
+
+
+#: Statuses shown in every public listing; a cancelled one keeps only its own page.
+LISTED_MAINTENANCE = (
+    MaintenanceStatus.SCHEDULED,
+    MaintenanceStatus.IN_PROGRESS,
+    MaintenanceStatus.VERIFYING,
+    MaintenanceStatus.COMPLETED,
+)
+
+
+def public_maintenance(m: Maintenance) -> PublicMaintenance:
+    """The gate for maintenances: every field but who scheduled or updated it.
+
+    A maintenance is public by nature (it exists to be announced), but the
+    people behind it are internal, as on incidents.
+    """
+    updates = [
+        PublicUpdate(
+            id=u.id,
+            incident_id=m.id,
+            at=u.at,
+            status=u.status.value,
+            body=u.body,
+            kind="maintenance",
+        )
+        for u in m.updates
+    ]
+    updates.sort(key=lambda u: (u.at, u.id), reverse=True)
+    return PublicMaintenance(
+        id=m.id,
+        ref=m.ref,
+        title=m.title,
+        status=m.status,
+        scheduled_for=m.scheduled_for,
+        scheduled_until=m.scheduled_until,
+        created_at=m.created_at,
+        components=m.components,
+        started_at=m.started_at,
+        completed_at=m.completed_at,
+        updates=updates,
+    )
+
+
 def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
@@ -316,10 +402,17 @@ def worst_status(statuses: Iterable[str]) -> str:
 
 
 def component_statuses(
-    components: Sequence[Component], open_incidents: Iterable[Incident]
+    components: Sequence[Component],
+    open_incidents: Iterable[Incident],
+    maintenances: Iterable[PublicMaintenance] = (),
 ) -> dict[str, str]:
-    """Current status of every component: the worst impact among open public incidents."""
+    """Current status of every component: the worst impact among open public incidents,
+    ``under_maintenance`` for one in an active maintenance that no incident makes worse."""
     worst: dict[str, Impact] = {}
+    for m in maintenances:
+        if m.is_active:
+            for key in m.components:
+                worst[key] = Impact.UNDER_MAINTENANCE
     for inc in open_incidents:
         if not is_public(inc) or not inc.is_open:
             continue
@@ -329,13 +422,20 @@ def component_statuses(
     return {c.key: worst[c.key].value if c.key in worst else OPERATIONAL for c in components}
 
 
-def overall_status(open_incidents: Iterable[Incident], policy: SeverityPolicy) -> Overall:
+def overall_status(
+    open_incidents: Iterable[Incident],
+    policy: SeverityPolicy,
+    maintenances: Iterable[PublicMaintenance] = (),
+) -> Overall:
     """The banner: the worst component impact of open public incidents.
 
     An open incident naming no component counts at its severity's default
-    impact (a SEV1 with no component is still a major outage).
+    impact (a SEV1 with no component is still a major outage). A maintenance
+    in progress makes an otherwise operational page ``maintenance``.
     """
     result = Overall.OPERATIONAL
+    if any(m.is_active for m in maintenances):
+        result = Overall.MAINTENANCE
     for inc in open_incidents:
         if not is_public(inc) or not inc.is_open:
             continue
@@ -348,16 +448,19 @@ def overall_status(open_incidents: Iterable[Incident], policy: SeverityPolicy) -
 
 
 def all_components(
-    configured: Sequence[Component], incidents: Iterable[Incident]
+    configured: Sequence[Component],
+    incidents: Iterable[Incident],
+    maintenances: Iterable[PublicMaintenance] = (),
 ) -> list[Component]:
-    """The configured/stored components, plus any key public incidents name that is not declared."""
+    """The configured/stored components, plus any key public incidents (or listed
+    maintenances) name that is not declared."""
     known = {c.key for c in configured}
     extra: dict[str, Component] = {}
     base = max((c.position for c in configured), default=-1) + 1
-    for inc in incidents:
-        if not is_public(inc):
-            continue
-        for key in inc.components:
+    named = [list(inc.components) for inc in incidents if is_public(inc)]
+    named += [list(m.components) for m in maintenances if m.status in LISTED_MAINTENANCE]
+    for keys in named:
+        for key in keys:
             if key not in known and key not in extra:
                 extra[key] = Component(key=key, position=base + len(extra))
     return list(configured) + sorted(extra.values(), key=lambda c: c.key)
@@ -382,15 +485,39 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def _outside(start: datetime, end: datetime, windows: Sequence[tuple[datetime, datetime]]) -> float:
+    """Minutes of ``[start, end]`` outside every window (the windows may overlap)."""
+    cuts = sorted((max(s, start), min(e, end)) for s, e in windows if s < end and e > start)
+    covered = 0.0
+    cursor = start
+    for s, e in cuts:
+        s = max(s, cursor)
+        if e > s:
+            covered += (e - s).total_seconds()
+            cursor = e
+    return max(0.0, (end - start).total_seconds() - covered) / 60
+
+
 def uptime_days(
-    key: str, incidents: Iterable[Incident], *, now: datetime, days: int = UPTIME_DAYS
+    key: str,
+    incidents: Iterable[Incident],
+    *,
+    now: datetime,
+    days: int = UPTIME_DAYS,
+    maintenances: Iterable[PublicMaintenance] = (),
 ) -> tuple[list[UptimeDay], float]:
     """One component's bar: ``days`` days ending today (UTC), and its uptime percentage.
 
     An incident counts on every day between its start and its resolve (now,
     while open). Downtime is weighted: major outage 100 %, partial outage
-    30 %, degraded performance and maintenance 0 %.
+    30 %, degraded performance and maintenance 0 %. Time inside a maintenance
+    window on this component is planned: it is listed on the day and is never
+    downtime, even when an incident overlaps it.
     """
+    planned = [
+        (m, w) for m in maintenances if key in m.components and (w := m.window(now)) is not None
+    ]
+    windows = [w for _, w in planned]
     today = now.astimezone(UTC).date()
     first = today - timedelta(days=days - 1)
     window_start, _ = _day_bounds(first)
@@ -428,6 +555,10 @@ def uptime_days(
         worst: Impact | None = None
         listed: list[tuple[str, str, str]] = []
         down = 0.0
+        for m, (ws, we) in planned:
+            if ws < end and (we > start or ws == we >= start):
+                listed.append((m.ref, m.title, Impact.UNDER_MAINTENANCE.value))
+                worst = Impact.UNDER_MAINTENANCE
         for inc in per_day[n]:
             s = max(inc.started_at, start)
             e = min(inc.resolved_at or now, end)
@@ -437,7 +568,7 @@ def uptime_days(
             listed.append((inc.ref, inc.title, impact.value))
             if worst is None or impact.rank > worst.rank:
                 worst = impact
-            minutes = (e - s).total_seconds() / 60
+            minutes = _outside(s, e, windows) if windows else (e - s).total_seconds() / 60
             if impact is Impact.MAJOR_OUTAGE:
                 down += minutes
             elif impact is Impact.PARTIAL_OUTAGE:
@@ -455,12 +586,13 @@ def component_views(
     *,
     now: datetime,
     days: int = UPTIME_DAYS,
+    maintenances: Sequence[PublicMaintenance] = (),
 ) -> list[ComponentView]:
     """Every component with its status and uptime bar."""
-    statuses = component_statuses(components, [i for i in incidents if i.is_open])
+    statuses = component_statuses(components, [i for i in incidents if i.is_open], maintenances)
     views = []
     for c in components:
-        bar, uptime = uptime_days(c.key, incidents, now=now, days=days)
+        bar, uptime = uptime_days(c.key, incidents, now=now, days=days, maintenances=maintenances)
         views.append(
             ComponentView(component=c, status=statuses[c.key], days=tuple(bar), uptime=uptime)
         )

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from attrs import frozen
 
-from crashbot_core.models import Component, Incident
+from crashbot_core.models import Component, Incident, MaintenanceStatus
 from crashbot_core.service import Crashbot
 from crashbot_core.severity import SeverityPolicy
 from crashbot_core.store import IncidentFilter
 from crashbot_status import public
-from crashbot_status.public import ComponentView, Overall, PublicIncident
+from crashbot_status.public import ComponentView, Overall, PublicIncident, PublicMaintenance
 
 #: Days of past incidents listed on the front page.
 PAST_DAYS = 7
@@ -20,6 +20,9 @@ PAST_DAYS = 7
 HISTORY_PAGE_SIZE = 25
 #: Incidents in the feeds and in Statuspage's ``incidents.json``.
 FEED_SIZE = 50
+#: Maintenances read for the front page's bars (newest windows first): far
+#: more than 90 days hold in practice.
+MAINTENANCE_WINDOW = 500
 #: Public incidents kept between renders (see :class:`Site`); past it, the memo starts afresh.
 MEMO_SIZE = 50_000
 
@@ -45,6 +48,29 @@ class Overview:
     components: tuple[ComponentView, ...]
     open: tuple[PublicIncident, ...]
     recent: tuple[PublicIncident, ...]
+    #: Maintenances in progress or verifying, then scheduled ones (soonest first).
+    maintenances: tuple[PublicMaintenance, ...] = ()
+
+    #: Listed maintenances, newest window first (up to :data:`MAINTENANCE_WINDOW`).
+    listed: tuple[PublicMaintenance, ...] = ()
+
+    @property
+    def active_maintenances(self) -> tuple[PublicMaintenance, ...]:
+        """Maintenances going on now (the "Under maintenance" banner)."""
+        return tuple(m for m in self.maintenances if m.is_active)
+
+    @property
+    def upcoming_maintenances(self) -> tuple[PublicMaintenance, ...]:
+        """Scheduled maintenances, soonest first."""
+        return tuple(m for m in self.maintenances if not m.is_active)
+
+
+def current_first(maintenances: Iterable[PublicMaintenance]) -> list[PublicMaintenance]:
+    """The active ones, then the scheduled ones, each soonest first; the rest left out."""
+    ordered = sorted(maintenances, key=lambda m: (m.scheduled_for, m.id))
+    return [m for m in ordered if m.is_active] + [
+        m for m in ordered if m.status is MaintenanceStatus.SCHEDULED
+    ]
 
 
 def _slug(text: str) -> str:
@@ -137,7 +163,37 @@ class Site:
             out.append(found)
         return out
 
-    def page(self, incidents: Sequence[Incident | PublicIncident] = ()) -> Page:
+    def maintenances(
+        self, *statuses: MaintenanceStatus, limit: int | None = FEED_SIZE
+    ) -> list[PublicMaintenance]:
+        """Listed maintenances (never cancelled ones), newest window first, through the gate."""
+        wanted = statuses or public.LISTED_MAINTENANCE
+        found = self.crashbot.list_maintenances(statuses=wanted, limit=limit)
+        return [public.public_maintenance(m) for m in found if m.status in wanted]
+
+    def maintenance(self, maintenance_id: int) -> PublicMaintenance | None:
+        """One maintenance (cancelled ones too) for its own page; None when there is none."""
+        if not self.crashbot.maintenances.available:
+            return None
+        found = self.crashbot.maintenances.store.get_maintenance(maintenance_id)
+        return None if found is None else public.public_maintenance(found)
+
+    def current_maintenances(self) -> list[PublicMaintenance]:
+        """Active ones, then scheduled ones soonest first (the front page, ``summary.json``)."""
+        return current_first(
+            self.maintenances(
+                MaintenanceStatus.IN_PROGRESS,
+                MaintenanceStatus.VERIFYING,
+                MaintenanceStatus.SCHEDULED,
+                limit=None,
+            )
+        )
+
+    def page(
+        self,
+        incidents: Sequence[Incident | PublicIncident] = (),
+        maintenances: Sequence[PublicMaintenance] = (),
+    ) -> Page:
         """Page facts; ``updated_at`` is the latest public change among ``incidents``.
 
         With their public updates attached, an incident counts from its newest
@@ -148,7 +204,7 @@ class Site:
         stamps = [
             i.updated_at if isinstance(i, PublicIncident) else public.public_stamp(i)
             for i in incidents
-        ]
+        ] + [m.updated_at for m in maintenances]
         if stamps:
             updated = max(stamps)
         else:
@@ -161,9 +217,11 @@ class Site:
             updated_at=updated,
         )
 
-    def components(self, incidents: Sequence[Incident]) -> list[Component]:
-        """Declared components plus any a public incident names."""
-        return public.all_components(self.crashbot.components(), incidents)
+    def components(
+        self, incidents: Sequence[Incident], maintenances: Sequence[PublicMaintenance] = ()
+    ) -> list[Component]:
+        """Declared components plus any a public incident or listed maintenance names."""
+        return public.all_components(self.crashbot.components(), incidents, maintenances)
 
     def overview(self, *, past_days: int = PAST_DAYS) -> Overview:
         """Front page data: open incidents, the last ``past_days`` days, 90-day uptime."""
@@ -178,8 +236,13 @@ class Site:
             i for i in self._list(until=window, open=False, active_since=window) if i.id not in seen
         ]
         all_recent = history + [i for i in open_ if i.id not in seen] + older
-        comps = self.components(all_recent)
-        views = public.component_views(comps, all_recent, now=now)
+        # One read: the newest windows first, so every scheduled and running
+        # one is among them, and the ones that colour the bars.
+        listed = self.maintenances(limit=MAINTENANCE_WINDOW)
+        planned = [m for m in listed if (m.completed_at or m.scheduled_until) >= window]
+        comps = self.components(all_recent, planned)
+        views = public.component_views(comps, all_recent, now=now, maintenances=planned)
+        current = current_first(listed)
         cutoff = (now.astimezone(UTC) - timedelta(days=past_days - 1)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
@@ -187,12 +250,14 @@ class Site:
         shown = self.with_updates(open_ + past)
         ids = {p.id for p in shown}
         return Overview(
-            page=self.page([*shown, *(i for i in all_recent if i.id not in ids)]),
+            page=self.page([*shown, *(i for i in all_recent if i.id not in ids)], current),
             now=now,
-            overall=public.overall_status(open_, self.policy),
+            overall=public.overall_status(open_, self.policy, current),
             components=tuple(views),
             open=tuple(shown[: len(open_)]),
             recent=tuple(shown[len(open_) :]),
+            maintenances=tuple(current),
+            listed=tuple(listed),
         )
 
     def open_incidents(self) -> list[Incident]:

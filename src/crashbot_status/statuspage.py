@@ -14,7 +14,13 @@ from typing import Any
 from crashbot_core.models import Status
 from crashbot_core.severity import SeverityPolicy
 from crashbot_status import public
-from crashbot_status.public import ComponentView, Overall, PublicIncident, PublicUpdate
+from crashbot_status.public import (
+    ComponentView,
+    Overall,
+    PublicIncident,
+    PublicMaintenance,
+    PublicUpdate,
+)
 from crashbot_status.site import Page
 
 
@@ -185,19 +191,91 @@ def status_json(overall: Overall) -> dict[str, str]:
     return {"indicator": overall.indicator, "description": overall.headline}
 
 
+def _maintenance_affected(
+    m: PublicMaintenance, u: PublicUpdate, names: dict[str, str]
+) -> list[dict[str, str]] | None:
+    if not m.components:
+        return None
+    under = "under_maintenance"
+    old, new = {
+        "in_progress": ("operational", under),
+        "completed": (under, "operational"),
+    }.get(u.status, ("operational", "operational"))
+    if u.status == "verifying":
+        old = new = under
+    return [
+        {"code": k, "name": names.get(k, k), "old_status": old, "new_status": new}
+        for k in sorted(m.components)
+    ]
+
+
+def maintenance_update_json(
+    m: PublicMaintenance, u: PublicUpdate, names: dict[str, str]
+) -> dict[str, Any]:
+    """One ``incident_updates`` entry of a maintenance (Statuspage keeps the incident names)."""
+    return {
+        "id": str(u.id),
+        "status": u.status,
+        "body": u.body,
+        "incident_id": str(m.id),
+        "created_at": ts(u.at),
+        "updated_at": ts(u.at),
+        "display_at": ts(u.at),
+        "affected_components": _maintenance_affected(m, u, names),
+        "deliver_notifications": True,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
+
+
+def maintenance_json(
+    m: PublicMaintenance, page: Page, views: Sequence[ComponentView]
+) -> dict[str, Any]:
+    """One scheduled maintenance: Statuspage's incident shape with ``impact: maintenance``,
+    ``scheduled_for`` / ``scheduled_until``, updates newest first and full ``components``."""
+    by_key = {v.key: v for v in views}
+    names = {v.key: v.component.display for v in views}
+    comps = [
+        _component(by_key[k], page, stamp=page.updated_at, position=i + 1)
+        for i, k in enumerate(sorted(m.components))
+        if k in by_key
+    ]
+    # A maintenance being verified is Statuspage's "monitoring" phase.
+    verifying = [u.at for u in m.updates if u.status == "verifying"]
+    return {
+        "id": str(m.id),
+        "name": m.title,
+        "status": m.status.value,
+        "created_at": ts(m.created_at),
+        "updated_at": ts(m.updated_at),
+        "monitoring_at": ts(min(verifying)) if verifying else None,
+        "resolved_at": ts(m.completed_at),
+        "impact": "maintenance",
+        "shortlink": f"{page.url}/maintenance/{m.id}",
+        "started_at": ts(m.started_at or m.scheduled_for),
+        "page_id": page.id,
+        "incident_updates": [maintenance_update_json(m, u, names) for u in m.updates],
+        "components": comps,
+        "scheduled_for": ts(m.scheduled_for),
+        "scheduled_until": ts(m.scheduled_until),
+    }
+
+
 def summary(
     page: Page,
     overall: Overall,
     views: Sequence[ComponentView],
     unresolved: Sequence[PublicIncident],
     policy: SeverityPolicy,
+    maintenances: Sequence[PublicMaintenance] = (),
 ) -> dict[str, Any]:
-    """``/api/v2/summary.json``: page, components, unresolved incidents, maintenances, status."""
+    """``/api/v2/summary.json``: page, components, unresolved incidents, upcoming and
+    active maintenances, status."""
     return {
         "page": page_json(page),
         "components": components_json(views, page),
         "incidents": [incident_json(p, page, policy, views) for p in unresolved],
-        "scheduled_maintenances": [],
+        "scheduled_maintenances": [maintenance_json(m, page, views) for m in maintenances],
         "status": status_json(overall),
     }
 
@@ -225,6 +303,12 @@ def incidents_doc(
     }
 
 
-def maintenances_doc(page: Page) -> dict[str, Any]:
-    """``/api/v2/scheduled-maintenances*.json``: crashbot has no maintenances yet, so empty."""
-    return {"page": page_json(page), "scheduled_maintenances": []}
+def maintenances_doc(
+    page: Page, maintenances: Sequence[PublicMaintenance], views: Sequence[ComponentView]
+) -> dict[str, Any]:
+    """``/api/v2/scheduled-maintenances.json`` (the 50 newest), ``…/upcoming.json``
+    (scheduled) and ``…/active.json`` (in progress or verifying)."""
+    return {
+        "page": page_json(page),
+        "scheduled_maintenances": [maintenance_json(m, page, views) for m in maintenances],
+    }

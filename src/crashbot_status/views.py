@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,10 +22,10 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 from crashbot_core.durations import format_duration
 from crashbot_core.errors import CrashbotError
-from crashbot_core.models import MAX_ID
-from crashbot_status import feeds, listing, public, statuspage
+from crashbot_core.models import MAX_ID, MaintenanceStatus
+from crashbot_status import feeds, ical, listing, public, statuspage
 from crashbot_status.cache import Entry, RenderCache, content_etag, etag_matches, public_headers
-from crashbot_status.site import Site
+from crashbot_status.site import FEED_SIZE, Site
 
 log = logging.getLogger("crashbot.status")
 
@@ -54,6 +54,7 @@ HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
 SVG = "image/svg+xml"
+ICS = "text/calendar; charset=utf-8"
 
 #: Where a stale HTML page says how old it is (see templates/base.html).
 STALE_MARKER = b"<!--crashbot:stale-notice-->"
@@ -219,6 +220,36 @@ def incident(incident_id: int) -> Response:
     return public_response(render)
 
 
+@bp.get("/maintenance/<int:maintenance_id>")
+def maintenance(maintenance_id: int) -> Response:
+    """One maintenance with its updates (a cancelled one too); 404 when there is none."""
+
+    def render() -> tuple[str, str]:
+        s = site()
+        found = s.maintenance(maintenance_id)
+        if found is None:
+            abort(404, description=f"no maintenance {maintenance_id}")
+        comps = {c.key: c for c in s.components([], [found])}
+        return _html("maintenance.html", m=found, components=comps)
+
+    return public_response(render)
+
+
+@bp.get("/maintenance.ics")
+def maintenance_calendar() -> Response:
+    """Upcoming and running maintenance windows as an iCalendar feed (RFC 5545)."""
+
+    def render() -> tuple[str, str]:
+        s = site()
+        items = s.current_maintenances()
+        now = s.now()
+        items += [m for m in s.maintenances(MaintenanceStatus.CANCELLED) if m.scheduled_until > now]
+        names = {c.key: c.display for c in s.components([], items)}
+        return ical.calendar(s.page([], items), items, names), ICS
+
+    return public_response(render)
+
+
 @bp.get("/history")
 @bp.get("/history/page/<int:page>")
 def history(page: int | None = None) -> Response:
@@ -245,8 +276,11 @@ def _feed(kind: str) -> Response:
     def render() -> tuple[str, str]:
         s = site()
         items = s.latest()
-        page = s.page(items)
-        return (feeds.atom(page, items), ATOM) if kind == "atom" else (feeds.rss(page, items), RSS)
+        planned = s.maintenances()
+        page = s.page(items, planned)
+        if kind == "atom":
+            return feeds.atom(page, items, planned), ATOM
+        return feeds.rss(page, items, planned), RSS
 
     return public_response(render)
 
@@ -273,7 +307,8 @@ def badge() -> Response:
 
     def render() -> tuple[str, str]:
         s = site()
-        return feeds.badge(public.overall_status(s.open_incidents(), s.policy)), SVG
+        active = s.maintenances(MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING)
+        return feeds.badge(public.overall_status(s.open_incidents(), s.policy, active)), SVG
 
     return public_response(render)
 
@@ -313,7 +348,9 @@ def _v2(build: Callable[[Site], dict[str, Any]]) -> Response:
 
 def _summary(s: Site) -> dict[str, Any]:
     ov = s.overview(past_days=1)
-    return statuspage.summary(ov.page, ov.overall, ov.components, ov.open, s.policy)
+    return statuspage.summary(
+        ov.page, ov.overall, ov.components, ov.open, s.policy, ov.maintenances
+    )
 
 
 @bp.get("/api/v2/summary.json")
@@ -366,17 +403,34 @@ def v2_unresolved() -> Response:
     return _v2(build)
 
 
-@bp.get("/api/v2/scheduled-maintenances.json")
-@bp.get("/api/v2/scheduled-maintenances/upcoming.json")
-@bp.get("/api/v2/scheduled-maintenances/active.json")
-def v2_maintenances() -> Response:
-    """Statuspage scheduled maintenances: crashbot has none yet, so the empty shape."""
-
+def _maintenances_doc(*statuses: MaintenanceStatus) -> Response:
     def build(s: Site) -> dict[str, Any]:
         ov = s.overview(past_days=1)
-        return statuspage.maintenances_doc(ov.page)
+        if statuses:  # upcoming and active: soonest first, as Statuspage lists them
+            items = [m for m in ov.maintenances if m.status in statuses]
+        else:
+            items = list(ov.listed[:FEED_SIZE])
+        return statuspage.maintenances_doc(ov.page, items, ov.components)
 
     return _v2(build)
+
+
+@bp.get("/api/v2/scheduled-maintenances.json")
+def v2_maintenances() -> Response:
+    """Statuspage ``scheduled-maintenances.json``: the 50 newest (any listed status)."""
+    return _maintenances_doc()
+
+
+@bp.get("/api/v2/scheduled-maintenances/upcoming.json")
+def v2_maintenances_upcoming() -> Response:
+    """Statuspage ``scheduled-maintenances/upcoming.json``: still scheduled."""
+    return _maintenances_doc(MaintenanceStatus.SCHEDULED)
+
+
+@bp.get("/api/v2/scheduled-maintenances/active.json")
+def v2_maintenances_active() -> Response:
+    """Statuspage ``scheduled-maintenances/active.json``: in progress or verifying."""
+    return _maintenances_doc(MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING)
 
 
 #: Public paths with no parameter, written by ``crashbot status export``.
@@ -397,13 +451,15 @@ STATIC_PATHS = (
     "/api/v2/scheduled-maintenances/active.json",
     "/api/v2/history.atom",
     "/api/v2/history.rss",
+    "/maintenance.ics",
 )
 
 
-def static_paths(ids: list[int], pages: int) -> list[str]:
+def static_paths(ids: list[int], pages: int, maintenance_ids: Sequence[int] = ()) -> list[str]:
     """Every public URL path, for the static export."""
     return (
         list(STATIC_PATHS)
         + [f"/incidents/{i}" for i in ids]
         + [f"/history/page/{n}" for n in range(2, pages + 1)]
+        + [f"/maintenance/{i}" for i in maintenance_ids]
     )

@@ -8,6 +8,7 @@ import hmac
 import io
 import json
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -15,7 +16,7 @@ from email_support import SmtpSink
 from pytest_httpserver import HTTPServer
 from support import ALICE, T0
 
-from crashbot_core import Crashbot
+from crashbot_core import Crashbot, FixedClock
 from crashbot_core.cli import build_cli
 from crashbot_core.models import Subscriber
 from crashbot_core.plugins import get_plugin_manager
@@ -163,3 +164,38 @@ def test_a_bad_row_imports_nothing(bot: Crashbot, tmp_path: Path) -> None:
     code, out = _run(bot, "subscribers", "import", str(path))
     assert code == 1 and "consent_at is required" in out
     assert _run(bot, "subscribers", "list", "--json")[1].strip() == "[]"
+
+
+def test_a_scheduled_maintenance_mails_subscribers_when_announced_started_and_completed(
+    bot: Crashbot, smtp: SmtpSink, clock: FixedClock
+) -> None:
+    # The maintenance hook (crashbot_maintenance_event) queues the notices; the
+    # worker sends them: announced at scheduling, then started, then completed.
+    bot.store.save_subscriber(  # type: ignore[attr-defined]
+        Subscriber(
+            id="ann", kind="email", address="ann@example.com", consent_at=T0, confirmed_at=T0
+        )
+    )
+    m = bot.schedule_maintenance(
+        "Database upgrade",
+        starts_at=clock.now() + timedelta(hours=1),
+        ends_at=clock.now() + timedelta(hours=2),
+        components=["db"],
+        message="Writes pause for a few minutes.",
+    )
+    worker = Worker(bot)
+    worker.run_once()
+    clock.advance(timedelta(hours=1, minutes=1))
+    worker.run_once()  # starts it, queues "started"
+    worker.run_once()
+    clock.advance(timedelta(hours=1))
+    worker.run_once()  # completes it, queues "completed"
+    worker.run_once()
+    worker.run_once()  # nothing new: each step is mailed once
+
+    subjects = [mail["Subject"] for mail in smtp.to("ann@example.com")]
+    assert subjects[0] == "[crashbot] Scheduled maintenance: Database upgrade"
+    assert len(subjects) == 3 and len(set(subjects)) == 3
+    first = smtp.to("ann@example.com")[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Writes pause for a few minutes." in first
+    assert f"https://status.example.com/maintenance/{m.id}" in first

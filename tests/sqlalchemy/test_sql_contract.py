@@ -22,4 +22,6 @@ def test_the_sql_store_offers_every_capability(store: SqlStore) -> None:
         "multi_commit",
         "migrations",
         "backups",
+        "subscriptions",
+        "maintenances",
     ]

@@ -172,6 +172,11 @@ def test_a_full_database_at_each_revision_upgrades_with_every_row_intact(
         assert [c.key for c in store.components()] == ["api"]
         assert len(store.deliveries()) == 2
         assert store.change_token() == "41"
+        planned = store.list_maintenances()
+        assert [m.ref for m in planned] == [r["ref"] for r in expected["maintenances"]]
+        assert [len(m.updates) for m in planned] == [
+            len(expected["maintenance_updates"]) for _ in planned
+        ]
     finally:
         store.close()
 

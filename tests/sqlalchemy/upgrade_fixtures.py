@@ -246,8 +246,48 @@ def _rows_0004_record() -> Rows:
     return rows
 
 
+def _rows_0005_maintenance() -> Rows:
+    rows = EFFECTS["0005_maintenance"](_rows_0004_record())
+    rows["maintenances"] = [
+        {
+            "id": 1,
+            "ref": "MNT-1",
+            "title": "Database upgrade ✓",
+            "scheduled_for": _at(60),
+            "scheduled_until": _at(180),
+            "status": "in_progress",
+            "components": ["db", "api"],
+            "auto": True,
+            "created_at": _at(-60),
+            "created_by": ALICE,
+            "started_at": _at(61),
+            "completed_at": None,
+            "version": 2,
+        }
+    ]
+    rows["maintenance_updates"] = [
+        {
+            "id": 1,
+            "maintenance_id": 1,
+            "at": _at(-60),
+            "status": "scheduled",
+            "body": "Writes pause; reads keep working.",
+            "actor": ALICE,
+        },
+        {
+            "id": 2,
+            "maintenance_id": 1,
+            "at": _at(61),
+            "status": "in_progress",
+            "body": "Started.",
+            "actor": None,
+        },
+    ]
+    return rows
+
+
 def _rows_0006_subscriptions() -> Rows:
-    rows = EFFECTS["0006_subscriptions"](_rows_0004_record())
+    rows = EFFECTS["0006_subscriptions"](_rows_0005_maintenance())
     rows["subscribers"] = [
         {
             "id": "s-ann",
@@ -372,6 +412,13 @@ def _effect_0007_alert_groups(rows: Rows) -> Rows:
     return rows
 
 
+def _effect_0005_maintenance(rows: Rows) -> Rows:
+    # New tables only: every stored row is left as it was.
+    rows = copy.deepcopy(rows)
+    rows.update(maintenances=[], maintenance_updates=[])
+    return rows
+
+
 def _engagements(rows: Rows) -> list[dict[str, Any]]:
     """Who engaged on each incident since when: people (not system or alert actors)
     who authored an event or were given a role, as crashbot_core.cost counts them."""
@@ -433,6 +480,7 @@ FIXTURES: dict[str, Callable[[], Rows]] = {
     "0002": _rows_0002,
     "0002_metrics": _rows_0002_metrics,
     "0004_record": _rows_0004_record,
+    "0005_maintenance": _rows_0005_maintenance,
     "0006_subscriptions": _rows_0006_subscriptions,
     "0007_alert_groups": _rows_0007_alert_groups,
 }
@@ -442,6 +490,7 @@ EFFECTS: dict[str, Callable[[Rows], Rows]] = {
     "0002": _effect_0002,
     "0002_metrics": _effect_0002_metrics,
     "0004_record": _effect_0004_record,
+    "0005_maintenance": _effect_0005_maintenance,
     "0006_subscriptions": _effect_0006_subscriptions,
     "0007_alert_groups": _effect_0007_alert_groups,
 }

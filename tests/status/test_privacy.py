@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
@@ -107,6 +107,8 @@ def walk_paths(app: Flask, incident_ids: list[int], pages: int) -> list[str]:
         "filename": ["style.css"],
         # The subscription links (crashbot_email): a forged token must leak nothing either.
         "token": ["forged.token"],
+        # A maintenance the test scheduled, and one that does not exist.
+        "maintenance_id": ["1", "2"],
     }
     paths: list[str] = []
     for rule in app.url_map.iter_rules():
@@ -144,6 +146,12 @@ def test_private_activity_leaves_every_public_answer_unchanged(
     resolved_incident(bot, clock, "Yesterday's blip", days_ago=1)
     visible = open_incident(bot)
     private = bot.declare(SECRET_TITLE, severity="SEV1", public=False, components=["db"])
+    bot.schedule_maintenance(
+        "Database upgrade",
+        starts_at=clock.now() + timedelta(days=1),
+        ends_at=clock.now() + timedelta(days=1, hours=2),
+        components=["db"],
+    )
     app = create_app(bot, {"TESTING": True, "CHANGE_TOKEN_TTL": 0, "HEALTH_TTL": 0})
     client = app.test_client()
     paths = walk_paths(app, [visible.id, private.id, private.id + 1, private.id + 2], pages=1)

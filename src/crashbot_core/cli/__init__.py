@@ -18,7 +18,16 @@ from typing import Any
 import click
 import pluggy
 
-from crashbot_core.cli import admin, follow_ups, incidents, postmortem, record, reports, transfer
+from crashbot_core.cli import (
+    admin,
+    follow_ups,
+    incidents,
+    maintenance,
+    postmortem,
+    record,
+    reports,
+    transfer,
+)
 from crashbot_core.cli.common import (
     DEBUG_ENV,
     JSON_KEY,
@@ -125,7 +134,16 @@ def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
         """Declare, run and resolve incidents; serve the status page."""
         ctx.obj = CliState(pm, config_path, user)
 
-    for module in (admin, incidents, record, follow_ups, reports, postmortem, transfer):
+    for module in (
+        admin,
+        incidents,
+        record,
+        follow_ups,
+        reports,
+        postmortem,
+        transfer,
+        maintenance,
+    ):
         module.register(cli)
     pm.hook.crashbot_cli(group=cli)
     return cli

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from crashbot_core.errors import CrashbotError, InvalidInput
-from crashbot_core.models import Incident
+from crashbot_core.models import Actor, Incident
 from crashbot_slack import record_forms, render
 from crashbot_slack.command_text import CommandError, ParsedCommand, help_text, parse
 from crashbot_slack.listeners.context import (
@@ -128,7 +128,9 @@ def _listener(
 
 def _channel_free(cmd: ParsedCommand) -> bool:
     """Commands that never act on the channel's incident (no lookup before the ack)."""
-    return cmd.action in {"declare", "help"} or (cmd.action == "modal" and cmd.form == "declare")
+    return cmd.action in {"declare", "help", "maintenance"} or (
+        cmd.action == "modal" and cmd.form == "declare"
+    )
 
 
 def _run(
@@ -144,6 +146,8 @@ def _run(
         # With deliveries left to the worker (serve, slack run) the channel does
         # not exist yet: reading the incident again would only cost the ack time.
         return _declared_text(inc if bot.outbox.deferred else bot.get(inc.id))
+    if cmd.action == "maintenance":
+        return _maintenance(runtime, cmd, actor)
     inc = target_incident(runtime, cmd.ref, implied, main)
     done: Incident
     if cmd.action == "update":
@@ -194,6 +198,46 @@ def _run(
         fu = bot.add_follow_up(inc.id, cmd.title, actor=actor)
         return f"Added follow-up #{fu.id} to {inc.ref}: {render.escape(fu.title)}"
     raise InvalidInput(f"unknown action {cmd.action}")  # pragma: no cover - parse() knows
+
+
+def _maintenance(runtime: SlackRuntime, cmd: ParsedCommand, actor: Actor) -> str:
+    """``/incident maintenance …``: one maintenance call; the reply lists or confirms."""
+    bot = runtime.crashbot
+    if cmd.step == "list":
+        found = bot.list_maintenances(statuses=["in_progress", "verifying", "scheduled"])
+        if not found:
+            return "No maintenance is scheduled or in progress."
+        lines = [
+            f"• {m.ref} {render.escape(m.title)} — {m.status.value.replace('_', ' ')}, "
+            f"{m.scheduled_for:%Y-%m-%d %H:%M} to {m.scheduled_until:%Y-%m-%d %H:%M} UTC"
+            for m in sorted(found, key=lambda m: m.scheduled_for)
+        ]
+        return "\n".join(lines)
+    if cmd.step == "schedule":
+        assert cmd.starts_at is not None and cmd.ends_at is not None
+        m = bot.schedule_maintenance(
+            cmd.title,
+            starts_at=cmd.starts_at,
+            ends_at=cmd.ends_at,
+            components=cmd.components,
+            actor=actor,
+        )
+        return (
+            f"Scheduled {m.ref}: {render.escape(m.title)}, {m.scheduled_for:%Y-%m-%d %H:%M} "
+            f"to {m.scheduled_until:%Y-%m-%d %H:%M} UTC."
+        )
+    assert cmd.ref is not None
+    text = cmd.message or None
+    if cmd.step == "update":
+        m = bot.update_maintenance(cmd.ref, actor=actor, message=text)
+        return f"Posted an update to {m.ref}."
+    method = {
+        "start": bot.start_maintenance,
+        "complete": bot.complete_maintenance,
+        "cancel": bot.cancel_maintenance,
+    }[str(cmd.step)]
+    m = method(cmd.ref, actor=actor, message=text)
+    return f"{m.ref} is now {m.status.value.replace('_', ' ')}."
 
 
 def _declared_text(inc: Incident) -> str:

@@ -1,7 +1,7 @@
 """Status-page subscribers and the queue of mails and webhook calls sent to them.
 
 Revision ID: 0006_subscriptions
-Revises: 0004_record
+Revises: 0005_maintenance
 Create Date: 2026-12-12
 
 ``subscribers`` holds e-mail and webhook subscribers with their consent and
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_subscriptions"
-down_revision: str | None = "0004_record"
+down_revision: str | None = "0005_maintenance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
