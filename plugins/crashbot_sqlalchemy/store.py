@@ -99,6 +99,8 @@ class SqlStore(SqlSubscriptions):
             else nullcontext()
         )
         self._autocommit_reads = engine.url.get_backend_name() == "postgresql"
+        # The connection of a locked commit whose change is being built, per thread.
+        self._building = threading.local()
         # The revision found at the first upgrade (a 1-tuple: None is a revision here).
         self._opened_at: tuple[str | None] | None = None
         self._applied: list[str] = []
@@ -161,6 +163,14 @@ class SqlStore(SqlSubscriptions):
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        held: Connection | None = getattr(self._building, "conn", None)
+        if held is not None:
+            # A read from inside commit_locked's build (the alert intake reads
+            # alert statuses there) uses the locked transaction's connection:
+            # a second one could wait forever for a pool whose connections all
+            # belong to writers queued behind this row lock.
+            yield held
+            return
         if self._autocommit_reads:
             # PostgreSQL at READ COMMITTED gives each statement its own
             # snapshot, in a transaction or not: BEGIN and COMMIT would add two
@@ -212,7 +222,12 @@ class SqlStore(SqlSubscriptions):
             )
             if row is None:
                 raise NotFound(f"no incident with id {incident_id}")
-            return self._write_change(conn, build(_incident_from(row)))
+            self._building.conn = conn
+            try:
+                change = build(_incident_from(row))
+            finally:
+                self._building.conn = None
+            return self._write_change(conn, change)
 
     def commit_all(self, changes: Sequence[Change]) -> list[Saved]:
         """Write several incidents' changes in one transaction (see :class:`MultiCommit`).
