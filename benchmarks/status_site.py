@@ -198,7 +198,9 @@ def cpu_per_request(url: str, n: int = 5000) -> list[tuple[str, float]]:
             **({"HTTP_IF_NONE_MATCH": etag} if headers else {}),
         }
 
-        def start_response(status: str, hdrs: list[tuple[str, str]]) -> None:
+        def start_response(
+            status: str, hdrs: list[tuple[str, str]], exc_info: object = None
+        ) -> None:
             return None
 
         t0 = time.process_time()
