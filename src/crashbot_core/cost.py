@@ -105,7 +105,7 @@ def _person(actor: Actor) -> str | None:
 
 
 def engagements(events: Iterable[Event], previous: Iterable[Engagement] = ()) -> list[Engagement]:
-    """Who engaged and since when, from timeline ``events`` (in timeline order).
+    """Who engaged and since when, from timeline ``events`` (taken in commit order, by id).
 
     ``previous`` is what earlier events gave, so a store can fold each new
     batch of events into what it kept: ``engagements(b, engagements(a))``
@@ -128,7 +128,11 @@ def engagements(events: Iterable[Event], previous: Iterable[Engagement] = ()) ->
             role=role if role is not None else seen.role,
         )
 
-    for event in events:
+    # Commit order (event id), not time order: "the role assigned last" is the
+    # last assignment stored. A store folds each commit's events as they come,
+    # and a timeline read back is sorted by time, which skewed clocks can make
+    # differ from commit order; sorting here makes both give the same roles.
+    for event in sorted(events, key=lambda e: e.id):
         engage(event.actor, event.at, None)
         if EventKind(event.kind) is EventKind.ROLE_ASSIGNED:
             user = event.data.get("user")

@@ -181,3 +181,26 @@ def test_cost_config_reads_rates_per_role_and_refuses_nonsense() -> None:
         load_config(data={"cost": {"hourly_rate": 1, "roles": {"chef": 2}}}, env={})
     with pytest.raises(ConfigError, match=r"\$\.cost\.hourly_rate: missing"):
         load_config(data={"cost": {"roles": {"commander": 2}}}, env={})
+
+
+def test_the_role_assigned_last_is_the_last_one_stored_even_with_an_earlier_time() -> None:
+    # Regression (found by the SQL/reference equivalence property in CI): Bo
+    # was made commander at 18:00:01, then scribe in a later commit stamped
+    # 18:00:00 (a replica's clock behind). The timeline read back is in time
+    # order, the store folds commits in commit order: both must say scribe.
+    from datetime import UTC, datetime
+
+    from crashbot_core.cost import engagements
+    from crashbot_core.models import Actor, Event, EventKind
+
+    ann = Actor(platform="slack", id="U1", name="Ann")
+    bo = {"platform": "slack", "id": "U2", "name": "Bo"}
+    at = datetime(2026, 1, 30, 18, 0, tzinfo=UTC)
+    first = Event(
+        EventKind.ROLE_ASSIGNED, at.replace(second=1), ann, {"role": "commander", "user": bo}, id=2
+    )
+    second = Event(EventKind.ROLE_ASSIGNED, at, ann, {"role": "scribe", "user": bo}, id=3)
+    in_time_order = engagements([second, first])
+    folded = engagements([second], engagements([first]))
+    for people in (in_time_order, folded):
+        assert {e.person: e.role for e in people}["slack:U2"] == "scribe"
