@@ -22,10 +22,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import flask
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
+from crashbot_alerts.web import Reply, read_body
 from crashbot_core.errors import CrashbotError, InvalidInput, NotFound
-from crashbot_core.inputs import read_at_most
 from crashbot_core.models import Actor
 from crashbot_core.paging import PageAction, follow_pager
 from crashbot_opsgenie.escalate import ESCALATION_REF
@@ -43,15 +42,6 @@ SECRET_HEADER = "X-Crashbot-Webhook-Secret"
 MAX_BODY = 262_144
 #: Alert actions that change a crashbot incident.
 ACTIONS = {"Acknowledge": PageAction.ACKNOWLEDGE, "Close": PageAction.RESOLVE}
-
-
-class Reply(Exception):
-    """An answer other than success: HTTP status and a JSON reason."""
-
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.body = {"error": code, "reason": reason}
 
 
 def mount(app: flask.Flask, crashbot: Crashbot) -> None:
@@ -84,22 +74,6 @@ def presented_secret(headers: Any) -> str | None:
     return decoded.partition(":")[2] or None
 
 
-def read_body(request: flask.Request) -> bytes:
-    """The raw body, refused with 413 past :data:`MAX_BODY`."""
-    request.max_content_length = MAX_BODY + 1
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Reply(413, "too_large", f"the body is over {MAX_BODY} bytes")
-    try:
-        data = read_at_most(request.stream, MAX_BODY + 1)
-    except RequestEntityTooLarge:
-        raise Reply(413, "too_large", f"the body is over {MAX_BODY} bytes") from None
-    except ClientDisconnected:
-        raise Reply(400, "incomplete_body", "the client sent less than it announced") from None
-    if len(data) > MAX_BODY:
-        raise Reply(413, "too_large", f"the body is over {MAX_BODY} bytes")
-    return data
-
-
 def handle(crashbot: Crashbot, request: flask.Request) -> tuple[int, dict[str, Any]]:
     """Process one webhook delivery; raises :class:`Reply` for every refusal."""
     secret = settings_of(crashbot).webhook_secret
@@ -109,7 +83,7 @@ def handle(crashbot: Crashbot, request: flask.Request) -> tuple[int, dict[str, A
             "unauthorized",
             "no Opsgenie webhook secret is configured (OPSGENIE_WEBHOOK_SECRET)",
         )
-    body = read_body(request)
+    body = read_body(request, MAX_BODY)
     presented = presented_secret(request.headers)
     if presented is None:
         raise Reply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -177,8 +178,15 @@ def _renderer(
         environ.update(origin)
         environ.update({"PATH_INFO": path, "QUERY_STRING": query, REVALIDATION: True})
         status: list[str] = []
-        for _ in wsgi(environ, lambda line, *args: status.append(line)):  # type: ignore[arg-type]
-            pass
+        # The body is not needed: rendering fills the cache on the way. Drain
+        # it and close it, as any WSGI caller must.
+        body = wsgi(environ, lambda line, *args: status.append(line))  # type: ignore[arg-type]
+        try:
+            collections.deque(body, maxlen=0)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
         if not status or not status[0].startswith("200"):
             cache.forget(key)
 

@@ -33,7 +33,7 @@ def wait(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
             if result:
                 return result
         except OSError:
-            pass
+            result = None  # not listening yet: try again until the deadline
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
