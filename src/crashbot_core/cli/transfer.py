@@ -7,6 +7,7 @@ status plugin, which reads Statuspage's JSON.
 from __future__ import annotations
 
 import json
+from typing import IO
 
 import click
 
@@ -39,7 +40,7 @@ def import_group() -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @json_option
 @pass_state
-def import_csv(state: CliState, file: click.utils.LazyFile, as_json: bool) -> None:
+def import_csv(state: CliState, file: IO[str], as_json: bool) -> None:
     """Import incidents from a spreadsheet saved as CSV (FILE, or - for standard input).
 
     Columns: title and started_at (required); id, severity, status,
@@ -66,7 +67,7 @@ def export_group() -> None:
     help="File to write; - is standard output.",
 )
 @pass_state
-def export_jsonl(state: CliState, out: click.utils.LazyFile) -> None:
+def export_jsonl(state: CliState, out: IO[str]) -> None:
     """Write everything as JSON Lines: one object per line with a "type" field.
 
     Components, incidents, events, follow-ups, alerts attached to incidents
