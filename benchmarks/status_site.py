@@ -16,7 +16,8 @@ Prints req/s and p99 per case and the ratio to nginx. Run by hand::
 ``--server serve`` measures ``crashbot serve --workers N`` itself;
 ``serve+nginx`` puts docs/deployment.md's nginx ``proxy_cache`` configuration
 (as written there) in front of it, and compares that with nginx serving the
-static export.
+static export as docs/status-page.md configures it (the same security headers).
+With ``--bare-static`` the static side sends no headers of its own.
 
 Needs ``wrk`` and ``nginx`` (``apt-get install -y wrk nginx``).
 """
@@ -42,13 +43,19 @@ from crashbot_core.plugins import get_plugin_manager
 
 DEPLOYMENT_DOC = Path(__file__).resolve().parents[1] / "docs" / "deployment.md"
 
+#: Both nginx instances get the http-level settings of Debian's /etc/nginx/nginx.conf
+#: (sendfile, tcp_nopush, mime types), which includes conf.d/crashbot.conf: the
+#: documented blocks then decide the rest.
 CACHE_CONF = """
 worker_processes {workers};
 pid {root}/cache-nginx.pid;
 error_log {root}/cache-nginx-error.log;
 events {{ worker_connections 4096; }}
 http {{
+  include /etc/nginx/mime.types;
   access_log off;
+  sendfile on;
+  tcp_nopush on;
   keepalive_requests 100000;
   client_body_temp_path {root}/tmp;
   proxy_temp_path {root}/tmp;
@@ -90,11 +97,22 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     root {site};
-    location / {{ try_files $uri $uri/index.html =404; }}
-    location = /api/list {{ default_type application/json; }}
+{block}
   }}
 }}
 """
+
+
+STATUS_PAGE_DOC = DEPLOYMENT_DOC.with_name("status-page.md")
+
+
+def documented_static_block(*, bare: bool = False) -> str:
+    """docs/status-page.md's nginx block for the static export; ``bare``: without its headers."""
+    blocks = re.findall(r"```nginx\n(.*?)```", STATUS_PAGE_DOC.read_text(), re.S)
+    (block,) = [b for b in blocks if b.startswith("# the static export")]
+    if bare:
+        block = "\n".join(line for line in block.splitlines() if not line.startswith("add_header"))
+    return block
 
 
 def free_port() -> int:
@@ -153,14 +171,49 @@ def etag_of(url: str) -> str:
         return str(r.headers["ETag"])
 
 
+def tree_cpu(roots: list[int]) -> float:
+    """CPU seconds (user + system) of the processes ``roots`` and all their descendants."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
 def wrk(
-    url: str, *, duration: int, connections: int, threads: int, header: str | None = None
-) -> tuple[float, float]:
-    """Run wrk; returns (requests/s, p99 in ms)."""
+    url: str,
+    *,
+    duration: int,
+    connections: int,
+    threads: int,
+    header: str | None = None,
+    servers: list[int] | None = None,
+) -> tuple[float, float, float, float]:
+    """Run wrk; returns (requests/s, p99 in ms, server CPU and wrk's CPU per request in us).
+
+    The CPU figures are what to compare on a busy machine: they hardly move
+    with the load, while requests per second do.
+    """
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if header:
         cmd += ["-H", header]
+    before, mine = tree_cpu(servers or []), os.times()
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    after, done = tree_cpu(servers or []), os.times()
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    wrk_cpu = done.children_user + done.children_system - mine.children_user - mine.children_system
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert m, out
@@ -168,7 +221,8 @@ def wrk(
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non2xx:
         print(f"  warning: {non2xx.group(1)} non-2xx/3xx responses for {url}", file=sys.stderr)
-    return rps, p99
+    per = 1e6 / max(requests, 1)
+    return rps, p99, (after - before) * per, wrk_cpu * per
 
 
 def cpu_per_request(url: str, n: int = 5000) -> list[tuple[str, float]]:
@@ -234,6 +288,11 @@ def main() -> None:
         "--no-access-log",
         action="store_true",
         help="crashbot serve without its access log (on by default, as in production)",
+    )
+    ap.add_argument(
+        "--bare-static",
+        action="store_true",
+        help="serve the static export without docs/status-page.md's security headers",
     )
     ap.add_argument(
         "--nginx-workers",
@@ -321,7 +380,13 @@ def main() -> None:
             env=env,
         )
     (root / "nginx.conf").write_text(
-        NGINX_CONF.format(workers=args.nginx_workers, root=root, port=nport, site=root / "site")
+        NGINX_CONF.format(
+            workers=args.nginx_workers,
+            root=root,
+            port=nport,
+            site=root / "site",
+            block=documented_static_block(bare=args.bare_static),
+        )
     )
     nginx = subprocess.Popen(["nginx", "-c", str(root / "nginx.conf"), "-g", "daemon off;"])
     try:
@@ -344,25 +409,32 @@ def main() -> None:
             ("GET /api/v2/summary.json", "/api/v2/summary.json", None),
             ("GET / If-None-Match (304)", "/", "etag"),
         ]
+        served = [gunicorn.pid] + ([front.pid] if front is not None else [])
         rows = []
         for name, path, cond in cases:
             results = []
-            for base in (g, n):
+            for base, pids in ((g, served), (n, [nginx.pid])):
                 header = f"If-None-Match: {etag_of(base + path)}" if cond else None
                 # Warm every process's render cache first: steady state is what we measure.
                 wrk(base + path, header=header, **{**common, "duration": 5})
-                results.append(wrk(base + path, header=header, **common))
-            (grps, gp99), (nrps, np99) = results
-            rows.append((name, grps, gp99, nrps, np99, grps / nrps))
+                results.append(wrk(base + path, header=header, servers=pids, **common))
+            rows.append((name, *results))
+        static = "bare" if args.bare_static else "docs/status-page.md's headers"
         print(
-            f"\n{described} vs nginx (worker_processes {args.nginx_workers}); "
-            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s on loopback, {os.cpu_count()} CPUs\n"
+            f"\n{described} vs nginx serving the static export ({static}; worker_processes "
+            f"{args.nginx_workers}); wrk -t{args.threads} -c{args.connections} "
+            f"-d{args.duration}s on loopback, {os.cpu_count()} CPUs\n"
         )
         print(
-            f"{'case':32} {'server req/s':>15} {'p99 ms':>8} {'nginx req/s':>12} {'p99 ms':>8} {'ratio':>6}"
+            f"{'case':28} {'server req/s':>12} {'p99 ms':>7} {'nginx req/s':>12} {'p99 ms':>7} "
+            f"{'ratio':>6}   CPU us/req: server+wrk vs nginx+wrk, ratio"
         )
-        for name, grps, gp99, nrps, np99, ratio in rows:
-            print(f"{name:32} {grps:15.0f} {gp99:8.2f} {nrps:12.0f} {np99:8.2f} {ratio:6.2f}")
+        for name, (grps, gp99, gcpu, gwrk), (nrps, np99, ncpu, nwrk) in rows:
+            print(
+                f"{name:28} {grps:12.0f} {gp99:7.2f} {nrps:12.0f} {np99:7.2f} {grps / nrps:6.2f}"
+                f"   {gcpu:5.1f}+{gwrk:4.1f} vs {ncpu:5.1f}+{nwrk:4.1f}, "
+                f"{(ncpu + nwrk) / (gcpu + gwrk):4.2f}"
+            )
         print(f"\nload average after the run: {os.getloadavg()}")
         print("in-process CPU per request (WSGI call, no sockets or HTTP parsing):")
         for name, us in cpu_per_request(url):

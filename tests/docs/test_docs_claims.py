@@ -117,3 +117,14 @@ def test_the_cli_reference_lists_every_command() -> None:
     missing = [n for n in walk(cli, "crashbot") if f"`{n}" not in reference]
     assert missing == []
     assert runner.invoke(cli, ["--help"]).exit_code == 0
+
+
+def test_static_export_nginx_example_sends_the_live_sites_security_headers() -> None:
+    """The static export's nginx example adds exactly the headers crashbot serve sends."""
+    from crashbot_status.app import SECURITY_HEADERS
+
+    text = (DOCS / "status-page.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```nginx\n(.*?)```", text, re.S)
+    (block,) = [b for b in blocks if b.startswith("# the static export")]
+    added = dict(re.findall(r'^add_header (\S+) "?(.*?)"? always;$', block, re.M))
+    assert added == dict(SECURITY_HEADERS)
