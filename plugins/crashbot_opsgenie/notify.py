@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from crashbot_core.delivery import RetryAfter
 from crashbot_core.models import Event, Incident
-from crashbot_core.paging import PageState, PagingRules, next_action
+from crashbot_core.paging import PageState, PagingRules, next_action, pager_answer
 from crashbot_opsgenie.alerts import Request, alert_request
 from crashbot_opsgenie.settings import SECTION, OpsgenieSettings
 
@@ -91,25 +90,10 @@ def send(settings: OpsgenieSettings, api_key: str, request: Request) -> dict[str
         )
     except httpx.HTTPError as exc:
         raise OpsgenieError(f"Opsgenie unreachable at {url}: {exc}") from exc
-    if response.status_code == 429:
-        raise RetryAfter(
-            _seconds(response.headers.get("Retry-After")),
-            "Opsgenie rate limit (429): retrying later",
-        )
-    if response.status_code >= 300:
-        raise OpsgenieError(
-            f"Opsgenie answered {response.status_code} to POST {request.path}: "
-            f"{response.text[:300]}"
-        )
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {}
-    return answer if isinstance(answer, dict) else {}
-
-
-def _seconds(value: str | None) -> float:
-    try:
-        return max(float(value or ""), 1.0)
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
+    return pager_answer(
+        response,
+        pager="Opsgenie",
+        request=f"POST {request.path}",
+        error=OpsgenieError,
+        default_retry_after=DEFAULT_RETRY_AFTER,
+    )

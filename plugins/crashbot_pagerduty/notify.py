@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from crashbot_core.delivery import RetryAfter
 from crashbot_core.models import Event, Incident
-from crashbot_core.paging import PageAction, PageState, PagingRules, next_action
+from crashbot_core.paging import PageAction, PageState, PagingRules, next_action, pager_answer
 from crashbot_pagerduty.events import enqueue_body
 from crashbot_pagerduty.settings import SECTION, PagerDutySettings
 
@@ -109,25 +108,11 @@ def send(settings: PagerDutySettings, body: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(url, json=body, timeout=settings.timeout)
     except httpx.HTTPError as exc:
         raise PagerDutyError(f"PagerDuty unreachable at {url}: {exc}") from exc
-    if response.status_code == 429:
-        raise RetryAfter(
-            _seconds(response.headers.get("Retry-After")),
-            "PagerDuty rate limit (429): retrying later",
-        )
-    if response.status_code >= 300:
-        raise PagerDutyError(
-            f"PagerDuty answered {response.status_code} to {body['event_action']} "
-            f"{body['dedup_key']}: {response.text[:300]}"
-        )
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {}
-    return answer if isinstance(answer, dict) else {}
-
-
-def _seconds(value: str | None) -> float:
-    try:
-        return max(float(value or ""), 1.0)
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
+    return pager_answer(
+        response,
+        pager="PagerDuty",
+        # Read only for the error message: a 2xx never depends on the body's keys.
+        request=f"{body.get('event_action')} {body.get('dedup_key')}",
+        error=PagerDutyError,
+        default_retry_after=DEFAULT_RETRY_AFTER,
+    )

@@ -75,6 +75,10 @@ Groups (``by=``)
     included); ``month``: one per ``YYYY-MM`` present; ``component``: one per
     component key present. Each group holds the durations and counts above,
     computed over the incidents in that group alone.
+
+The report's classes and their JSON form (``to_dict()``) live in
+:mod:`crashbot_core.metrics_report`, the text and CSV renderings in
+:mod:`crashbot_core.metrics_format`; every name is importable from here too.
 """
 
 from __future__ import annotations
@@ -85,11 +89,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from attrs import field, frozen
-
 from crashbot_core.cost import CostRates, Engagement, format_money, incident_cost
-from crashbot_core.durations import format_duration
 from crashbot_core.errors import InvalidInput
+from crashbot_core.metrics_format import format_report
+from crashbot_core.metrics_report import (
+    DEFINITIONS,
+    BreachStats,
+    CostSummary,
+    Counts,
+    Durations,
+    DurationStats,
+    GroupSummary,
+    MetricsReport,
+)
 from crashbot_core.models import Incident, Status
 from crashbot_core.severity import SeverityPolicy
 
@@ -111,196 +123,6 @@ __all__ = [
 
 #: The values accepted by ``compute(by=...)`` (besides ``None``).
 GROUP_BY: tuple[str, ...] = ("severity", "month", "component")
-
-#: Short definitions shipped with every report (``to_dict()["definitions"]``).
-DEFINITIONS: dict[str, str] = {
-    "selection": "Incidents with since <= started_at < until (UTC); incidents closed as "
-    "invalid or duplicate are left out.",
-    "mttd": "Time to detect: detected_at (else declared_at) - started_at, over all incidents.",
-    "mtta": "Time to acknowledge: acknowledged_at - started_at, over acknowledged incidents.",
-    "mttm": "Time to mitigate: mitigated_at (first time monitoring) - started_at, "
-    "over mitigated incidents.",
-    "mttr": "Time to resolve: resolved_at - started_at, over resolved incidents.",
-    "negative": "A negative duration (timestamps entered late) counts as 0.",
-    "mean": "Arithmetic mean of the durations.",
-    "median": "Middle value of the sorted durations; the mean of the two middle values "
-    "when their number is even.",
-    "p90": "Nearest rank: the value at rank ceil(0.9 * n) of the n sorted durations.",
-    "by_period": "UTC calendar month (YYYY-MM) of started_at.",
-    "by_component": "An incident counts once for each component it affects.",
-    "cost": "Sum over people engaged (event authors and role holders) of hourly rate x "
-    "time from their first engagement to resolve (now while open); absent without a rate.",
-    "breach": "Acknowledged after the severity's response deadline, or still unacknowledged "
-    "once it has passed; rate = breached / evaluated, where evaluated excludes "
-    "unacknowledged incidents still within their target.",
-}
-
-
-# --------------------------------------------------------------------------
-# Report parts
-# --------------------------------------------------------------------------
-
-
-@frozen
-class DurationStats:
-    """Count, mean, median and p90 of one duration metric, in seconds."""
-
-    #: How many incidents had the later timestamp set.
-    count: int
-    #: Arithmetic mean; None when ``count`` is 0.
-    mean: float | None
-    #: Classic median; None when ``count`` is 0.
-    median: float | None
-    #: Nearest-rank 90th percentile; None when ``count`` is 0.
-    p90: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: ``count``, ``mean_seconds``, ``median_seconds``, ``p90_seconds``."""
-        return {
-            "count": self.count,
-            "mean_seconds": self.mean,
-            "median_seconds": self.median,
-            "p90_seconds": self.p90,
-        }
-
-
-@frozen
-class Durations:
-    """MTTD, MTTA, MTTM and MTTR over a set of incidents."""
-
-    mttd: DurationStats
-    mtta: DurationStats
-    mttm: DurationStats
-    mttr: DurationStats
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data keyed ``mttd``, ``mtta``, ``mttm``, ``mttr``."""
-        return {
-            "mttd": self.mttd.to_dict(),
-            "mtta": self.mtta.to_dict(),
-            "mttm": self.mttm.to_dict(),
-            "mttr": self.mttr.to_dict(),
-        }
-
-
-@frozen
-class Counts:
-    """How many incidents, in total and broken down (see the module docstring for order)."""
-
-    total: int
-    #: Level key -> incidents; every policy level present, in policy order.
-    by_severity: dict[str, int]
-    #: Status value -> incidents; every status present, in lifecycle order.
-    by_status: dict[str, int]
-    #: ``YYYY-MM`` (UTC month of ``started_at``) -> incidents, ascending.
-    by_period: dict[str, int]
-    #: Component key -> incidents affecting it, sorted by key.
-    by_component: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data (plain dicts of ints)."""
-        return {
-            "total": self.total,
-            "by_severity": dict(self.by_severity),
-            "by_status": dict(self.by_status),
-            "by_period": dict(self.by_period),
-            "by_component": dict(self.by_component),
-        }
-
-
-@frozen
-class BreachStats:
-    """Response-target breaches of one severity level."""
-
-    severity: str
-    #: Incidents acknowledged late, or unacknowledged past the deadline.
-    breached: int
-    #: Incidents whose outcome is known (acknowledged, or deadline passed).
-    evaluated: int
-
-    @property
-    def rate(self) -> float | None:
-        """``breached / evaluated``; None when nothing was evaluated."""
-        return self.breached / self.evaluated if self.evaluated else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: ``breached``, ``evaluated``, ``rate``."""
-        return {"breached": self.breached, "evaluated": self.evaluated, "rate": self.rate}
-
-
-@frozen
-class CostSummary:
-    """Estimated cost of the selected incidents (see :mod:`crashbot_core.cost`)."""
-
-    currency: str
-    total: float
-    #: Level key -> cost; same keys and order as ``counts.by_severity``.
-    by_severity: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: ``currency``, ``total``, ``by_severity``."""
-        return {
-            "currency": self.currency,
-            "total": self.total,
-            "by_severity": dict(self.by_severity),
-        }
-
-
-@frozen
-class GroupSummary:
-    """Durations and counts of the incidents in one group (one severity, month or component)."""
-
-    key: str
-    durations: Durations
-    counts: Counts
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: ``durations`` and ``counts``."""
-        return {"durations": self.durations.to_dict(), "counts": self.counts.to_dict()}
-
-
-@frozen
-class MetricsReport:
-    """Everything ``crashbot metrics`` and ``GET /api/metrics`` show."""
-
-    #: The instant breaches were judged against.
-    now: datetime
-    since: datetime | None
-    until: datetime | None
-    durations: Durations
-    counts: Counts
-    #: Level key -> breaches; same keys and order as ``counts.by_severity``.
-    breaches: dict[str, BreachStats]
-    #: ``None``, ``"severity"``, ``"month"`` or ``"component"``.
-    by: str | None = None
-    #: Group key -> summary when ``by`` is set; empty otherwise.
-    groups: dict[str, GroupSummary] = field(factory=dict)
-    #: Estimated cost; None when no hourly rate is configured.
-    cost: CostSummary | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready plain data; datetimes as ISO 8601, seconds as floats or None.
-
-        ``groups`` is ``null`` when the report was not grouped.
-        """
-        return {
-            "window": {
-                "since": _iso(self.since),
-                "until": _iso(self.until),
-                "now": _iso(self.now),
-            },
-            "durations": self.durations.to_dict(),
-            "counts": self.counts.to_dict(),
-            "breaches": {key: b.to_dict() for key, b in self.breaches.items()},
-            "cost": self.cost.to_dict() if self.cost is not None else None,
-            "by": self.by,
-            "groups": (
-                {key: g.to_dict() for key, g in self.groups.items()}
-                if self.by is not None
-                else None
-            ),
-            "definitions": dict(DEFINITIONS),
-        }
 
 
 # --------------------------------------------------------------------------
@@ -494,142 +316,6 @@ def _breaches(
         key: BreachStats(severity=key, breached=breached[key], evaluated=evaluated[key])
         for key in severity_keys
     }
-
-
-# --------------------------------------------------------------------------
-# Human output
-# --------------------------------------------------------------------------
-
-
-def format_report(report: MetricsReport) -> str:
-    """Render a report as plain-text tables with units (``12m 30s``) and a definitions footer.
-
-    This is what ``crashbot metrics`` prints.
-    """
-    lines: list[str] = [_heading(report), ""]
-
-    d = report.durations
-    lines += _table(
-        ["", "incidents", "mean", "median", "p90"],
-        [
-            [label, str(s.count), _fmt(s.mean), _fmt(s.median), _fmt(s.p90)]
-            for label, s in (
-                ("MTTD (detect)", d.mttd),
-                ("MTTA (acknowledge)", d.mtta),
-                ("MTTM (mitigate)", d.mttm),
-                ("MTTR (resolve)", d.mttr),
-            )
-        ],
-    )
-
-    lines += ["", "Response targets"]
-    lines += _table(
-        ["severity", "incidents", "breached", "evaluated", "breach rate"],
-        [
-            [
-                key,
-                str(report.counts.by_severity.get(key, 0)),
-                str(b.breached),
-                str(b.evaluated),
-                "—" if b.rate is None else f"{b.rate:.0%}",
-            ]
-            for key, b in report.breaches.items()
-        ],
-    )
-
-    if report.cost is not None:
-        c = report.cost
-        lines += ["", f"Estimated cost: {format_money(c.total, c.currency)}"]
-        lines += [
-            "By severity: "
-            + ", ".join(f"{k} {format_money(v, c.currency)}" for k, v in c.by_severity.items())
-        ]
-
-    lines += ["", "By status: " + _inline(report.counts.by_status)]
-    lines += ["By month: " + _inline(report.counts.by_period)]
-    lines += ["By component: " + _inline(report.counts.by_component)]
-
-    if report.by is not None:
-        lines += ["", f"By {report.by}"]
-        if report.groups:
-            lines += _table(
-                [
-                    report.by,
-                    "incidents",
-                    "MTTD mean",
-                    "MTTA mean",
-                    "MTTA p90",
-                    "MTTM mean",
-                    "MTTR mean",
-                    "MTTR p90",
-                ],
-                [
-                    [
-                        key,
-                        str(g.counts.total),
-                        _fmt(g.durations.mttd.mean),
-                        _fmt(g.durations.mtta.mean),
-                        _fmt(g.durations.mtta.p90),
-                        _fmt(g.durations.mttm.mean),
-                        _fmt(g.durations.mttr.mean),
-                        _fmt(g.durations.mttr.p90),
-                    ]
-                    for key, g in report.groups.items()
-                ],
-            )
-        else:
-            lines.append("(no incidents)")
-
-    lines += [
-        "",
-        "Durations run from started_at; a negative one counts as 0. Incidents closed",
-        "as invalid or duplicate are left out.",
-        "Median: the middle value (mean of the two middle ones for an even count).",
-        "p90: nearest rank, the value at rank ceil(0.9 n) of the sorted durations.",
-        "Breached: acknowledged after the response target, or unacknowledged past it;",
-        "evaluated leaves out incidents still within their target.",
-    ]
-    return "\n".join(lines)
-
-
-def _heading(report: MetricsReport) -> str:
-    total = report.counts.total
-    noun = "incident" if total == 1 else "incidents"
-    window = ""
-    if report.since is not None:
-        window += f" since {_day(report.since)}"
-    if report.until is not None:
-        window += f" until {_day(report.until)}"
-    return f"Incident metrics: {total} {noun}{window or ' (all time)'}"
-
-
-def _day(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _fmt(seconds: float | None) -> str:
-    return format_duration(seconds)
-
-
-def _inline(counts: dict[str, int]) -> str:
-    return ", ".join(f"{key} {n}" for key, n in counts.items()) or "—"
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        # First column is a label (left-aligned); the rest are values, right-aligned
-        # so units and digits line up.
-        parts = [cells[0].ljust(widths[0])]
-        parts += [cell.rjust(widths[i]) for i, cell in enumerate(cells) if i]
-        return "  ".join(parts).rstrip()
-
-    return [line(headers), *(line(row) for row in rows)]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
 def filter_criteria(

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from attrs import frozen
 
+from crashbot_core.delivery import RetryAfter
 from crashbot_core.errors import IllegalTransition, InvalidInput
 from crashbot_core.models import Actor, Event, EventKind, Incident
 from crashbot_core.severity import SeverityPolicy
@@ -238,3 +239,64 @@ def follow_pager(
         except IllegalTransition:
             continue  # someone else got there first: read again and say so
     raise IllegalTransition(action.value, "changing under us", ())
+
+
+class PagerResponse(Protocol):
+    """What :func:`pager_answer` reads of an HTTP response (``httpx.Response`` has it all)."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers (``Retry-After`` is read)."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        ...
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ``ValueError`` when it is not JSON."""
+        ...
+
+
+def pager_answer(
+    response: PagerResponse,
+    *,
+    pager: str,
+    request: str,
+    error: type[Exception],
+    default_retry_after: float,
+) -> dict[str, Any]:
+    """A pager's answer to one request: its JSON object on 2xx, ``{}`` when the body is not one.
+
+    :param pager: the service's name in messages (``PagerDuty``).
+    :param request: what was asked, for the error message (``POST /v2/alerts``).
+    :param default_retry_after: seconds to wait after a 429 without a usable ``Retry-After``.
+    :raises RetryAfter: on 429, so the worker waits as long as the pager asked (at least 1 s).
+    :raises error: on any other status from 300 up, with the start of the body.
+    """
+    if response.status_code == 429:
+        raise RetryAfter(
+            retry_after_seconds(response.headers.get("Retry-After"), default_retry_after),
+            f"{pager} rate limit (429): retrying later",
+        )
+    if response.status_code >= 300:
+        raise error(f"{pager} answered {response.status_code} to {request}: {response.text[:300]}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """A ``Retry-After`` header in seconds, at least 1; ``default`` when absent or not a number."""
+    try:
+        return max(float(value or ""), 1.0)
+    except ValueError:
+        return default

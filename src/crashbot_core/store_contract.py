@@ -26,14 +26,14 @@ The built-in SQLAlchemy store runs this suite on SQLite and PostgreSQL
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import attrs
 import pytest
 
 from crashbot_core import metrics
-from crashbot_core.errors import ConflictError, InvalidInput, LeaseLost, NotFound
+from crashbot_core.errors import ConflictError, LeaseLost, NotFound
 from crashbot_core.models import (
     Actor,
     Alert,
@@ -42,22 +42,16 @@ from crashbot_core.models import (
     ApiToken,
     Component,
     DeliveryState,
-    Event,
     EventKind,
     FollowUp,
     Impact,
     Incident,
-    OutboundMessage,
     Status,
-    Subscriber,
-    SubscriberKind,
     TokenScope,
 )
 from crashbot_core.severity import DEFAULT_POLICY
 from crashbot_core.store import (
     AlertGroupCommit,
-    BulkAlerts,
-    BulkReads,
     Change,
     FollowUpFilter,
     IncidentFilter,
@@ -66,71 +60,19 @@ from crashbot_core.store import (
     Saved,
     Store,
     StoreMetrics,
-    SubscriptionStore,
 )
+from crashbot_core.store_contract_bulk import BulkReadContract
 from crashbot_core.store_contract_maintenance import MaintenanceContract
-
-#: When the contract's incidents start.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ALICE = Actor(platform="cli", id="alice", name="Alice")
-LEASE = T0 + timedelta(minutes=2)
-SECOND = timedelta(seconds=1)
-
-
-def _incident(**changes: Any) -> Incident:
-    fields: dict[str, Any] = {
-        "id": 0,
-        "ref": "",
-        "title": "Checkout is down",
-        "severity": "SEV2",
-        "status": Status.INVESTIGATING,
-        "declared_at": T0,
-        "started_at": T0,
-        "declared_by": ALICE,
-    }
-    fields.update(changes)
-    return Incident(**fields)
+from crashbot_core.store_contract_records import ALICE, LEASE, SECOND, T0
+from crashbot_core.store_contract_records import declare as _declare
+from crashbot_core.store_contract_records import new_event as _event
+from crashbot_core.store_contract_records import new_incident as _incident
+from crashbot_core.store_contract_records import send_reminder as _send_reminder
+from crashbot_core.store_contract_records import update as _update
+from crashbot_core.store_contract_subscriptions import SubscriptionContract
 
 
-def _event(kind: EventKind = EventKind.UPDATE_POSTED, at: datetime = T0, **changes: Any) -> Event:
-    return Event(kind=kind, at=at, actor=ALICE, **changes)
-
-
-def _declare(store: Store, *, subscribers: tuple[str, ...] = (), **changes: Any) -> Saved:
-    incident = _incident(**changes)
-    return store.commit(
-        Change(
-            incident=incident,
-            expected_version=None,
-            events=[_event(EventKind.DECLARED, incident.declared_at, public=True)],
-            subscribers=subscribers,
-        )
-    )
-
-
-def _update(store: Store, incident: Incident, *, subscribers: tuple[str, ...] = ()) -> Saved:
-    return store.commit(
-        Change(
-            incident=incident,
-            expected_version=incident.version,
-            events=[_event(at=T0 + timedelta(minutes=1))],
-            subscribers=subscribers,
-        )
-    )
-
-
-def _send_reminder(store: Store, incident: Incident, key: str, *, owner: str) -> Saved:
-    return store.commit(
-        Change(
-            incident,
-            expected_version=incident.version,
-            events=[_event(EventKind.REMINDER_SENT, data={"key": key})],
-            reminder=(key, owner),
-        )
-    )
-
-
-class StoreContract(MaintenanceContract):
+class StoreContract(MaintenanceContract, BulkReadContract, SubscriptionContract):
     """The behaviour :class:`~crashbot_core.store.Store` promises; subclass it with a ``store`` fixture."""
 
     # ------------------------------------------------------------------ incidents
@@ -608,53 +550,6 @@ class StoreContract(MaintenanceContract):
         assert sorted(o for o in outcomes if isinstance(o, int)) == [saved[0].incident.id] * 5
         assert store.count_incidents(IncidentFilter(label=group)) == 1
 
-    def test_bulk_alerts_record_look_up_and_link(self, store: Store) -> None:
-        if not isinstance(store, BulkAlerts):
-            pytest.skip("the store does not offer BulkAlerts")
-        firing = Alert(source="grafana", fingerprint="f", status=AlertStatus.FIRING, title="a")
-        resolved = attrs.evolve(firing, status=AlertStatus.RESOLVED)
-        first, second = store.record_alerts([(firing, b"1"), (resolved, None)], T0)
-        incident = _declare(store, labels={"crashbot.alert_group": "g"}).incident
-        store.link_alerts({incident.id: [first.id, second.id]})
-
-        assert first.id < second.id
-        assert [a.id for a in store.alerts(incident.id)] == [first.id, second.id]
-        assert store.open_incidents_for_groups("crashbot.alert_group", ["g", "x"]) == {
-            "g": incident
-        }
-        key = (incident.id, "grafana", "f")
-        assert store.last_alert_statuses([key]) == {key: AlertStatus.RESOLVED}
-        assert store.last_alert_statuses([key], before_id=second.id) == {key: AlertStatus.FIRING}
-
-    def test_bulk_reads_equal_the_single_reads(self, store: Store) -> None:
-        if not isinstance(store, BulkReads):
-            pytest.skip("the store does not offer BulkReads")
-        first = _declare(store).incident
-        _update(store, first)
-        second = _declare(store).incident
-        follow_up = FollowUp(incident_id=0, title="Add an alert", created_at=T0)
-        store.commit(Change(first, first.version + 1, follow_ups=[follow_up, follow_up]))
-
-        timelines = store.timelines([second.id, first.id, 404])
-        record = store.incident_record(first.id)
-
-        assert timelines == {
-            first.id: store.events(first.id),
-            second.id: store.events(second.id),
-            404: [],
-        }
-        assert store.timelines([first.id], public_only=True) == {
-            first.id: store.events(first.id, public_only=True)
-        }
-        assert store.timelines([]) == {}
-        assert record is not None
-        assert record.incident == store.get_incident(first.id)
-        assert record.events == store.events(first.id)
-        assert record.follow_ups == store.follow_ups(first.id)
-        assert len(record.follow_ups) == 2
-        assert store.incident_record(second.id).follow_ups == []  # type: ignore[union-attr]
-        assert store.incident_record(404) is None
-
     def test_store_metrics_equal_the_reference(self, store: Store) -> None:
         if not isinstance(store, StoreMetrics):
             pytest.skip("the store does not offer StoreMetrics")
@@ -727,84 +622,3 @@ class StoreContract(MaintenanceContract):
         assert [e.kind for e in store.events(original.id)][-1] is EventKind.MERGED
         assert len(store.deliveries(states=[DeliveryState.PENDING])) == 2
         assert store.change_token() != before
-
-    def test_subscribers_are_saved_found_and_filtered(self, store: Store) -> None:
-        if not isinstance(store, SubscriptionStore):
-            pytest.skip("the store does not offer SubscriptionStore")
-        ann = Subscriber(
-            id="s-ann", kind=SubscriberKind.EMAIL, address="ann@example.com", consent_at=T0
-        )
-        bob = Subscriber(
-            id="s-bob",
-            kind="webhook",
-            address="https://hooks.example.com/x",
-            consent_at=T0 + timedelta(minutes=1),
-            components=("db", "api"),
-            confirmed_at=T0 + timedelta(minutes=1),
-            secret="k",
-        )
-        store.save_subscriber(ann)
-        store.save_subscriber(bob)
-
-        assert store.get_subscriber("s-bob") == bob
-        assert store.find_subscriber("ann@example.com") == ann
-        assert store.get_subscriber("nobody") is None
-        assert [s.id for s in store.subscribers()] == ["s-ann", "s-bob"]
-        assert [s.id for s in store.subscribers(active_only=True)] == ["s-bob"]
-        confirmed = attrs.evolve(ann, confirmed_at=T0 + timedelta(hours=1))
-        store.save_subscriber(confirmed)
-        assert store.get_subscriber("s-ann") == confirmed
-        with pytest.raises(InvalidInput):
-            store.save_subscriber(attrs.evolve(ann, id="s-other"))
-
-    def test_a_message_is_queued_once_and_sent_once(self, store: Store) -> None:
-        if not isinstance(store, SubscriptionStore):
-            pytest.skip("the store does not offer SubscriptionStore")
-        ann = Subscriber(id="s-ann", kind="email", address="ann@example.com", consent_at=T0)
-        first = OutboundMessage(
-            key="confirm:s-ann:1",
-            kind="email",
-            to=ann.address,
-            subject="Confirm",
-            text="Hello",
-            html="<p>Hello</p>",
-            headers={"List-Unsubscribe": "<https://x/u>"},
-            created_at=T0,
-            subscriber_id=ann.id,
-        )
-        store.save_subscriber(ann, messages=[first])
-        second = attrs.evolve(first, key="event:1:s-ann", created_at=T0 + timedelta(seconds=1))
-
-        assert store.queue_messages([first, second, second]) == 1
-        claimed = store.claim_messages(T0, owner="w1", lease_until=LEASE, limit=10)
-        assert [m.key for m in claimed] == ["confirm:s-ann:1", "event:1:s-ann"]
-        assert claimed[0] == first
-        assert store.claim_messages(T0, owner="w2", lease_until=LEASE) == []
-
-        assert store.finish_message(first.key, DeliveryState.DELIVERED, owner="w1", at=T0)
-        assert not store.finish_message(first.key, DeliveryState.FAILED, owner="w1", at=T0)
-        retry_at = T0 + timedelta(minutes=1)
-        store.finish_message(
-            second.key,
-            DeliveryState.FAILED,
-            owner="w1",
-            at=T0,
-            error="down",
-            next_attempt_at=retry_at,
-        )
-        assert store.claim_messages(T0, owner="w2", lease_until=LEASE) == []
-        again = store.claim_messages(retry_at, owner="w2", lease_until=LEASE + timedelta(minutes=1))
-        assert [(m.key, m.attempts, m.last_error) for m in again] == [(second.key, 1, "down")]
-        # A lease that ran out is taken over; a message once delivered never again.
-        later = retry_at + timedelta(minutes=5)
-        assert [m.key for m in store.claim_messages(later, owner="w3", lease_until=later)] == [
-            second.key
-        ]
-        store.finish_message(second.key, DeliveryState.DELIVERED, owner="w3", at=later)
-        assert store.queue_messages([first, second]) == 0
-        assert store.claim_messages(later + timedelta(days=1), owner="w4", lease_until=later) == []
-        sent = store.messages(subscriber_id="s-ann")
-        assert [(m.key, m.state, m.sent_at) for m in sent] == [
-            (second.key, DeliveryState.DELIVERED, later),
-            (first.key, DeliveryState.DELIVERED, T0),
-        ]

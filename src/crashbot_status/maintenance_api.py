@@ -7,6 +7,7 @@ after its commit; domain errors map to 404, 409 and 422.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import Blueprint, Response, jsonify, request
@@ -109,33 +110,26 @@ def update(maintenance_id: str) -> Response:
 @requires(TokenScope.WRITE)
 def start(maintenance_id: str) -> Response:
     """Start a scheduled maintenance now."""
-    data = body()
-    m = crashbot().start_maintenance(
-        _key(maintenance_id), actor=actor(), message=_field(data, "message", str)
-    )
-    _changed()
-    return _respond(m)
+    return _move(maintenance_id, crashbot().start_maintenance)
 
 
 @bp.post("/maintenances/<maintenance_id>/complete")
 @requires(TokenScope.WRITE)
 def complete(maintenance_id: str) -> Response:
     """Complete a maintenance in progress or verifying."""
-    data = body()
-    m = crashbot().complete_maintenance(
-        _key(maintenance_id), actor=actor(), message=_field(data, "message", str)
-    )
-    _changed()
-    return _respond(m)
+    return _move(maintenance_id, crashbot().complete_maintenance)
 
 
 @bp.post("/maintenances/<maintenance_id>/cancel")
 @requires(TokenScope.WRITE)
 def cancel(maintenance_id: str) -> Response:
     """Cancel a maintenance that has not started."""
+    return _move(maintenance_id, crashbot().cancel_maintenance)
+
+
+def _move(maintenance_id: str, service_call: Callable[..., Maintenance]) -> Response:
+    """Start, complete or cancel: ``service_call`` with the body's optional ``message``."""
     data = body()
-    m = crashbot().cancel_maintenance(
-        _key(maintenance_id), actor=actor(), message=_field(data, "message", str)
-    )
+    m = service_call(_key(maintenance_id), actor=actor(), message=_field(data, "message", str))
     _changed()
     return _respond(m)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from support import ALICE, T0
 
-from crashbot_core import Event, EventKind, Incident, InvalidInput, Status
+from crashbot_core import Event, EventKind, Incident, InvalidInput, RetryAfter, Status
 from crashbot_core.models import Impact
-from crashbot_core.paging import PageAction, PageState, PagingRules, next_action, rank_choice
+from crashbot_core.paging import (
+    PageAction,
+    PageState,
+    PagingRules,
+    next_action,
+    pager_answer,
+    rank_choice,
+)
 from crashbot_core.severity import DEFAULT_POLICY
 
 
@@ -130,3 +139,45 @@ def test_rank_choice_maps_by_rank_and_clamps() -> None:
         "warning",
         "warning",
     ]
+
+
+class Answer:
+    """An HTTP response as a pager sends it: status, headers and body."""
+
+    def __init__(self, status_code: int, text: str = "", headers: dict[str, str] | None = None):
+        self.status_code = status_code
+        self.text = text
+        self.headers = headers or {}
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class PagerDown(Exception):
+    pass
+
+
+def answer(response: Answer) -> dict[str, Any]:
+    return pager_answer(
+        response, pager="Pager", request="POST /alerts", error=PagerDown, default_retry_after=30.0
+    )
+
+
+def test_a_pager_answer_is_its_json_object_or_nothing() -> None:
+    assert answer(Answer(202, '{"requestId": "r1"}')) == {"requestId": "r1"}
+    assert answer(Answer(202, "[1, 2]")) == {}
+    assert answer(Answer(202, "accepted")) == {}
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("120", 120.0), ("0", 1.0), ("soon", 30.0)])
+def test_a_rate_limited_pager_is_retried_when_it_asks(header: str, seconds: float) -> None:
+    with pytest.raises(RetryAfter) as caught:
+        answer(Answer(429, headers={"Retry-After": header}))
+
+    assert caught.value.seconds == seconds
+    assert str(caught.value) == "Pager rate limit (429): retrying later"
+
+
+def test_a_refusing_pager_raises_with_its_status_and_the_start_of_its_body() -> None:
+    with pytest.raises(PagerDown, match=r"^Pager answered 400 to POST /alerts: x{300}$"):
+        answer(Answer(400, "x" * 500))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
-from typing import Any
 
 import click
 
@@ -14,7 +11,9 @@ from crashbot_core.cli.common import CliState, echo_json, json_option, pass_stat
 from crashbot_core.cli.params import AGE, INCIDENT_ID, INSTANT, LABEL, STATUS
 from crashbot_core.cost import IncidentCost
 from crashbot_core.durations import format_duration
-from crashbot_core.metrics import Durations, MetricsReport, format_money
+from crashbot_core.metrics import format_money
+from crashbot_core.metrics_format import CSV_COLUMNS as CSV_COLUMNS  # importable here, as before
+from crashbot_core.metrics_format import metrics_csv
 from crashbot_core.models import Event, EventKind, Incident, Resolution, Status
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.store import IncidentFilter
@@ -313,81 +312,6 @@ def metrics(
         click.echo(metrics_csv(report), nl=False)
     else:
         click.echo(format_report(report))
-
-
-#: Columns of ``crashbot metrics --csv``; durations in seconds, empty when unknown.
-CSV_COLUMNS = (
-    "group",
-    "key",
-    "incidents",
-    *(
-        f"{m}_{stat}"
-        for m in ("mttd", "mtta", "mttm", "mttr")
-        for stat in ("count", "mean_seconds", "median_seconds", "p90_seconds")
-    ),
-    "breached",
-    "evaluated",
-    "breach_rate",
-    "cost",
-    "currency",
-)
-
-
-def metrics_csv(report: MetricsReport) -> str:
-    """The report as CSV: an ``all`` row, then one row per group.
-
-    Breach columns are filled on the ``all`` row (totals) and on severity rows;
-    so are ``cost`` and ``currency``, and only when an hourly rate is configured.
-    """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-
-    def row(
-        group: str,
-        key: str,
-        durations: Durations,
-        total: int,
-        breach: tuple[int, int] | None,
-        cost: float | None,
-    ) -> list[Any]:
-        cells: list[Any] = [group, key, total]
-        for stats in (durations.mttd, durations.mtta, durations.mttm, durations.mttr):
-            cells += [
-                stats.count,
-                *("" if v is None else f"{v:.3f}" for v in (stats.mean, stats.median, stats.p90)),
-            ]
-        if breach is None:
-            cells += ["", "", ""]
-        else:
-            breached, evaluated = breach
-            cells += [breached, evaluated, f"{breached / evaluated:.4f}" if evaluated else ""]
-        if cost is None or report.cost is None:
-            cells += ["", ""]
-        else:
-            cells += [f"{cost:.2f}", report.cost.currency]
-        return cells
-
-    totals = (
-        sum(b.breached for b in report.breaches.values()),
-        sum(b.evaluated for b in report.breaches.values()),
-    )
-    costs = report.cost.by_severity if report.cost is not None else {}
-    total_cost = report.cost.total if report.cost is not None else None
-    writer.writerow(row("all", "all", report.durations, report.counts.total, totals, total_cost))
-    for key, g in report.groups.items():
-        b = report.breaches.get(key) if report.by == "severity" else None
-        writer.writerow(
-            row(
-                report.by or "",
-                key,
-                g.durations,
-                g.counts.total,
-                (b.breached, b.evaluated) if b is not None else None,
-                costs.get(key) if report.by == "severity" else None,
-            )
-        )
-    return out.getvalue()
 
 
 def register(group: click.Group) -> None:
