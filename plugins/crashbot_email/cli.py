@@ -1,4 +1,8 @@
-"""``crashbot subscribers list | export | import FILE``: status-page subscribers as a table or CSV.
+"""``crashbot subscribers list | export | import FILE | add URL | remove ADDRESS``.
+
+Status-page subscribers as a table or CSV; ``add`` registers a webhook
+subscriber (e-mail subscribers confirm themselves through the form, or are
+imported with their consent time), ``remove`` unsubscribes anyone.
 
 The CSV has a header row: ``id,kind,address,components,consent_at,confirmed_at,
 unsubscribed_at,secret``; components are space-separated keys, times ISO 8601.
@@ -121,6 +125,75 @@ def import_(state: CliState, file: IO[str]) -> None:
             added += 1
         store.save_subscriber(sub)
     click.echo(f"imported {added} new and {updated} existing subscribers", file=sys.stdout)
+
+
+@subscribers.command("add")
+@click.argument("url")
+@click.option(
+    "--component",
+    "components",
+    multiple=True,
+    metavar="KEY",
+    help="Only news about this component (repeatable; default: every component).",
+)
+@click.option("--secret", help="HMAC key for X-Crashbot-Signature (default: a random one).")
+@pass_state
+def add(state: CliState, url: str, components: tuple[str, ...], secret: str | None) -> None:
+    """Add a webhook subscriber (or change the components of one) and print its signing secret."""
+    if "@" in url and "://" not in url:
+        raise InvalidInput(
+            "e-mail subscribers confirm their own address (double opt-in): point them at "
+            "the subscribe form, or import them with their consent time (subscribers import)"
+        )
+    bot = state.crashbot()
+    store = subscription_store(bot)
+    address = webhook_url(url)
+    known = {c.key for c in bot.components()}
+    unknown = sorted(set(components) - known)
+    if unknown:
+        raise InvalidInput(f"unknown components: {', '.join(unknown)}")
+    if secret is not None and len(secret.strip()) < 16:
+        raise InvalidInput("--secret must be at least 16 characters (it signs every payload)")
+    now = bot.now()
+    existing = store.find_subscriber(address)
+    if existing is not None and existing.kind is not SubscriberKind.WEBHOOK:
+        raise InvalidInput(f"{address} is already an e-mail subscriber")
+    sub = Subscriber(
+        id=existing.id if existing else secrets.token_urlsafe(12),
+        kind=SubscriberKind.WEBHOOK,
+        address=address,
+        components=tuple(sorted(set(components))),
+        # Re-adding a removed webhook subscribes it again, as of now.
+        consent_at=existing.consent_at if existing and existing.active else now,
+        confirmed_at=existing.confirmed_at if existing and existing.active else now,
+        secret=(secret or "").strip()
+        or (existing.secret if existing else "")
+        or secrets.token_urlsafe(24),
+    )
+    store.save_subscriber(sub)
+    verb = "updated" if existing is not None and existing.active else "added"
+    scope = " ".join(sub.components) or "every component"
+    click.echo(f"{verb} webhook subscriber {address} ({scope})")
+    click.echo(f"signing secret: {sub.secret}")
+
+
+@subscribers.command("remove")
+@click.argument("address")
+@pass_state
+def remove(state: CliState, address: str) -> None:
+    """Unsubscribe an e-mail address or webhook URL (its record and consent time are kept)."""
+    bot = state.crashbot()
+    store = subscription_store(bot)
+    text = address.strip()
+    key = webhook_url(text) if "://" in text else normalise_address(text)
+    existing = store.find_subscriber(key)
+    if existing is None:
+        raise InvalidInput(f"no subscriber {key!r}")
+    if existing.unsubscribed_at is not None:
+        click.echo(f"{key} was already unsubscribed")
+        return
+    store.save_subscriber(attrs.evolve(existing, unsubscribed_at=bot.now()))
+    click.echo(f"unsubscribed {key}")
 
 
 def _time(value: str | None, name: str, *, required: bool = False) -> datetime | None:

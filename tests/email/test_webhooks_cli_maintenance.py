@@ -199,3 +199,42 @@ def test_a_scheduled_maintenance_mails_subscribers_when_announced_started_and_co
     first = smtp.to("ann@example.com")[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Writes pause for a few minutes." in first
     assert f"https://status.example.com/maintenance/{m.id}" in first
+
+
+def test_subscribers_add_registers_a_webhook_and_remove_unsubscribes_it(bot: Crashbot) -> None:
+    code, out = _run(bot, "subscribers", "add", "https://hooks.example.com/status")
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "added webhook subscriber https://hooks.example.com/status (every component)"
+    )
+    secret = out.splitlines()[1].removeprefix("signing secret: ")
+    [row] = json.loads(_run(bot, "subscribers", "list", "--json")[1])
+    assert (row["kind"], row["state"], row["secret"]) == ("webhook", "active", secret)
+
+    # Adding it again narrows it to a component and keeps its secret.
+    code, out = _run(
+        bot, "subscribers", "add", "https://hooks.example.com/status", "--component", "api"
+    )
+    assert out.splitlines() == [
+        "updated webhook subscriber https://hooks.example.com/status (api)",
+        f"signing secret: {secret}",
+    ]
+
+    code, out = _run(bot, "subscribers", "remove", "https://hooks.example.com/status")
+    assert (code, out.strip()) == (0, "unsubscribed https://hooks.example.com/status")
+    [row] = json.loads(_run(bot, "subscribers", "list", "--json")[1])
+    assert row["state"] == "unsubscribed" and row["consent_at"]
+
+
+def test_subscribers_add_refuses_mail_addresses_unknown_components_and_bad_urls(
+    bot: Crashbot,
+) -> None:
+    code, out = _run(bot, "subscribers", "add", "ann@example.com")
+    assert code == 1 and "double opt-in" in out
+    code, out = _run(bot, "subscribers", "add", "https://h.example.com/x", "--component", "nope")
+    assert code == 1 and "unknown components: nope" in out
+    code, out = _run(bot, "subscribers", "add", "ftp://h.example.com/x")
+    assert code == 1 and "not a webhook URL" in out
+    code, out = _run(bot, "subscribers", "remove", "nobody@example.com")
+    assert code == 1 and "no subscriber 'nobody@example.com'" in out
+    assert _run(bot, "subscribers", "list", "--json")[1].strip() == "[]"
