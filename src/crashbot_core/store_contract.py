@@ -16,7 +16,7 @@ Third-party store authors run it against their own store::
 Every test gets a fresh, empty store from the ``store`` fixture. The tests of
 an optional capability (:mod:`crashbot_core.store`'s ``LockedCommit``,
 ``AlertGroupCommit``, ``BulkAlerts``, ``StoreMetrics``, ``MultiCommit``,
-``SubscriptionStore`` …) are skipped for a
+``SubscriptionStore``, ``RateLimits`` …) are skipped for a
 store that does not offer it, with the capability named in the reason.
 
 The built-in SQLAlchemy store runs this suite on SQLite and PostgreSQL
@@ -69,10 +69,11 @@ from crashbot_core.store_contract_records import new_event as _event
 from crashbot_core.store_contract_records import new_incident as _incident
 from crashbot_core.store_contract_records import send_reminder as _send_reminder
 from crashbot_core.store_contract_records import update as _update
+from crashbot_core.store_contract_ratelimits import RateLimitContract
 from crashbot_core.store_contract_subscriptions import SubscriptionContract
 
 
-class StoreContract(MaintenanceContract, BulkReadContract, SubscriptionContract):
+class StoreContract(MaintenanceContract, BulkReadContract, SubscriptionContract, RateLimitContract):
     """The behaviour :class:`~crashbot_core.store.Store` promises; subclass it with a ``store`` fixture."""
 
     # ------------------------------------------------------------------ incidents
