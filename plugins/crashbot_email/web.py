@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,7 @@ def mount(app: flask.Flask, crashbot: Crashbot) -> None:
                 429,
                 "too_many_requests",
                 "too many subscription requests from your address; try again later",
-                **{"Retry-After": str(int(wait) + 1)},
+                **{"Retry-After": str(max(1, math.ceil(wait)))},
             )
         try:
             address = normalise_address(flask.request.form.get("email", ""))

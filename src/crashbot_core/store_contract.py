@@ -63,13 +63,13 @@ from crashbot_core.store import (
 )
 from crashbot_core.store_contract_bulk import BulkReadContract
 from crashbot_core.store_contract_maintenance import MaintenanceContract
+from crashbot_core.store_contract_ratelimits import RateLimitContract
 from crashbot_core.store_contract_records import ALICE, LEASE, SECOND, T0
 from crashbot_core.store_contract_records import declare as _declare
 from crashbot_core.store_contract_records import new_event as _event
 from crashbot_core.store_contract_records import new_incident as _incident
 from crashbot_core.store_contract_records import send_reminder as _send_reminder
 from crashbot_core.store_contract_records import update as _update
-from crashbot_core.store_contract_ratelimits import RateLimitContract
 from crashbot_core.store_contract_subscriptions import SubscriptionContract
 
 

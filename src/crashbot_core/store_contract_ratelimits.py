@@ -50,9 +50,7 @@ class RateLimitContract:
             assert store.count_attempt(key, limit=1, window=minute, now=now) == now + minute
             assert store.count_attempt(key, limit=1, window=HOUR, now=now) == T0 + HOUR
 
-    def test_concurrent_attempts_never_let_more_than_the_limit_through(
-        self, store: object
-    ) -> None:
+    def test_concurrent_attempts_never_let_more_than_the_limit_through(self, store: object) -> None:
         if not isinstance(store, RateLimits):
             pytest.skip("the store does not offer RateLimits")
         limits = store

@@ -20,12 +20,15 @@ class TestProcessRateLimits(RateLimitContract):
 
 
 def test_windows_are_aligned_to_the_epoch_whatever_the_instant() -> None:
-    hour = timedelta(hours=1)
-    at = datetime(2026, 3, 2, 9, 59, 59, 999_999, tzinfo=UTC)
+    nine, ten = (datetime(2026, 3, 2, h, tzinfo=UTC) for h in (9, 10))
+    hour, seven = timedelta(hours=1), timedelta(minutes=7)
 
-    assert window_at(at, hour) == (at.replace(minute=0, second=0, microsecond=0), at.replace(hour=10, minute=0, second=0, microsecond=0))
-    assert window_at(at.replace(hour=10, minute=0, second=0, microsecond=0), hour)[0].hour == 10
-    assert window_at(at, timedelta(minutes=7))[1] - window_at(at, timedelta(minutes=7))[0] == timedelta(minutes=7)
+    assert window_at(ten - timedelta(microseconds=1), hour) == (nine, ten)
+    assert window_at(ten, hour) == (ten, ten + hour)
+    start, end = window_at(ten, seven)
+    assert end - start == seven
+    assert start <= ten < end
+    assert window_at(end - timedelta(microseconds=1), seven) == (start, end)
 
 
 def test_a_window_must_be_positive() -> None:
@@ -33,7 +36,9 @@ def test_a_window_must_be_positive() -> None:
         window_at(datetime(2026, 3, 2, tzinfo=UTC), timedelta(0))
 
 
-def test_idle_clients_are_forgotten_once_many_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_idle_clients_are_forgotten_once_many_are_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from crashbot_core import ratelimit
 
     monkeypatch.setattr(ratelimit, "_PRUNE_AT", 3)

@@ -180,9 +180,12 @@ def test_a_full_database_at_each_revision_upgrades_with_every_row_intact(
         for row in expected.get("rate_limits", []):
             # A stored count goes on counting: one more attempt is past it.
             window = row["window_end"] - row["window_start"]
-            assert store.count_attempt(
-                row["key"], limit=row["attempts"], window=window, now=row["window_start"]
-            ) == row["window_end"]
+            assert (
+                store.count_attempt(
+                    row["key"], limit=row["attempts"], window=window, now=row["window_start"]
+                )
+                == row["window_end"]
+            )
     finally:
         store.close()
 
