@@ -4,7 +4,8 @@
   /subscriptions`` (form ``email``, optional ``components``) stores the
   request with its consent time and queues a confirmation mail; nothing else
   is sent until it is confirmed. The answer never says whether the address
-  was known. Limited per client address (429).
+  was known. Limited per client address (429), counted in the store
+  (``RateLimits``) so the limit holds across processes and replicas.
 - ``/subscriptions/confirm/<token>``: GET shows a button, POST confirms, so a
   mail scanner opening the link confirms nothing.
 - ``/subscriptions/manage/<token>``: components filter and unsubscribe.
