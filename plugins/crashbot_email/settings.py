@@ -52,7 +52,8 @@ class EmailSettings:
     subscriptions: bool = True
     #: Most subscriber mails and webhook calls one worker sends per round.
     rate_limit: int = 60
-    #: Subscribe requests allowed per client address per hour (then 429).
+    #: Subscribe requests allowed per client address per clock hour (then 429), counted
+    #: in the store so the limit holds across processes and replicas.
     subscribe_limit: int = 5
     #: Hours a confirmation link stays valid.
     confirm_hours: int = 72

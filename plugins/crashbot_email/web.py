@@ -4,7 +4,8 @@
   /subscriptions`` (form ``email``, optional ``components``) stores the
   request with its consent time and queues a confirmation mail; nothing else
   is sent until it is confirmed. The answer never says whether the address
-  was known. Limited per client address (429).
+  was known. Limited per client address (429), counted in the store
+  (``RateLimits``) so the limit holds across processes and replicas.
 - ``/subscriptions/confirm/<token>``: GET shows a button, POST confirms, so a
   mail scanner opening the link confirms nothing.
 - ``/subscriptions/manage/<token>``: components filter and unsubscribe.
@@ -17,10 +18,11 @@ the worker does.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 import secrets
-import threading
-import time
-from collections import deque
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -28,6 +30,7 @@ import flask
 
 from crashbot_core.errors import InvalidInput
 from crashbot_core.models import Subscriber, SubscriberKind
+from crashbot_core.ratelimit import ProcessRateLimits
 from crashbot_email import links
 from crashbot_email.addresses import normalise_address
 from crashbot_email.fanout import context_of, subscription_store
@@ -37,32 +40,8 @@ from crashbot_email.settings import settings_of
 if TYPE_CHECKING:
     from crashbot_core.service import Crashbot
 
-#: The rate limit's window, seconds.
-WINDOW = 3600.0
-
-
-class RateLimiter:
-    """Sliding-window count of requests per client address, in this process."""
-
-    def __init__(self, limit: int, window: float = WINDOW) -> None:
-        self.limit = limit
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str, now: float | None = None) -> float:
-        """0 when ``client`` may go on (and counts it), else the seconds until it may."""
-        t = time.monotonic() if now is None else now
-        with self._lock:
-            if len(self._hits) > 10_000:  # forget idle clients
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > t - self.window}
-            hits = self._hits.setdefault(client, deque())
-            while hits and hits[0] <= t - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return hits[0] + self.window - t
-            hits.append(t)
-            return 0.0
+#: The subscribe form's rate-limit window.
+WINDOW = timedelta(hours=1)
 
 
 class Reply(Exception):
@@ -76,7 +55,10 @@ class Reply(Exception):
 def mount(app: flask.Flask, crashbot: Crashbot) -> None:
     """Add the subscription routes and the front page's form to ``app``."""
     bp = flask.Blueprint("crashbot_email", __name__, template_folder="templates")
-    limiter = RateLimiter(max(settings_of(crashbot).subscribe_limit, 1))
+    limit = max(settings_of(crashbot).subscribe_limit, 1)
+    # In the store, the limit holds across processes and replicas; a store
+    # without the capability leaves each process counting on its own.
+    limits = crashbot.capabilities.rate_limits or ProcessRateLimits()
 
     def page(template: str, status: int = 200, **context: Any) -> flask.Response:
         if _wants_json():
@@ -111,13 +93,16 @@ def mount(app: flask.Flask, crashbot: Crashbot) -> None:
 
     @bp.post("/subscriptions")
     def subscribe() -> flask.Response:
-        wait = limiter.allow(_client(app))
-        if wait:
+        now = crashbot.now()
+        key = _client_key(crashbot, _client(app))
+        retry_at = limits.count_attempt(key, limit=limit, window=WINDOW, now=now)
+        if retry_at is not None:
+            wait = (retry_at - now).total_seconds()
             raise Reply(
                 429,
                 "too_many_requests",
                 "too many subscription requests from your address; try again later",
-                **{"Retry-After": str(int(wait) + 1)},
+                **{"Retry-After": str(max(1, math.ceil(wait)))},
             )
         try:
             address = normalise_address(flask.request.form.get("email", ""))
@@ -253,6 +238,14 @@ def _client(app: flask.Flask) -> str:
     if state is None:
         return request.remote_addr or ""
     return str(state.links.client(request.remote_addr, request.headers.get("X-Forwarded-For")))
+
+
+def _client_key(crashbot: Crashbot, client: str) -> str:
+    # Keyed by an HMAC under [email] secret, so the store holds no IP address
+    # and its keys cannot be reversed by hashing every address.
+    secret = (settings_of(crashbot).secret or "").encode()
+    digest = hmac.new(secret, client.encode(), hashlib.sha256).hexdigest()
+    return f"subscribe:{digest[:40]}"
 
 
 def _wants_json() -> bool:

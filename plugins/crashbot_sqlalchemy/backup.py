@@ -21,8 +21,11 @@ from crashbot_core.store import BackupResult
 from crashbot_sqlalchemy.migrate import check_known, describe_url, upgrade_engine
 from crashbot_sqlalchemy.schema import VERSION_TABLE, metadata
 
-#: Tables whose rows make a database "hold data" (the state row is always there).
-_DATA_TABLES = [t.name for t in metadata.sorted_tables if t.name != "store_state"]
+#: Tables whose rows make a database "hold data": not the state row (always
+#: there) nor rate-limit counts (a visitor's form post is no data to protect).
+_DATA_TABLES = [
+    t.name for t in metadata.sorted_tables if t.name not in ("store_state", "rate_limits")
+]
 
 
 def _postgres_only(engine: Engine, what: str) -> ConfigError:

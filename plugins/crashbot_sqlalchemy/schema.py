@@ -504,3 +504,17 @@ sa.Index(
     subscriber_messages.c.state,
     subscriber_messages.c.next_attempt_at,
 )
+
+# Migration 0008_rate_limits: attempts per (key, fixed window), shared by every
+# process and replica; rows of ended windows are deleted as new keys arrive.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    # An HMAC of what is limited (the client address), never the address itself.
+    sa.Column("key", _KEY, primary_key=True),
+    # Both ends: windows of different lengths may share a start or an end.
+    sa.Column("window_start", UTCDateTime, primary_key=True),
+    sa.Column("window_end", UTCDateTime, primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+)
+sa.Index("ix_rate_limits_window_end", rate_limits.c.window_end)

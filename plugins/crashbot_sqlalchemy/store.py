@@ -65,14 +65,15 @@ from crashbot_sqlalchemy.metrics import (
     engagement_rows,
 )
 from crashbot_sqlalchemy.migrate import check_known, current_revision, describe_url, upgrade_engine
+from crashbot_sqlalchemy.ratelimits import SqlRateLimits
 from crashbot_sqlalchemy.subscriptions import SqlSubscriptions
 
 _OPEN = tuple(s.value for s in Status if s.is_open)
 _RETRYABLE = (DeliveryState.PENDING.value, DeliveryState.FAILED.value)
 
 
-class SqlStore(SqlSubscriptions):
-    """Incidents, timelines, follow-ups, alerts, deliveries, tokens and subscribers in SQL.
+class SqlStore(SqlSubscriptions, SqlRateLimits):
+    """Incidents, timelines, follow-ups, alerts, deliveries, tokens, subscribers and rate limits in SQL.
 
     Works on SQLite (the default, one host) and PostgreSQL (many replicas)
     with the same code and migrations. Build it with :meth:`from_url`.

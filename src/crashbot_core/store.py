@@ -9,7 +9,7 @@ checking the incident's version.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from attrs import field, frozen
@@ -689,6 +689,36 @@ class MaintenanceStore(Protocol):
         ...
 
 
+@runtime_checkable
+class RateLimits(Protocol):
+    """Attempts counted per key in fixed windows, shared by every process and replica.
+
+    The status page's subscribe form counts its requests here. Without it each
+    process counts in its own memory
+    (:class:`crashbot_core.ratelimit.ProcessRateLimits`), so a limit of N
+    lets N through per process and replica.
+    """
+
+    def count_attempt(
+        self, key: str, *, limit: int, window: timedelta, now: datetime
+    ) -> datetime | None:
+        """Count one attempt for ``key`` in the window holding ``now``; None if within ``limit``.
+
+        Windows are ``window`` long and aligned to the Unix epoch
+        (:func:`crashbot_core.ratelimit.window_at`), so every process agrees
+        on them. Counting and deciding are one atomic step: of any number of
+        concurrent attempts, from any process, at most ``limit`` per key and
+        window get None. Counts of windows that have ended are deleted as new
+        keys are counted, so the store does not grow with time.
+
+        :param key: opaque, at most 255 characters; callers pass a hash, not
+            personal data such as an IP address.
+        :returns: None when this attempt is within the limit, else the end of
+            the window (when the key may try again).
+        """
+        ...
+
+
 #: Capability name → (protocol, what it gives), for messages and the plugin guide.
 CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "locked_commit": (LockedCommit, "commits under the row lock on hot incidents"),
@@ -704,6 +734,7 @@ CAPABILITIES: dict[str, tuple[type[Any], str]] = {
     "backups": (Backups, "crashbot db backup and db restore"),
     "subscriptions": (SubscriptionStore, "status-page subscribers and their mail queue"),
     "maintenances": (MaintenanceStore, "scheduled maintenance windows"),
+    "rate_limits": (RateLimits, "rate limits that hold across processes and replicas"),
 }
 
 
@@ -722,6 +753,7 @@ class StoreCapabilities:
     backups: Backups | None = None
     subscriptions: SubscriptionStore | None = None
     maintenances: MaintenanceStore | None = None
+    rate_limits: RateLimits | None = None
 
     @classmethod
     def of(cls, store: Store) -> StoreCapabilities:

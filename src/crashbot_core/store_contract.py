@@ -16,7 +16,7 @@ Third-party store authors run it against their own store::
 Every test gets a fresh, empty store from the ``store`` fixture. The tests of
 an optional capability (:mod:`crashbot_core.store`'s ``LockedCommit``,
 ``AlertGroupCommit``, ``BulkAlerts``, ``StoreMetrics``, ``MultiCommit``,
-``SubscriptionStore`` …) are skipped for a
+``SubscriptionStore``, ``RateLimits`` …) are skipped for a
 store that does not offer it, with the capability named in the reason.
 
 The built-in SQLAlchemy store runs this suite on SQLite and PostgreSQL
@@ -63,6 +63,7 @@ from crashbot_core.store import (
 )
 from crashbot_core.store_contract_bulk import BulkReadContract
 from crashbot_core.store_contract_maintenance import MaintenanceContract
+from crashbot_core.store_contract_ratelimits import RateLimitContract
 from crashbot_core.store_contract_records import ALICE, LEASE, SECOND, T0
 from crashbot_core.store_contract_records import declare as _declare
 from crashbot_core.store_contract_records import new_event as _event
@@ -72,7 +73,7 @@ from crashbot_core.store_contract_records import update as _update
 from crashbot_core.store_contract_subscriptions import SubscriptionContract
 
 
-class StoreContract(MaintenanceContract, BulkReadContract, SubscriptionContract):
+class StoreContract(MaintenanceContract, BulkReadContract, SubscriptionContract, RateLimitContract):
     """The behaviour :class:`~crashbot_core.store.Store` promises; subclass it with a ``store`` fixture."""
 
     # ------------------------------------------------------------------ incidents

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
-from email_support import PUBLIC_URL, SmtpSink, html_of, text_of
+import sqlalchemy as sa
+from email_support import PUBLIC_URL, SmtpSink, html_of, mail_bot, text_of
 from flask import Flask
 from flask.testing import FlaskClient
 from support import ALICE
 
-from crashbot_core import Crashbot
+from crashbot_core import Crashbot, FixedClock
 from crashbot_core.models import DeliveryState
 from crashbot_core.worker import Worker
 from crashbot_email import fanout
+from crashbot_sqlalchemy import schema
+from crashbot_sqlalchemy.store import SqlStore
 from crashbot_status import create_app
 
 
@@ -260,6 +265,120 @@ def test_the_form_is_rate_limited_per_client_address(client: FlaskClient) -> Non
         "/subscriptions", data={"email": "v@example.com"}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
     )
     assert other.status_code == 202
+
+
+@pytest.fixture
+def second_app(database_url: str, clock: FixedClock, smtp: SmtpSink) -> Iterator[Flask]:
+    """Another service and app on the same database: a second process, or a replica."""
+    other = mail_bot(database_url, clock, smtp.url, components={"api": {"name": "API"}})
+    try:
+        yield create_app(other, {"TESTING": True, "CHANGE_TOKEN_TTL": 0})
+    finally:
+        other.close()
+
+
+def test_the_limit_holds_across_processes_sharing_the_database(
+    client: FlaskClient, second_app: Flask
+) -> None:
+    clients = [client, second_app.test_client()]
+    for i in range(5):
+        r = clients[i % 2].post("/subscriptions", data={"email": f"u{i}@example.com"})
+        assert r.status_code == 202
+
+    for c in clients:
+        r = c.post("/subscriptions", data={"email": "u9@example.com"})
+        assert r.status_code == 429
+        assert "too many subscription requests from your address" in r.text
+
+
+def test_concurrent_requests_to_two_processes_let_at_most_the_limit_through(
+    app: Flask, second_app: Flask
+) -> None:
+    start = threading.Barrier(8)
+    codes: list[int] = []
+
+    def post(n: int) -> None:
+        c = (app, second_app)[n % 2].test_client()
+        start.wait()
+        for m in range(2):
+            codes.append(
+                c.post("/subscriptions", data={"email": f"t{n}-{m}@example.com"}).status_code
+            )
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(codes) == [202] * 5 + [429] * 11
+
+
+def test_the_limit_lifts_when_its_hour_is_over(client: FlaskClient, bot: Crashbot) -> None:
+    bot.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    for i in range(5):
+        assert client.post("/subscriptions", data={"email": f"u{i}@example.com"}).status_code == 202
+    refused = client.post("/subscriptions", data={"email": "u5@example.com"})
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == str(50 * 60)
+
+    bot.clock.advance(minutes=49, seconds=59)  # type: ignore[attr-defined]
+    r = client.post("/subscriptions", data={"email": "u5@example.com"})
+    assert r.status_code == 429
+    assert r.headers["Retry-After"] == "1"
+    bot.clock.advance(seconds=1)  # type: ignore[attr-defined]
+
+    assert client.post("/subscriptions", data={"email": "u5@example.com"}).status_code == 202
+
+
+def test_the_store_counts_by_a_keyed_hash_never_the_client_address(
+    client: FlaskClient, bot: Crashbot
+) -> None:
+    address = "203.0.113.77"
+    r = client.post(
+        "/subscriptions", data={"email": "a@example.com"}, environ_base={"REMOTE_ADDR": address}
+    )
+    assert r.status_code == 202
+
+    assert isinstance(bot.store, SqlStore)
+    with bot.store.engine.connect() as conn:
+        keys = list(conn.execute(sa.select(schema.rate_limits.c.key)).scalars())
+    assert len(keys) == 1
+    assert address not in keys[0]
+    # Keyed: hashing every IPv4 address would not find it.
+    assert hashlib.sha256(address.encode()).hexdigest()[:40] not in keys[0]
+    assert keys[0].startswith("subscribe:")
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_count(
+    database_url: str, clock: FixedClock, smtp: SmtpSink
+) -> None:
+    bot = mail_bot(database_url, clock, smtp.url, status={"trusted_proxies": ["127.0.0.1"]})
+    try:
+        client = create_app(bot, {"TESTING": True}).test_client()
+        for i in range(5):
+            r = client.post(
+                "/subscriptions",
+                data={"email": f"u{i}@example.com"},
+                headers={"X-Forwarded-For": "198.51.100.1"},
+            )
+            assert r.status_code == 202
+        forwarded = {"X-Forwarded-For": "198.51.100.1"}
+        other = {"X-Forwarded-For": "198.51.100.2"}
+        assert (
+            client.post(
+                "/subscriptions", data={"email": "x@example.com"}, headers=forwarded
+            ).status_code
+            == 429
+        )
+        assert (
+            client.post(
+                "/subscriptions", data={"email": "y@example.com"}, headers=other
+            ).status_code
+            == 202
+        )
+    finally:
+        bot.close()
 
 
 def test_the_front_page_has_a_form_without_javascript(client: FlaskClient) -> None:

@@ -14,6 +14,10 @@ Roles:
 ``reminders``
     one worker round of reminders at a fixed instant; the reminder plugin
     records ``reminder KEY``.
+``subscribe``
+    post the status page's subscribe form ``n`` times from one client
+    address (the app of ``crashbot serve``, subscriptions on); records each
+    answer's status code (``status 202``).
 
 Every child waits for the ``go`` file before starting, so they really run at
 the same time. Lines are appended with O_APPEND (atomic for short lines), so
@@ -39,6 +43,8 @@ from crashbot_core.hookspecs import hookimpl
 from crashbot_core.models import Event, Incident, Reminder
 from crashbot_core.testing import make_crashbot
 from crashbot_core.worker import Worker
+
+PUBLIC_URL = "https://status.example.com"
 
 
 def append(path: str, line: str) -> None:
@@ -102,7 +108,22 @@ def main() -> None:
     if role in ("worker", "reminders"):
         plugins[args.get("plugin", "notifier")] = notifier
     clock = FixedClock(datetime.fromisoformat(args["at"])) if "at" in args else SystemClock()
-    bot = make_crashbot(database_url=args["url"], plugins=plugins, entry_points=False, clock=clock)
+    config: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    if role == "subscribe":
+        # The installed plugins, as `crashbot serve` loads them (status, email).
+        plugins = {}
+        config = {"email": {"secret": "replica-secret"}, "status": {"public_url": PUBLIC_URL}}
+        # Nothing is mailed: only the worker sends, and none runs here.
+        env = {"CRASHBOT_SMTP_URL": "smtp://127.0.0.1:9", "CRASHBOT_MAIL_FROM": "s@example.com"}
+    bot = make_crashbot(
+        database_url=args["url"],
+        plugins=plugins,
+        entry_points=role == "subscribe",
+        clock=clock,
+        config=config,
+        env=env,
+    )
     bot.retry_policy = RetryPolicy(base=timedelta(milliseconds=20), cap=timedelta(milliseconds=200))
     if "lease" in args:
         bot.lease = timedelta(seconds=args["lease"])
@@ -116,6 +137,15 @@ def main() -> None:
             Path(args["out"]).write_text(
                 json.dumps({"versions": versions, "conflicts": bot.conflicts})
             )
+        elif role == "subscribe":
+            from crashbot_status import create_app
+
+            client = create_app(bot, {"TESTING": True}).test_client()
+            for i in range(args["n"]):
+                form = {"email": f"{args['name']}-{i}@example.com"}
+                append(
+                    args["out"], f"status {client.post('/subscriptions', data=form).status_code}"
+                )
         elif role == "reminders":
             result = Worker(bot).run_once()
             append(args["out"], str(result.reminders))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from sqlstore_support import ALICE, new_incident
-from support import POSTGRES_URL, postgres_schema
+from support import POSTGRES_URL, T0, postgres_schema
 
 from crashbot_core.cli import build_cli
 from crashbot_core.models import Event, EventKind
@@ -110,6 +111,29 @@ def test_restore_refuses_a_database_that_holds_data_unless_forced(tmp_path: Path
     forced = _crashbot(target_url, "db", "restore", "--force", str(tmp_path / "a.bak"))
 
     assert forced.exit_code == 0, forced.output
+    store = SqlStore.from_url(target_url)
+    assert [i.title for i in store.list_incidents(IncidentFilter())] == ["from the backup"]
+    store.close()
+
+
+def test_rate_limit_counts_alone_are_no_data_a_restore_must_be_forced_over(
+    tmp_path: Path,
+) -> None:
+    source = SqlStore.from_url(_sqlite(tmp_path, "a.db"))
+    _declare(source, "from the backup")
+    source.close()
+    assert (
+        _crashbot(_sqlite(tmp_path, "a.db"), "db", "backup", str(tmp_path / "a.bak")).exit_code == 0
+    )
+    target_url = _sqlite(tmp_path, "b.db")
+    target = SqlStore.from_url(target_url)
+    # A visitor posted the subscribe form on the fresh server before the restore.
+    target.count_attempt("subscribe:x", limit=5, window=timedelta(hours=1), now=T0)
+    target.close()
+
+    restored = _crashbot(target_url, "db", "restore", str(tmp_path / "a.bak"))
+
+    assert restored.exit_code == 0, restored.output
     store = SqlStore.from_url(target_url)
     assert [i.title for i in store.list_incidents(IncidentFilter())] == ["from the backup"]
     store.close()

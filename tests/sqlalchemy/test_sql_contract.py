@@ -24,4 +24,5 @@ def test_the_sql_store_offers_every_capability(store: SqlStore) -> None:
         "backups",
         "subscriptions",
         "maintenances",
+        "rate_limits",
     ]

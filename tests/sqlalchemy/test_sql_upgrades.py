@@ -177,6 +177,15 @@ def test_a_full_database_at_each_revision_upgrades_with_every_row_intact(
         assert [len(m.updates) for m in planned] == [
             len(expected["maintenance_updates"]) for _ in planned
         ]
+        for row in expected.get("rate_limits", []):
+            # A stored count goes on counting: one more attempt is past it.
+            window = row["window_end"] - row["window_start"]
+            assert (
+                store.count_attempt(
+                    row["key"], limit=row["attempts"], window=window, now=row["window_start"]
+                )
+                == row["window_end"]
+            )
     finally:
         store.close()
 

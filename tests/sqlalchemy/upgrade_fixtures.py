@@ -329,6 +329,19 @@ def _rows_0007_alert_groups() -> Rows:
     return rows
 
 
+def _rows_0008_rate_limits() -> Rows:
+    rows = EFFECTS["0008_rate_limits"](_rows_0007_alert_groups())
+    rows["rate_limits"] = [
+        {
+            "key": "subscribe:" + "0f" * 20,
+            "window_start": T.replace(minute=0, second=0, microsecond=0),
+            "window_end": T.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1),
+            "attempts": 6,
+        }
+    ]
+    return rows
+
+
 # -- effects: what each migration does to rows stored before it -------------------------
 
 
@@ -412,6 +425,13 @@ def _effect_0007_alert_groups(rows: Rows) -> Rows:
     return rows
 
 
+def _effect_0008_rate_limits(rows: Rows) -> Rows:
+    # A new, empty table; nothing stored before changes.
+    rows = copy.deepcopy(rows)
+    rows.update(rate_limits=[])
+    return rows
+
+
 def _effect_0005_maintenance(rows: Rows) -> Rows:
     # New tables only: every stored row is left as it was.
     rows = copy.deepcopy(rows)
@@ -483,6 +503,7 @@ FIXTURES: dict[str, Callable[[], Rows]] = {
     "0005_maintenance": _rows_0005_maintenance,
     "0006_subscriptions": _rows_0006_subscriptions,
     "0007_alert_groups": _rows_0007_alert_groups,
+    "0008_rate_limits": _rows_0008_rate_limits,
 }
 
 #: What each migration does to the rows stored before it (the base revision has none).
@@ -493,4 +514,5 @@ EFFECTS: dict[str, Callable[[Rows], Rows]] = {
     "0005_maintenance": _effect_0005_maintenance,
     "0006_subscriptions": _effect_0006_subscriptions,
     "0007_alert_groups": _effect_0007_alert_groups,
+    "0008_rate_limits": _effect_0008_rate_limits,
 }
