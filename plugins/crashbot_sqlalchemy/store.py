@@ -99,6 +99,8 @@ class SqlStore(SqlSubscriptions):
             else nullcontext()
         )
         self._autocommit_reads = engine.url.get_backend_name() == "postgresql"
+        # PostgreSQL draws the id and writes the ref from it in one INSERT.
+        self._ref_in_insert = engine.url.get_backend_name() == "postgresql"
         # The connection of a locked commit whose change is being built, per thread.
         self._building = threading.local()
         # The revision found at the first upgrade (a 1-tuple: None is a revision here).
@@ -297,10 +299,16 @@ class SqlStore(SqlSubscriptions):
             # is derived from it in the same transaction.
             values = _incident_row(incident, version=1)
             values.pop("id")
-            values["ref"] = None
-            new_id = _inserted_id(conn.execute(_INSERT_INCIDENT, values))
+            if self._ref_in_insert:
+                values.pop("ref")
+                params = {f"v_{k}": v for k, v in values.items()}
+                params["ref_prefix"] = change.ref_prefix
+                new_id = int(conn.execute(_INSERT_INCIDENT_WITH_REF, params).scalar_one())
+            else:
+                values["ref"] = None
+                new_id = _inserted_id(conn.execute(_INSERT_INCIDENT, values))
+                conn.execute(_SET_REF, {"b_id": new_id, "ref": f"{change.ref_prefix}-{new_id}"})
             ref = f"{change.ref_prefix}-{new_id}"
-            conn.execute(_SET_REF, {"b_id": new_id, "ref": ref})
             incident = attrs.evolve(incident, id=new_id, ref=ref, version=1)
         else:
             version = change.expected_version + 1
@@ -1137,6 +1145,26 @@ _INCIDENT_COLUMNS = [
 _INTERNAL = ("labels", "refs", "roles", "declared_by")
 _PUBLIC_COLUMNS = [c for c in _INCIDENT_COLUMNS if c.name not in _INTERNAL]
 _INSERT_INCIDENT = sa.insert(t.incidents)
+_NEW_ID = sa.select(
+    sa.func.nextval(sa.func.pg_get_serial_sequence(t.incidents.name, "id")).label("id")
+).subquery("new_id")
+_FILLED = [c for c in t.incidents.c if c.name not in ("id", "ref")]
+#: PostgreSQL: the next id drawn from the column's sequence, and the ref made
+#: from it, in the INSERT itself: one statement (and round trip) less per declare.
+_INSERT_INCIDENT_WITH_REF = (
+    sa.insert(t.incidents)
+    .from_select(
+        ["id", "ref", *(c.name for c in _FILLED)],
+        sa.select(
+            _NEW_ID.c.id,
+            sa.bindparam("ref_prefix", type_=sa.String())
+            + "-"
+            + sa.cast(_NEW_ID.c.id, sa.String()),
+            *(sa.bindparam(f"v_{c.name}", type_=c.type) for c in _FILLED),
+        ),
+    )
+    .returning(t.incidents.c.id)
+)
 _SET_REF = sa.update(t.incidents).where(t.incidents.c.id == sa.bindparam("b_id"))
 _UPDATE_INCIDENT = sa.update(t.incidents).where(
     t.incidents.c.id == sa.bindparam("b_id"),
