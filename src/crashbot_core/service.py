@@ -50,13 +50,7 @@ from crashbot_core.models import (
 from crashbot_core.outbox import Outbox
 from crashbot_core.plugins import collect_sections, get_plugin_manager
 from crashbot_core.reads import Reads
-from crashbot_core.store import (
-    FollowUpFilter,
-    IncidentFilter,
-    IncidentRecord,
-    Store,
-    StoreCapabilities,
-)
+from crashbot_core.store import FollowUpFilter, IncidentFilter, Store, StoreCapabilities
 from crashbot_core.tokens import Tokens
 from crashbot_core.transfer import Transfer
 
@@ -304,20 +298,7 @@ class Crashbot:
     # Each is the part's own method: one signature and docstring to keep.
 
     declare = _delegate("commands", Commands.declare)
-
-    def declare_record(self, title: str, **options: Any) -> IncidentRecord:
-        """Declare an incident (the options of :meth:`declare`); returns what :meth:`incident_record` gives.
-
-        With this thread's deliveries left to the worker (servers), nothing
-        ran between the commit and now, so the record is what the commit
-        wrote, without reading it back. Delivered inline, a plugin may have
-        changed the incident meanwhile (a chat channel's ref): it is read.
-        """
-        saved = self.commands.declare_saved(title, **options)
-        if not self.outbox.defers():
-            return self.incident_record(saved.incident.id)
-        return IncidentRecord(saved.incident, list(saved.events), list(saved.follow_ups))
-
+    declare_saved = _delegate("commands", Commands.declare_saved)
     acknowledge = _delegate("commands", Commands.acknowledge)
     update = _delegate("commands", Commands.update)
     publish = _delegate("commands", Commands.publish)

@@ -258,10 +258,17 @@ def create_incident() -> Response:
         return _created(incident_response(inc.id, 201), inc.id)
     if set(times) - {"started_at"}:
         raise InvalidInput(f"{sorted(set(times) - {'started_at'})[0]!r} needs retrospective")
-    # The answer is the record the commit wrote (see Crashbot.declare_record).
-    record = crashbot().declare_record(title, started_at=times.get("started_at"), **common)
+    bot = crashbot()
+    saved = bot.declare_saved(title, started_at=times.get("started_at"), **common)
     _changed()
-    return _created(record_response(record, 201), record.incident.id)
+    if not bot.outbox.defers():
+        # Delivered inline: a plugin may have changed the incident meanwhile
+        # (a chat channel's ref), so the answer reads it.
+        return _created(incident_response(saved.incident.id, 201), saved.incident.id)
+    # Nothing ran between the commit and now (servers leave deliveries to the
+    # worker): the answer is what the commit wrote, without reading it back.
+    record = IncidentRecord(saved.incident, list(saved.events), list(saved.follow_ups))
+    return _created(record_response(record, 201), saved.incident.id)
 
 
 def _created(resp: Response, incident_id: int) -> Response:
