@@ -286,7 +286,7 @@ class SqlStore(SqlSubscriptions):
             for plugin in dict.fromkeys(change.subscribers)
         ]
         if outbox:
-            conn.execute(sa.insert(t.deliveries), outbox)
+            conn.execute(_INSERT_DELIVERIES, outbox)
         if bump:
             self._bump(conn)
         return Saved(incident=incident, events=saved_events, follow_ups=saved_follow_ups)
@@ -338,7 +338,7 @@ class SqlStore(SqlSubscriptions):
             )
         if incident.components:
             conn.execute(
-                sa.insert(t.incident_components),
+                _INSERT_COMPONENTS,
                 # component_columns: the incident's metrics fields, mirrored (0002_metrics).
                 [
                     {"incident_id": incident.id, "component": key, **component_columns(incident)}
@@ -347,7 +347,7 @@ class SqlStore(SqlSubscriptions):
             )
         if incident.labels:
             conn.execute(
-                sa.insert(t.incident_labels),
+                _INSERT_LABELS,
                 [
                     {"incident_id": incident.id, "key": key, "value": value}
                     for key, value in incident.labels.items()
@@ -380,7 +380,7 @@ class SqlStore(SqlSubscriptions):
         if stored:
             conn.execute(sa.delete(e).where(e.c.incident_id == incident.id))
         if rows:
-            conn.execute(sa.insert(e), rows)
+            conn.execute(_INSERT_ENGAGEMENTS, rows)
 
     @staticmethod
     def _insert_event(conn: Connection, incident_id: int, event: Event) -> Event:
@@ -410,11 +410,7 @@ class SqlStore(SqlSubscriptions):
     def get_incident(self, incident_id: int) -> Incident | None:
         """The incident with this id, or None."""
         with self._read() as conn:
-            row = (
-                conn.execute(sa.select(*_INCIDENT_COLUMNS).where(t.incidents.c.id == incident_id))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_GET_INCIDENT, {"incident_id": incident_id}).mappings().first()
         return None if row is None else _incident_from(row)
 
     def list_incidents(self, flt: IncidentFilter) -> list[Incident]:
@@ -481,22 +477,12 @@ class SqlStore(SqlSubscriptions):
     def incident_record(self, incident_id: int) -> IncidentRecord | None:
         """The incident, its timeline and follow-ups in two queries of one transaction."""
         f = t.follow_ups
-        query = (
-            sa.select(*_INCIDENT_COLUMNS, *(c.label(f"fu_{c.name}") for c in f.c))
-            .outerjoin(f, f.c.incident_id == t.incidents.c.id)
-            .where(t.incidents.c.id == incident_id)
-            .order_by(f.c.created_at, f.c.id)
-        )
-        events = (
-            sa.select(t.events)
-            .where(t.events.c.incident_id == incident_id)
-            .order_by(t.events.c.at, t.events.c.id)
-        )
+        key = {"incident_id": incident_id}
         with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
+            rows = conn.execute(_RECORD, key).mappings().all()
             if not rows:
                 return None
-            timeline = [_event_from(row) for row in conn.execute(events).mappings()]
+            timeline = [_event_from(row) for row in conn.execute(_TIMELINE, key).mappings()]
         follow_ups = [
             _follow_up_from({c.name: row[f"fu_{c.name}"] for c in f.c})  # type: ignore[arg-type]
             for row in rows
@@ -517,11 +503,7 @@ class SqlStore(SqlSubscriptions):
     def change_token(self) -> str:
         """A counter bumped by every commit and component change: one primary-key read."""
         with self._read() as conn:
-            value = conn.execute(
-                sa.select(t.store_state.c.change_counter).where(
-                    t.store_state.c.id == t.STATE_ROW_ID
-                )
-            ).scalar_one()
+            value = conn.execute(_CHANGE_COUNTER).scalar_one()
         return str(value)
 
     # -- follow-ups -------------------------------------------------------------------
@@ -1094,11 +1076,7 @@ class SqlStore(SqlSubscriptions):
     def find_token(self, token_hash: str) -> ApiToken | None:
         """The token with this hash, or None."""
         with self._read() as conn:
-            row = (
-                conn.execute(sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_FIND_TOKEN, {"token_hash": token_hash}).mappings().first()
         return None if row is None else _token_from(row)
 
     def touch_token(self, token_id: int, at: datetime, *, unless_since: datetime) -> None:
@@ -1171,6 +1149,29 @@ _UPDATE_INCIDENT = sa.update(t.incidents).where(
     t.incidents.c.version == sa.bindparam("b_version"),
 )
 _INSERT_EVENT = sa.insert(t.events)
+_INSERT_LABELS = sa.insert(t.incident_labels)
+_INSERT_COMPONENTS = sa.insert(t.incident_components)
+_INSERT_ENGAGEMENTS = sa.insert(t.incident_engagements)
+_INSERT_DELIVERIES = sa.insert(t.deliveries)
+# Reads on every request, built once for the same reason: a statement built
+# per call costs its construction and its cache key on every execution.
+_GET_INCIDENT = sa.select(*_INCIDENT_COLUMNS).where(t.incidents.c.id == sa.bindparam("incident_id"))
+#: The incident with its follow-ups (one row each, or one with none).
+_RECORD = (
+    sa.select(*_INCIDENT_COLUMNS, *(c.label(f"fu_{c.name}") for c in t.follow_ups.c))
+    .outerjoin(t.follow_ups, t.follow_ups.c.incident_id == t.incidents.c.id)
+    .where(t.incidents.c.id == sa.bindparam("incident_id"))
+    .order_by(t.follow_ups.c.created_at, t.follow_ups.c.id)
+)
+_TIMELINE = (
+    sa.select(t.events)
+    .where(t.events.c.incident_id == sa.bindparam("incident_id"))
+    .order_by(t.events.c.at, t.events.c.id)
+)
+_CHANGE_COUNTER = sa.select(t.store_state.c.change_counter).where(
+    t.store_state.c.id == t.STATE_ROW_ID
+)
+_FIND_TOKEN = sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == sa.bindparam("token_hash"))
 _BUMP = (
     sa.update(t.store_state)
     .where(t.store_state.c.id == t.STATE_ROW_ID)
