@@ -216,12 +216,17 @@ def incident_response(incident_id: int | str, status: int = 200) -> Response:
 
 def record_response(record: IncidentRecord, status: int = 200) -> Response:
     """An incident record as the admin API answers it."""
+    resp = jsonify(record_data(record))
+    resp.status_code = status
+    return resp
+
+
+def record_data(record: IncidentRecord) -> dict[str, Any]:
+    """An incident record as plain data: the incident, its timeline and follow-ups."""
     data = incident_dict(record.incident)
     data["timeline"] = [event_dict(e) for e in record.events]
     data["follow_ups"] = [follow_up_dict(f) for f in record.follow_ups]
-    resp = jsonify(data)
-    resp.status_code = status
-    return resp
+    return data
 
 
 def _changed() -> None:
