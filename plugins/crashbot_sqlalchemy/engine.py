@@ -178,7 +178,12 @@ def _check_connections(engine: Engine) -> None:
 
 
 def _peer_closed(dbapi_connection: Any) -> bool:
-    """True when an idle psycopg connection has input waiting (it can only be a goodbye)."""
+    """True when an idle psycopg connection is closed or has input waiting.
+
+    Input on a connection nobody is using is the server's goodbye, or rarely
+    an unsolicited notice (a setting reloaded): dropping the connection then
+    costs one reconnect, which is the safe side.
+    """
     if dbapi_connection.closed:
         return True
     try:
