@@ -51,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # None: ``[status] public_metrics`` decides whether /metrics needs a token.
     "STATUS_PUBLIC_METRICS": None,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
-    # Answer revalidations and cached pages below Flask (see cache.FastPath).
+    # Answer revalidations and cached pages below Flask (see cache.FastPath),
+    # and the admin API's incident read (see admin_read.AdminReads).
     "STATUS_FAST_PATH": True,
     # On the ASGI fast path, serve the current bytes this long past the token's
     # ttl while it is re-read and pages re-rendered in the background (seconds).
