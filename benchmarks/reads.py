@@ -8,10 +8,11 @@ history plus one private open incident that gets internal notes), then:
   (what every change costs every worker): milliseconds and SQL statements;
 * ``asgi``: gunicorn with uvicorn workers (``crashbot_status.asgi``), wrk on
   ``/``, ``summary.json`` and 304s while a note is written every second;
-* ``auth``: ``GET /api/incidents/INC-1`` with a read token (gunicorn gthread);
+* ``auth``: ``GET /api/incidents/INC-1`` with a read token (gunicorn gthread,
+  or with ``--admin-server asgi`` uvicorn workers as ``crashbot serve`` runs);
 * ``list``: ``GET /api/incidents?limit=100`` pages (in-process server time and
   over HTTP), with and without filters;
-* ``writes``: ``POST /api/incidents`` with a write token (gunicorn gthread);
+* ``writes``: ``POST /api/incidents`` with a write token (the same server);
 * and the RSS of each gunicorn worker after its run.
 
 Run by hand (needs ``wrk``)::
@@ -319,10 +320,10 @@ def fill_caches(bot: Crashbot, base: str, workers: int) -> None:
 def auth_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -> None:
     secret, _ = bot.create_token(f"bench-read-{os.getpid()}-{time.time_ns()}", "read")
     print(
-        f"\nauthenticated read: gunicorn -w {args.workers} gthread x 4, "
+        f"\nauthenticated read: gunicorn -w {args.workers} {_admin_server(args)}, "
         f"wrk -t2 -c{args.auth_connections} -d{args.duration}s"
     )
-    with gunicorn(url, "gthread", args.workers, args.code, root) as (base, proc):
+    with gunicorn(url, args.admin_server, args.workers, args.code, root) as (base, proc):
         header = f"Authorization: Bearer {secret}"
         warm(base, ["/api/incidents/INC-1"], {"Authorization": f"Bearer {secret}"})
         for name, path in (
@@ -386,10 +387,10 @@ def writes_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -
     script = root / "post.lua"
     script.write_text(POST_LUA)
     print(
-        f"\nwrites: POST /api/incidents, gunicorn -w {args.workers} gthread x 4, "
+        f"\nwrites: POST /api/incidents, gunicorn -w {args.workers} {_admin_server(args)}, "
         f"wrk -t2 -c{args.connections} -d{args.duration}s"
     )
-    with gunicorn(url, "gthread", args.workers, args.code, root) as (base, proc):
+    with gunicorn(url, args.admin_server, args.workers, args.code, root) as (base, proc):
         header = f"Authorization: Bearer {secret}"
         before = bot.store.count_incidents(IncidentFilter())
         rps, p50, p99, bad, cpu = measured(
@@ -408,6 +409,12 @@ def writes_case(bot: Crashbot, url: str, args: argparse.Namespace, root: Path) -
         )
 
 
+def _admin_server(args: argparse.Namespace) -> str:
+    if args.admin_server == "asgi":
+        return "uvicorn workers (the ASGI entry of crashbot serve)"
+    return "gthread x 4"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--database-url", help="default: SQLite in --workdir")
@@ -417,6 +424,13 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--auth-connections", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--admin-server",
+        choices=("gthread", "asgi"),
+        default="gthread",
+        help="what serves the auth and writes cases: gunicorn gthread, or uvicorn workers "
+        "running the ASGI entry as crashbot serve does",
+    )
     ap.add_argument("--code", type=Path, help="serve this checkout's src/ and plugins/ instead")
     ap.add_argument(
         "--cases",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import time
 from datetime import date, datetime
 from typing import Any
 
@@ -18,6 +20,16 @@ from crashbot_core.errors import ConfigError
 #: Long enough that ``crashbot serve`` and ``crashbot worker`` on the same file
 #: queue up instead of failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 30
+
+#: A pooled PostgreSQL connection idle longer than this gets a round trip
+#: (``SELECT 1``) before it is handed out again. Poolers and load balancers
+#: drop idle connections after minutes (PgBouncer's server_idle_timeout is 10,
+#: cloud load balancers' 4-6); a connection back in use within seconds costs
+#: only a look at its socket (see ``_check_on_checkout``).
+PING_AFTER_IDLE_S = 10.0
+
+#: Where a pooled connection records when it went back to the pool.
+_IDLE_SINCE = "crashbot_idle_since"
 
 #: Execution option that marks a connection as about to write (see ``_sqlite_begin``).
 WRITE_OPTION = "crashbot_write"
@@ -104,7 +116,7 @@ def create_engine(url: str | URL) -> Engine:
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
     elif parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
-    else:
+    elif not _is_psycopg(parsed):
         # Replicas sit behind load balancers and poolers that drop idle connections.
         kwargs["pool_pre_ping"] = True
     try:
@@ -116,8 +128,73 @@ def create_engine(url: str | URL) -> Engine:
         ) from None
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
+    elif _is_psycopg(parsed):
+        # Replicas sit behind load balancers and poolers that drop idle
+        # connections: each checkout checks the connection, but without the
+        # round trip of pool_pre_ping on every one (see _check_on_checkout).
+        _check_connections(engine)
     event.listen(engine, "handle_error", _drop_read_only_connections)
     return engine
+
+
+def _is_psycopg(url: URL) -> bool:
+    return url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg"
+
+
+def _check_connections(engine: Engine) -> None:
+    """Check each pooled psycopg connection as it is checked out, cheaply (see below)."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_idle(dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        """Refuse a pooled connection the server or a pooler closed, so the pool opens another.
+
+        A closed connection shows on its socket: the server's goodbye
+        (PostgreSQL restarting, ``pg_terminate_backend``, a pooler's idle
+        timeout) or the end of the stream waits there, while a live idle
+        connection has nothing to read. That look costs no round trip. A
+        connection idle longer than :data:`PING_AFTER_IDLE_S` is pinged as
+        well, for drops that leave no trace on the socket, as
+        ``pool_pre_ping`` would on every checkout.
+        """
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None:
+            return  # just connected
+        if _peer_closed(dbapi_connection):
+            raise sa.exc.DisconnectionError("the server closed this pooled connection")
+        if time.monotonic() - idle_since > PING_AFTER_IDLE_S:
+            try:
+                alive = engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                # As pool_pre_ping: a dead idle connection likely means the
+                # server went away, so every pooled connection is suspect.
+                raise sa.exc.InvalidatePoolError(f"ping after idle failed: {exc}") from exc
+            if not alive:
+                raise sa.exc.InvalidatePoolError("ping after idle failed")
+
+
+def _peer_closed(dbapi_connection: Any) -> bool:
+    """True when an idle psycopg connection is closed or has input waiting.
+
+    Input on a connection nobody is using is the server's goodbye, or rarely
+    an unsolicited notice (a setting reloaded): dropping the connection then
+    costs one reconnect, which is the safe side.
+    """
+    if dbapi_connection.closed:
+        return True
+    try:
+        fd = dbapi_connection.pgconn.socket
+    except Exception:  # psycopg raises when the connection is already bad
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _drop_read_only_connections(context: sa.engine.ExceptionContext) -> None:

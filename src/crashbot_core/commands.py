@@ -30,6 +30,7 @@ from crashbot_core.models import (
     Status,
 )
 from crashbot_core.outbox import reminder_data
+from crashbot_core.store import Saved
 
 
 def parse_status(value: Status | str) -> Status:
@@ -110,6 +111,34 @@ class Commands:
         :param new_components: add component keys that ``[components]`` does
             not list (refused otherwise, when it lists any).
         """
+        return self.declare_saved(
+            title,
+            actor=actor,
+            severity=severity,
+            description=description,
+            public=public,
+            components=components,
+            labels=labels,
+            source=source,
+            started_at=started_at,
+            new_components=new_components,
+        ).incident
+
+    def declare_saved(
+        self,
+        title: str,
+        *,
+        actor: Actor | None = None,
+        severity: str | None = None,
+        description: str = "",
+        public: bool | None = None,
+        components: Mapping[str, Impact | str | None] | Iterable[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        source: str = "api",
+        started_at: datetime | None = None,
+        new_components: bool = False,
+    ) -> Saved:
+        """:meth:`declare`, returning everything the commit wrote (the incident and its events)."""
         policy = self.config.severity_policy
         level = policy.parse(severity) if severity else policy.default_level
         comps = component_map(components)
@@ -126,7 +155,7 @@ class Commands:
             source=source,
             started_at=started_at,
         )
-        return self.commit.commit_new(self.commit.new_change(incident, events)).incident
+        return self.commit.commit_new(self.commit.new_change(incident, events))
 
     def acknowledge(self, incident_id: int | str, *, actor: Actor | None = None) -> Incident:
         """Acknowledge: someone is on it."""

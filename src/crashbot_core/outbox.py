@@ -132,6 +132,10 @@ class Outbox:
 
     # ------------------------------------------------------------------ after a commit
 
+    def defers(self) -> bool:
+        """Whether this thread's commits leave every delivery to the worker just now."""
+        return self.deferred or getattr(self._deferring, "on", False)
+
     def after_commit(self, saved: Saved) -> None:
         """Deliver a command's events now (or wake the worker), in order per plugin.
 
@@ -145,7 +149,7 @@ class Outbox:
         if queue is not None:
             queue.append(saved)
             return
-        if self.deferred or getattr(self._deferring, "on", False):
+        if self.defers():
             self.pending.set()
             return
         if self.inline_budget is None:

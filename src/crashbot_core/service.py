@@ -298,6 +298,7 @@ class Crashbot:
     # Each is the part's own method: one signature and docstring to keep.
 
     declare = _delegate("commands", Commands.declare)
+    declare_saved = _delegate("commands", Commands.declare_saved)
     acknowledge = _delegate("commands", Commands.acknowledge)
     update = _delegate("commands", Commands.update)
     publish = _delegate("commands", Commands.publish)

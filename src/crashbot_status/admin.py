@@ -36,7 +36,7 @@ from crashbot_core.metrics import filter_criteria
 from crashbot_core.models import MAX_ID, Actor, ApiToken, Status, TokenScope
 from crashbot_core.serialize import event_dict, follow_up_dict, incident_dict
 from crashbot_core.service import Crashbot
-from crashbot_core.store import IncidentFilter
+from crashbot_core.store import IncidentFilter, IncidentRecord
 from crashbot_status.openapi import RequestRules, document
 
 bp = Blueprint("admin", __name__, url_prefix="/api")
@@ -211,13 +211,22 @@ def _times(data: Mapping[str, Any]) -> dict[str, datetime]:
 
 def incident_response(incident_id: int | str, status: int = 200) -> Response:
     """The incident with its full timeline and follow-ups (admin view: internal data included)."""
-    record = crashbot().incident_record(incident_id)
+    return record_response(crashbot().incident_record(incident_id), status)
+
+
+def record_response(record: IncidentRecord, status: int = 200) -> Response:
+    """An incident record as the admin API answers it."""
+    resp = jsonify(record_data(record))
+    resp.status_code = status
+    return resp
+
+
+def record_data(record: IncidentRecord) -> dict[str, Any]:
+    """An incident record as plain data: the incident, its timeline and follow-ups."""
     data = incident_dict(record.incident)
     data["timeline"] = [event_dict(e) for e in record.events]
     data["follow_ups"] = [follow_up_dict(f) for f in record.follow_ups]
-    resp = jsonify(data)
-    resp.status_code = status
-    return resp
+    return data
 
 
 def _changed() -> None:
@@ -250,13 +259,25 @@ def create_incident() -> Response:
         inc = crashbot().declare_retrospective(
             title, started_at=started_at, resolved_at=resolved_at, **common, **times
         )
-    else:
-        if set(times) - {"started_at"}:
-            raise InvalidInput(f"{sorted(set(times) - {'started_at'})[0]!r} needs retrospective")
-        inc = crashbot().declare(title, started_at=times.get("started_at"), **common)
+        _changed()
+        return _created(incident_response(inc.id, 201), inc.id)
+    if set(times) - {"started_at"}:
+        raise InvalidInput(f"{sorted(set(times) - {'started_at'})[0]!r} needs retrospective")
+    bot = crashbot()
+    saved = bot.declare_saved(title, started_at=times.get("started_at"), **common)
     _changed()
-    resp = incident_response(inc.id, 201)
-    resp.headers["Location"] = f"/api/incidents/{inc.id}"
+    if not bot.outbox.defers():
+        # Delivered inline: a plugin may have changed the incident meanwhile
+        # (a chat channel's ref), so the answer reads it.
+        return _created(incident_response(saved.incident.id, 201), saved.incident.id)
+    # Nothing ran between the commit and now (servers leave deliveries to the
+    # worker): the answer is what the commit wrote, without reading it back.
+    record = IncidentRecord(saved.incident, list(saved.events), list(saved.follow_ups))
+    return _created(record_response(record, 201), saved.incident.id)
+
+
+def _created(resp: Response, incident_id: int) -> Response:
+    resp.headers["Location"] = f"/api/incidents/{incident_id}"
     return resp
 
 

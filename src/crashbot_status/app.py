@@ -18,6 +18,7 @@ from crashbot_core.errors import CrashbotError
 from crashbot_core.models import TokenScope
 from crashbot_core.service import Crashbot
 from crashbot_status import admin, insights, maintenance_api, openapi, views
+from crashbot_status.admin_read import AdminReads
 from crashbot_status.cache import (
     REVALIDATE_WINDOW,
     FastPath,
@@ -50,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # None: ``[status] public_metrics`` decides whether /metrics needs a token.
     "STATUS_PUBLIC_METRICS": None,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
-    # Answer revalidations and cached pages below Flask (see cache.FastPath).
+    # Answer revalidations and cached pages below Flask (see cache.FastPath),
+    # and the admin API's incident read (see admin_read.AdminReads).
     "STATUS_FAST_PATH": True,
     # On the ASGI fast path, serve the current bytes this long past the token's
     # ttl while it is re-read and pages re-rendered in the background (seconds).
@@ -140,7 +142,11 @@ def create_app(
     _operations(app, state)
     _errors(app)
     _instrument(app, state)
+    hooks, wsgi = _request_hooks(app), app.wsgi_app
     bot.pm.hook.crashbot_web(app=app, crashbot=bot)
+    # Answering the admin incident read below Flask skips what Flask would
+    # run for it: only when plugins added nothing there.
+    plain = _request_hooks(app) == hooks and app.wsgi_app == wsgi
     if app.config["STATUS_FAST_PATH"]:
         state.revalidator = Revalidator(
             state.cache, _renderer(app.wsgi_app, state.cache, state.links)
@@ -148,8 +154,30 @@ def create_app(
         app.wsgi_app = FastPath(  # type: ignore[method-assign]
             app.wsgi_app, state.cache, fast_path_settings(app, state), state.links
         )
+        if plain:
+            app.wsgi_app = AdminReads(  # type: ignore[method-assign]
+                app.wsgi_app, app, secure, state.metrics.observe
+            )
     app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _request_hooks(app: Flask) -> list[Any]:
+    """What Flask runs around a request to the admin blueprint, besides the view."""
+    scopes = (None, admin.bp.name)
+    return [
+        *(
+            [list(funcs.get(scope, ())) for scope in scopes]
+            for funcs in (
+                app.before_request_funcs,
+                app.after_request_funcs,
+                app.teardown_request_funcs,
+                app.url_value_preprocessors,
+            )
+        ),
+        list(app.teardown_appcontext_funcs),
+        app.view_functions.get("admin.get_incident"),
+    ]
 
 
 #: Set on the WSGI environ of a background re-render (not a client's request).
@@ -345,6 +373,15 @@ def _errors(app: Flask) -> None:
         return _error(500, "internal_error", "something went wrong on our side; it was logged")
 
 
+def secure(resp: Response, path: str) -> None:
+    """The security headers on every response; ``no-store`` on the API's unless it says."""
+    h = resp.headers
+    for name, value in SECURITY_HEADERS:
+        h.setdefault(name, value)
+    if path.startswith("/api/") and "Cache-Control" not in h:
+        h["Cache-Control"] = "no-store"
+
+
 def _instrument(app: Flask, state: StatusState) -> None:
     @app.before_request
     def start_timer() -> None:
@@ -352,11 +389,7 @@ def _instrument(app: Flask, state: StatusState) -> None:
 
     @app.after_request
     def finish(resp: Response) -> Response:
-        h = resp.headers
-        for name, value in SECURITY_HEADERS:
-            h.setdefault(name, value)
-        if request.path.startswith("/api/") and "Cache-Control" not in h:
-            h["Cache-Control"] = "no-store"
+        secure(resp, request.path)
         started = g.get("started")
         if started is not None and not request.environ.get(REVALIDATION):
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"

@@ -10,9 +10,13 @@ writes with the same errors as a read-only file or a standby.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlstore_support import DeclareFn
+from support import BACKENDS
 
+from crashbot_sqlalchemy import engine as engine_module
 from crashbot_sqlalchemy.store import SqlStore
 
 
@@ -47,3 +51,47 @@ def test_a_command_after_the_database_became_writable_again_is_stored(
     saved = declare()
 
     assert store.get_incident(saved.incident.id) == saved.incident
+
+
+@pytest.mark.parametrize("db_url", [BACKENDS[1]], indirect=True)
+def test_a_read_after_the_server_ended_a_pooled_connection_is_answered(
+    store: SqlStore, declare: DeclareFn
+) -> None:
+    saved = declare()
+    store.engine.pool.dispose()
+    with store.engine.connect() as first, store.engine.connect() as second:
+        doomed = first.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        first.commit()  # idle, as in the pool
+        second.exec_driver_sql(f"SELECT pg_terminate_backend({int(doomed)})")
+        for _ in range(100):  # the server process ends asynchronously
+            gone = not second.exec_driver_sql(
+                f"SELECT 1 FROM pg_stat_activity WHERE pid = {int(doomed)}"
+            ).first()
+            if gone:
+                break
+            time.sleep(0.05)
+    # Both connections are back in the pool; the server closed the first one.
+
+    for _ in range(3):
+        assert store.get_incident(saved.incident.id) == saved.incident
+
+
+@pytest.mark.parametrize("db_url", [BACKENDS[1]], indirect=True)
+def test_a_pooled_connection_is_pinged_only_after_it_sat_idle(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.change_token()
+    pings: list[object] = []
+    real_ping = store.engine.dialect.do_ping
+
+    def ping(connection: object) -> bool:
+        pings.append(connection)
+        return real_ping(connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.engine.dialect, "do_ping", ping)
+
+    store.change_token()
+    assert pings == []  # back in use at once: no round trip
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
+    store.change_token()
+    assert len(pings) == 1

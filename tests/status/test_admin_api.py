@@ -24,6 +24,26 @@ def test_create_incident_returns_201_with_location_and_stores_it(bot, client, wr
     assert resp.headers["Cache-Control"] == "no-store"
 
 
+def test_a_create_with_deliveries_left_to_the_worker_answers_what_a_read_returns(
+    bot, client, write_token, read_token
+):
+    # As `crashbot serve` runs: the answer is built from what the commit wrote.
+    bot.defer_deliveries()
+    resp = declare(
+        client,
+        write_token,
+        components={"api": "partial_outage"},
+        labels={"team": "db", "env": "prod"},
+        description="5xx",
+        started_at="2025-12-31T23:30:00.123456-02:00",
+    )
+    assert resp.status_code == 201
+    read = client.get(resp.headers["Location"], headers=auth(read_token))
+    assert read.status_code == 200
+    assert resp.get_data() == read.get_data()
+    assert resp.get_json()["started_at"] == "2026-01-01T01:30:00.123456Z"
+
+
 def test_components_as_a_list_get_the_severity_default_impact(bot, client, write_token):
     data = declare(client, write_token, severity="SEV1", components=["api"]).get_json()
     assert bot.get(data["id"]).components["api"].value == "major_outage"
