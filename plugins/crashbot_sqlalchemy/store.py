@@ -191,6 +191,19 @@ class SqlStore(SqlSubscriptions):
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def _one_statement_write(self) -> Iterator[Connection]:
+        """A connection for a write made of one statement, atomic by itself."""
+        if self._postgres:
+            # One statement is its own transaction: in autocommit it is
+            # committed when execute returns, without the round trips of
+            # BEGIN and COMMIT around it.
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        with self._write() as conn:
+            yield conn
+
     @staticmethod
     def _bump(conn: Connection) -> None:
         # Last statement of a transaction on purpose: on PostgreSQL this row
@@ -668,7 +681,7 @@ class SqlStore(SqlSubscriptions):
         if not alerts:
             return []
         rows = [_alert_values(alert, raw, received_at) for alert, raw in alerts]
-        with self._write() as conn:
+        with self._one_statement_write() as conn:
             if self._postgres:
                 # Ids come from a sequence in the order of the ORDER BY (as
                 # SQLAlchemy's own insertmanyvalues relies on): ascending ids
