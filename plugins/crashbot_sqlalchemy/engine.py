@@ -140,7 +140,7 @@ def _ping_idle_connections(engine: Engine) -> None:
             connection_record.info[_IDLE_SINCE] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+    def _ping_if_idle(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
         idle_since = connection_record.info.get(_IDLE_SINCE)
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
             return  # just connected, or handed back a moment ago
