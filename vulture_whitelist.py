@@ -32,6 +32,7 @@ down_minutes
 _.max_content_length  # Flask request body limit (crashbot_alerts.web)
 _.is_disconnect  # SQLAlchemy ExceptionContext: drop the pool (crashbot_sqlalchemy.engine)
 connection_record  # SQLAlchemy "connect" listener signature
+proxy  # SQLAlchemy pool "checkout" listener signature
 _.isolation_level  # sqlite3 connection attribute (crashbot_sqlalchemy.engine)
 cache_ok  # SQLAlchemy TypeDecorator (crashbot_sqlalchemy.schema)
 _.load_dialect_impl

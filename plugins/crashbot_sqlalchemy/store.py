@@ -8,6 +8,7 @@ store is shared by the Flask threads and the worker thread.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping
 
 from crashbot_core.cost import CostRates, engagements
@@ -99,9 +101,10 @@ class SqlStore(SqlSubscriptions, SqlRateLimits):
             if engine.url.get_backend_name() == "sqlite" and not is_memory(engine.url)
             else nullcontext()
         )
-        self._autocommit_reads = engine.url.get_backend_name() == "postgresql"
+        self._postgres = engine.url.get_backend_name() == "postgresql"
+        self._autocommit_reads = self._postgres
         # PostgreSQL draws the id and writes the ref from it in one INSERT.
-        self._ref_in_insert = engine.url.get_backend_name() == "postgresql"
+        self._ref_in_insert = self._postgres
         # The connection of a locked commit whose change is being built, per thread.
         self._building = threading.local()
         # The revision found at the first upgrade (a 1-tuple: None is a revision here).
@@ -190,6 +193,19 @@ class SqlStore(SqlSubscriptions, SqlRateLimits):
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _one_statement_write(self) -> Iterator[Connection]:
+        """A connection for a write made of one statement, atomic by itself."""
+        if self._postgres:
+            # One statement is its own transaction: in autocommit it is
+            # committed when execute returns, without the round trips of
+            # BEGIN and COMMIT around it.
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        with self._write() as conn:
+            yield conn
 
     @staticmethod
     def _bump(conn: Connection) -> None:
@@ -655,17 +671,21 @@ class SqlStore(SqlSubscriptions, SqlRateLimits):
         """
         if not alerts:
             return []
-        pending = [attrs.evolve(alert, received_at=received_at) for alert, _ in alerts]
-        rows = []
-        for alert, (_, raw) in zip(pending, alerts, strict=True):
-            values = _alert_row(alert)
-            values.pop("id")
-            values["raw"] = raw
-            rows.append(values)
-        insert = sa.insert(t.alerts).returning(t.alerts.c.id, sort_by_parameter_order=True)
-        with self._write() as conn:
-            ids = [int(row[0]) for row in conn.execute(insert, rows)]
-        return [attrs.evolve(a, id=i) for a, i in zip(pending, ids, strict=True)]
+        rows = [_alert_values(alert, raw, received_at) for alert, raw in alerts]
+        with self._one_statement_write() as conn:
+            if self._postgres:
+                # Ids come from a sequence in the order of the ORDER BY (as
+                # SQLAlchemy's own insertmanyvalues relies on): ascending ids
+                # follow the alerts' order.
+                payload = [_json_alert(row, n, conn.dialect) for n, row in enumerate(rows)]
+                result = conn.execute(_INSERT_ALERTS_PG, {"rows": payload})
+                ids = sorted(int(i) for i in result.scalars())
+            else:
+                ids = [int(row[0]) for row in conn.execute(_INSERT_ALERTS, rows)]
+        return [
+            attrs.evolve(alert, id=i, received_at=received_at)
+            for (alert, _), i in zip(alerts, ids, strict=True)
+        ]
 
     def commit_for_alert_group(self, change: Change, label: tuple[str, str]) -> Saved | int:
         """Declare ``change.incident`` unless an open incident has label ``label`` already.
@@ -716,20 +736,11 @@ class SqlStore(SqlSubscriptions, SqlRateLimits):
         wanted = sorted(set(values))
         if not wanted:
             return {}
-        query = (
-            sa.select(t.incident_labels.c.value.label("group_value"), t.incidents)
-            .join(t.incidents, t.incident_labels.c.incident_id == t.incidents.c.id)
-            .where(
-                t.incident_labels.c.key == key,
-                t.incident_labels.c.value.in_(wanted),
-                t.incidents.c.status.in_(_OPEN),
-            )
-            .order_by(t.incidents.c.id.desc())
-        )
+        query = _group_incidents_query(self._postgres)
         with self._read() as conn:
             found = {
                 str(row["group_value"]): _incident_from(row)
-                for row in conn.execute(query).mappings()
+                for row in conn.execute(query, {"key": key, "values": wanted}).mappings()
             }
         return found
 
@@ -765,23 +776,17 @@ class SqlStore(SqlSubscriptions, SqlRateLimits):
         wanted = set(keys)
         if not wanted:
             return {}
-        a = t.alerts.c
-        newest = (
-            sa.select(sa.func.max(a.id).label("id"))
-            .where(
-                a.incident_id.in_(sorted({k[0] for k in wanted})),
-                a.fingerprint.in_(sorted({k[2] for k in wanted})),
-                a.id < before_id if before_id is not None else sa.true(),
-                a.id.not_in(sorted(exclude)) if exclude else sa.true(),
-            )
-            .group_by(a.incident_id, a.source, a.fingerprint)
-            .subquery()
-        )
-        query = sa.select(a.incident_id, a.source, a.fingerprint, a.status).join(
-            newest, newest.c.id == a.id
-        )
+        query = _last_statuses_query(self._postgres, before_id is not None, bool(exclude))
+        params: dict[str, Any] = {
+            "incident_ids": sorted({k[0] for k in wanted}),
+            "fingerprints": sorted({k[2] for k in wanted}),
+        }
+        if before_id is not None:
+            params["before_id"] = before_id
+        if exclude:
+            params["exclude"] = sorted(exclude)
         with self._read() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, params).all()
         found = {(int(r[0]), str(r[1]), str(r[2])): AlertStatus(r[3]) for r in rows}
         return {k: v for k, v in found.items() if k in wanted}
 
@@ -1180,6 +1185,105 @@ _BUMP = (
 )
 
 
+#: The alert columns an intake request inserts (``id`` is the database's).
+_ALERT_INSERT_NAMES = [c.name for c in t.alerts.c if c.name != "id"]
+_INSERT_ALERTS = sa.insert(t.alerts).returning(t.alerts.c.id, sort_by_parameter_order=True)
+
+
+def _array_of(column: sa.Column[Any]) -> ARRAY[Any]:
+    # Text elements, not VARCHAR(n): a cast to VARCHAR(n) would silently cut a
+    # value that the column itself refuses as too long.
+    item = sa.Text() if isinstance(column.type, sa.String) else column.type
+    return ARRAY(item)
+
+
+def _insert_alerts_pg() -> sa.Insert:
+    """``INSERT … SELECT … FROM json_to_recordset(:rows) ORDER BY n RETURNING id``.
+
+    The alerts travel as one JSON array (encoded in C, parsed by the server):
+    the statement's text is the same for any number of alerts, so psycopg
+    parses it once and the server prepares it, where a VALUES row per alert
+    means hundreds of parameters to parse and adapt on every request. Text
+    columns are read as TEXT, not VARCHAR(n), so a value too long for its
+    column fails as it would in a plain INSERT instead of being cut.
+    """
+
+    def json_type(column: sa.Column[Any]) -> sa.types.TypeEngine[Any]:
+        if isinstance(column.type, sa.String | sa.LargeBinary):
+            return sa.Text()  # bytes travel as hex
+        if isinstance(column.type, t.UTCDateTime):
+            return sa.DateTime(timezone=True)
+        return column.type
+
+    fields = [sa.column(name, json_type(t.alerts.c[name])) for name in _ALERT_INSERT_NAMES]
+    rows = (
+        sa.func.json_to_recordset(sa.bindparam("rows", type_=sa.JSON))
+        .table_valued(*fields, sa.column("n", sa.Integer))
+        .render_derived(with_types=True)
+    )
+    select = sa.select(
+        *(
+            sa.func.decode(rows.c.raw, sa.literal_column("'hex'"))
+            if name == "raw"
+            else rows.c[name]
+            for name in _ALERT_INSERT_NAMES
+        )
+    ).order_by(rows.c.n)
+    return sa.insert(t.alerts).from_select(_ALERT_INSERT_NAMES, select).returning(t.alerts.c.id)
+
+
+_INSERT_ALERTS_PG = _insert_alerts_pg()
+
+
+def _one_of(column: sa.Column[Any], name: str, postgres: bool) -> sa.ColumnElement[bool]:
+    """``column`` equals one of the list bound as ``name``, in a statement whose text never varies.
+
+    PostgreSQL takes the list as one array; elsewhere it is an expanding IN.
+    """
+    if postgres:
+        return column == sa.any_(sa.bindparam(name, type_=_array_of(column)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+# The alert intake's reads, built once per dialect: building a statement and
+# its cache key on every request cost as much as running it.
+@functools.cache
+def _group_incidents_query(postgres: bool) -> sa.Select[Any]:
+    labels, incidents = t.incident_labels, t.incidents
+    return (
+        sa.select(labels.c.value.label("group_value"), *_INCIDENT_COLUMNS)
+        .join(incidents, labels.c.incident_id == incidents.c.id)
+        .where(
+            labels.c.key == sa.bindparam("key"),
+            _one_of(labels.c.value, "values", postgres),
+            incidents.c.status.in_([sa.literal(s) for s in _OPEN]),
+        )
+        .order_by(incidents.c.id.desc())
+    )
+
+
+@functools.cache
+def _last_statuses_query(postgres: bool, before: bool, exclude: bool) -> sa.Select[Any]:
+    a = t.alerts.c
+    where = [
+        _one_of(a.incident_id, "incident_ids", postgres),
+        _one_of(a.fingerprint, "fingerprints", postgres),
+    ]
+    if before:
+        where.append(a.id < sa.bindparam("before_id"))
+    if exclude:
+        where.append(sa.not_(_one_of(a.id, "exclude", postgres)))
+    newest = (
+        sa.select(sa.func.max(a.id).label("id"))
+        .where(*where)
+        .group_by(a.incident_id, a.source, a.fingerprint)
+        .subquery()
+    )
+    return sa.select(a.incident_id, a.source, a.fingerprint, a.status).join(
+        newest, newest.c.id == a.id
+    )
+
+
 def _inserted_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None  # every table inserted into here has a primary key
@@ -1440,6 +1544,30 @@ def _alert_row(alert: Alert) -> dict[str, Any]:
         "received_at": alert.received_at,
         "group_id": alert.group_id,
         "omitted": alert.omitted,
+    }
+
+
+def _alert_values(alert: Alert, raw: bytes | None, received_at: datetime) -> dict[str, Any]:
+    """The inserted row of an alert received at ``received_at`` (no ``id``: the database's)."""
+    values = _alert_row(alert)
+    del values["id"]
+    values["received_at"] = received_at
+    values["raw"] = raw
+    return values
+
+
+_UTC = t.UTCDateTime()
+
+
+def _json_alert(values: dict[str, Any], n: int, dialect: sa.Dialect) -> dict[str, Any]:
+    """An inserted alert row as a ``json_to_recordset`` element: UTC times, hex bytes, its index."""
+    raw = values["raw"]
+    return {
+        **values,
+        "started_at": _UTC.process_bind_param(values["started_at"], dialect),
+        "received_at": _UTC.process_bind_param(values["received_at"], dialect),
+        "raw": None if raw is None else bytes(raw).hex(),
+        "n": n,
     }
 
 

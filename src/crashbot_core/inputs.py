@@ -37,6 +37,8 @@ DATE_PATTERN = r"^(?:19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$"
 _INSTANT = re.compile(INSTANT_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: A lone surrogate as a character or as a JSON escape (hex digits in either case).
+_MAY_HOLD_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
 
 
 class MalformedJSON(InvalidInput):
@@ -71,28 +73,50 @@ def load_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise MalformedJSON(f"the body is nested deeper than {max_depth} levels") from None
     except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
         raise MalformedJSON("the body holds a number with too many digits") from None
-    check_json(value, max_depth=max_depth)
+    # A lone surrogate can only be in the text itself (a str argument; UTF-8
+    # cannot encode one) or written as an escape (\ud800): when the text holds
+    # neither, no string needs checking, and the walk is over containers only.
+    check_json(value, max_depth=max_depth, strings=_MAY_HOLD_SURROGATE.search(text) is not None)
     return value
 
 
-def check_json(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
-    """Walk decoded JSON (without recursion) and refuse what :func:`load_json` refuses."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+def check_json(value: Any, *, max_depth: int = MAX_DEPTH, strings: bool = True) -> None:
+    """Walk decoded JSON (without recursion) and refuse what :func:`load_json` refuses.
+
+    :param strings: check every string and key for lone surrogates; False when
+        the caller knows none can be there.
+    """
+    if not isinstance(value, dict | list):
+        _check_leaf(value, strings)
+        return
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= max_depth:
-                raise MalformedJSON(f"the body is nested deeper than {max_depth} levels")
-            if isinstance(item, dict):
-                for key, child in item.items():
+        if depth >= max_depth:
+            raise MalformedJSON(f"the body is nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            if strings:
+                for key in item:
                     _check_string(key)
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
+            children: Any = item.values()
+        else:
+            children = item
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, str):
+                if strings:
+                    _check_string(child)
+            elif isinstance(child, float) and not math.isfinite(child):
+                raise MalformedJSON("the body holds a number too large for a float")
+
+
+def _check_leaf(item: Any, strings: bool) -> None:
+    if isinstance(item, str):
+        if strings:
             _check_string(item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise MalformedJSON("the body holds a number too large for a float")
+    elif isinstance(item, float) and not math.isfinite(item):
+        raise MalformedJSON("the body holds a number too large for a float")
 
 
 def _check_string(text: str) -> None:

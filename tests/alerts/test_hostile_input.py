@@ -46,6 +46,22 @@ def test_lone_surrogate_in_an_alertmanager_label_is_400(
     refused(post(client, body, "alertmanager"), 400, "bad_json", intake_bot)
 
 
+def test_lone_surrogate_escaped_in_upper_case_hex_is_400(
+    client: FlaskClient, intake_bot: Crashbot
+) -> None:
+    body = b'{"title": "disk full", "labels": {"host": "a\\uDFFFb"}}'
+    refused(post(client, body), 400, "bad_json", intake_bot)
+
+
+def test_escaped_surrogate_pair_is_one_character_and_accepted(
+    client: FlaskClient, intake_bot: Crashbot
+) -> None:
+    response = post(client, b'{"title": "disk \\ud83d\\udd25 full", "fingerprint": "fp"}')
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert [a["title"] for a in stored_alerts(intake_bot)] == ["disk \U0001f525 full"]
+
+
 def test_integer_over_pythons_4300_digit_limit_is_400(
     client: FlaskClient, intake_bot: Crashbot
 ) -> None:

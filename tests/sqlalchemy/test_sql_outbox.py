@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import attrs
+import pytest
+import sqlalchemy as sa
 from sqlstore_support import ALICE, T0, DeclareFn, new_incident
 
 from crashbot_core.models import (
@@ -104,6 +106,54 @@ def test_alerts_attach_to_an_incident_in_its_commit(store: SqlStore) -> None:
     assert store.open_incident_for_alert("alertmanager", "abc") == incident_id
     assert store.open_incident_for_alert("alertmanager", other.fingerprint) is None
     assert store.open_incident_for_alert("grafana", "abc") is None
+
+
+def test_record_alerts_stores_a_batch_field_for_field_in_order(store: SqlStore) -> None:
+    incident = store.commit(Change(new_incident(), expected_version=None)).incident
+    paris = timezone(timedelta(hours=2))
+    batch = [
+        (_alert("a", labels={"ville": "Zürich", "quote": 'say "hi"\\'}), b"\xff\x00 not utf-8"),
+        (
+            _alert(
+                "b",
+                status=AlertStatus.RESOLVED,
+                severity=None,
+                url=None,
+                started_at=datetime(2024, 5, 1, 14, 0, tzinfo=paris),
+                incident_id=incident.id,
+                group_id="g" * 40,
+                omitted=3,
+            ),
+            None,
+        ),
+        (_alert("a", description="line 1\nline 2\ttab", incident_id=incident.id), b""),
+    ]
+
+    stored = store.record_alerts(batch, T0)
+
+    assert [a.fingerprint for a in stored] == ["a", "b", "a"]
+    assert stored[0].id < stored[1].id < stored[2].id
+    assert [store.alert_raw(a.id) for a in stored] == [b"\xff\x00 not utf-8", None, b""]
+    store.link_alerts({incident.id: [stored[0].id]})
+    assert store.alerts(incident.id) == [
+        attrs.evolve(stored[0], incident_id=incident.id),
+        stored[1],
+        stored[2],
+    ]
+    assert stored[1].started_at == T0
+
+
+def test_record_alerts_stores_none_of_a_batch_holding_a_value_too_long(store: SqlStore) -> None:
+    if store.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    batch = [(_alert("a"), None), (_alert("b", group_id="g" * 41), None)]
+
+    # Refused, not cut to the column's 40 characters.
+    with pytest.raises(sa.exc.DataError, match="too long"):
+        store.record_alerts(batch, T0)
+
+    assert store.alert_summary(0).received == 0
+    assert store.record_alerts([(_alert("c"), None)], T0)[0].fingerprint == "c"
 
 
 def test_resolved_incidents_no_longer_catch_their_alerts(store: SqlStore) -> None:
