@@ -39,8 +39,12 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Threads running the Flask app for requests the fast path cannot answer.
-FALLBACK_THREADS = 16
+#: Threads per process running the Flask app for requests the fast path cannot
+#: answer (`crashbot serve --threads`). Those requests hold the GIL for most of
+#: their time, so more threads only contend for it: on 2 CPUs, 16 threads
+#: created 285-352 incidents/s through the admin API and 4 threads 507/s, with
+#: less CPU per request (docs/performance.md).
+FALLBACK_THREADS = 4
 
 
 class AsgiFastPath:

@@ -32,6 +32,14 @@ log = logging.getLogger("crashbot.status")
     help="HTTP worker processes  [default: the CPU count]",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=4,
+    show_default=True,
+    help="Threads per worker process for requests not answered from the cache "
+    "(admin API, alert intake, chat, forms).",
+)
+@click.option(
     "--reload",
     is_flag=True,
     help="Development: one process, restarted when a source file changes.",
@@ -60,6 +68,7 @@ def serve(
     host: str,
     port: int,
     workers: int | None,
+    threads: int,
     reload: bool,
     demo: bool,
     no_worker: bool,
@@ -98,6 +107,7 @@ def serve(
         if "json" in (str(bot.config.logging.format), settings.log_format)
         else "text",
         graceful_timeout=graceful_timeout,
+        threads=threads,
     )
     try:
         sock = socket.create_server((host, port))

@@ -77,6 +77,8 @@ class ServeOptions:
     log_format: str = "text"
     #: Seconds requests in flight get after SIGTERM.
     graceful_timeout: int = 30
+    #: Threads per HTTP process for requests answered by the Flask app.
+    threads: int = 4
 
 
 # ---------------------------------------------------------------------------- logs
@@ -392,7 +394,7 @@ class StatusServer(BaseApplication):  # type: ignore[misc]
                 name="crashbot-wake",
                 daemon=True,
             ).start()
-        return create_asgi_app(bot)
+        return create_asgi_app(bot, threads=self.options.threads)
 
     def run(self) -> None:
         """Run the arbiter until it is stopped."""
