@@ -238,7 +238,11 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
                 severity=form.severity,
                 description=form.description,
                 source="slack",
-                **form.times,
+                started_at=form.times["started_at"],
+                resolved_at=form.times["resolved_at"],
+                detected_at=form.times.get("detected_at"),
+                acknowledged_at=form.times.get("acknowledged_at"),
+                mitigated_at=form.times.get("mitigated_at"),
             )
         except CrashbotError as exc:
             # Times out of order or in the future: the library's rule, under the field it names.
