@@ -322,14 +322,7 @@ def read_close_form(view: dict[str, Any]) -> tuple[CloseForm | None, dict[str, s
     return CloseForm(int(metadata), resolution, other, reason), {}
 
 
-#: The record form's times in form order; started and resolved are required.
-RECORD_TIMES = {
-    "started_at": "Impact started",
-    "detected_at": "Detected",
-    "acknowledged_at": "Acknowledged",
-    "mitigated_at": "Mitigated",
-    "resolved_at": "Resolved",
-}
+#: The record form's required times (it shows every one of :data:`TIMES`), and what each lacks.
 _REQUIRED_TIMES = {
     "started_at": "Say when the impact started.",
     "resolved_at": "Say when it was over.",
@@ -372,7 +365,7 @@ def record_modal(
         },
         _text_input("description", "Description", "", multiline=True),
     ]
-    for name, label in RECORD_TIMES.items():
+    for name, label in TIMES.items():
         blocks.append(
             {
                 "type": "input",
@@ -408,7 +401,7 @@ class RecordForm:
         The library names fields as the form's block ids (``resolved_at (…) is
         before mitigated_at (…)`` belongs under *Resolved*).
         """
-        blocks = [*RECORD_TIMES, "description", "severity", "title"]
+        blocks = [*TIMES, "description", "severity", "title"]
         named = [(exc.message.find(b), b) for b in blocks if b in exc.message]
         return min(named)[1] if named else "title"
 
@@ -446,7 +439,7 @@ def read_record_form(
     except InvalidInput as exc:
         errors["severity"] = exc.message
     times: dict[str, datetime] = {}
-    for name in RECORD_TIMES:
+    for name in TIMES:
         value = values.get(name)
         if value is None or value == "":
             if name in _REQUIRED_TIMES:
