@@ -1,4 +1,5 @@
-"""Correcting the record from Discord: ``/incident close`` and ``/incident edit`` (a modal).
+"""Correcting the record from Discord: ``/incident close``, ``/incident edit`` (a modal) and
+``/incident record`` (a past incident, found after the fact).
 
 A Discord modal holds at most five text inputs, so the edit form has four:
 title, description, components (one ``KEY IMPACT`` per line) and times (one
@@ -8,13 +9,17 @@ what differs from what the form showed, so a field left alone never
 overwrites a correction someone made meanwhile. A refusal (times out of
 order, an unknown component) is the ephemeral reply: Discord cannot keep a
 submitted modal open.
+
+``/incident record`` takes its times as options, ISO 8601 as the CLI reads
+them (``2026-03-02T08:55Z``; no offset means UTC): a modal's five inputs
+could not hold a title, a severity, a description and five times.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import discord
@@ -23,7 +28,7 @@ from discord import app_commands
 from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.inputs import MAX_TITLE, parse_instant
 from crashbot_core.models import Impact, Incident
-from crashbot_core.serialize import iso
+from crashbot_core.serialize import iso, parse_iso
 from crashbot_core.store import IncidentFilter
 from crashbot_discord import render
 from crashbot_discord.bot import (
@@ -31,6 +36,7 @@ from crashbot_discord.bot import (
     MAX_CHOICES,
     MODAL_TIMEOUT,
     actor_of,
+    complete_severity,
     crashbot_of,
     incident_line,
     reply_error,
@@ -101,6 +107,32 @@ def parse_times(text: str) -> dict[str, datetime]:
             raise InvalidInput(f"times: unknown time {name!r}; expected one of {', '.join(TIMES)}")
         out[full] = parse_instant(value)
     return out
+
+
+def parse_option_time(name: str, text: str) -> datetime:
+    """A time option of ``/incident record``, read as the CLI reads ``--started-at``.
+
+    :raises InvalidInput: naming the option, when it is no ISO 8601 date or time.
+    """
+    try:
+        # An offset can push a valid-looking time out of range (0001-01-01T00:00+14:00).
+        return parse_iso(text).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(
+            f"{name}: {text[:40]!r} is not an ISO 8601 date or time like 2026-03-02T09:00:00Z"
+        ) from None
+
+
+def record_times(options: Mapping[str, str | None]) -> dict[str, datetime]:
+    """The given time options (``started_at`` …) parsed; options left out stay out.
+
+    :raises InvalidInput: an option that is not a time.
+    """
+    return {
+        name: parse_option_time(name, text)
+        for name, text in options.items()
+        if text is not None and text.strip()
+    }
 
 
 def changes(shown: Mapping[str, str], submitted: Mapping[str, str]) -> dict[str, Any]:
@@ -214,7 +246,7 @@ async def complete_any_incident(
 
 
 def add_commands(group: app_commands.Group) -> None:
-    """Add ``close`` and ``edit`` to the ``/incident`` group."""
+    """Add ``close``, ``edit`` and ``record`` to the ``/incident`` group."""
 
     @group.command(name="close", description="Close an incident as invalid or as a duplicate")
     @app_commands.describe(
@@ -262,3 +294,59 @@ def add_commands(group: app_commands.Group) -> None:
         await interaction.response.send_modal(
             EditModal(inc, f"crashbot:edit-modal:{interaction.id}")
         )
+
+    @group.command(
+        name="record",
+        description="Record a past incident found after the fact: stored resolved, nobody paged",
+    )
+    @app_commands.describe(
+        title="What was broken, in a few words",
+        started_at="When impact began: ISO 8601, e.g. 2026-03-02T08:55Z (no offset: UTC)",
+        resolved_at="When it was over (ISO 8601)",
+        severity="SEV1…SEV4 (default: the policy's default)",
+        detected_at="When it was noticed (default: when it started)",
+        acknowledged_at="When someone took it on",
+        mitigated_at="When impact was mitigated",
+        description="What happened",
+    )
+    @app_commands.autocomplete(severity=complete_severity)
+    async def record(
+        interaction: discord.Interaction[Any],
+        title: str,
+        started_at: str,
+        resolved_at: str,
+        severity: str | None = None,
+        detected_at: str | None = None,
+        acknowledged_at: str | None = None,
+        mitigated_at: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        crashbot = crashbot_of(interaction)
+        actor = actor_of(interaction.user)
+        given = {
+            "started_at": started_at,
+            "detected_at": detected_at,
+            "acknowledged_at": acknowledged_at,
+            "mitigated_at": mitigated_at,
+            "resolved_at": resolved_at,
+        }
+
+        def command() -> str:
+            times = record_times(given)
+            if "started_at" not in times or "resolved_at" not in times:
+                raise InvalidInput("a past incident needs started_at and resolved_at")
+            inc = crashbot.declare_retrospective(
+                title,
+                actor=actor,
+                severity=severity or None,
+                description=description or "",
+                source="discord",
+                started_at=times["started_at"],
+                resolved_at=times["resolved_at"],
+                detected_at=times.get("detected_at"),
+                acknowledged_at=times.get("acknowledged_at"),
+                mitigated_at=times.get("mitigated_at"),
+            )
+            return "Recorded (resolved, nobody paged): " + incident_line(crashbot, inc)
+
+        await run_command(interaction, command)

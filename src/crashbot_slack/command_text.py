@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, str] = {
     "close": "`close [message | invalid [reason] | duplicate INC-n [reason]]` — resolve, or close "
     "as a false alarm or as a duplicate of INC-n (merged into it)",
     "edit": "`edit` — correct the record: title, description, components, times (a form)",
+    "record": "`record [title] [severity]` — record a past incident found after the fact: "
+    "stored resolved with its times, nobody paged (a form)",
     "rca": "`rca URL` — link the RCA of a resolved incident",
     "follow-up": "`follow-up TITLE` — add an action item",
     "publish": "`publish [message]` — show the incident on the status page (message: its first public update)",
@@ -49,6 +51,8 @@ SYNONYMS = {
     "assign": "role",
     "?": "help",
     "maint": "maintenance",
+    "retro": "record",
+    "retrospective": "record",
     "mnt": "maintenance",
 }
 
@@ -87,7 +91,7 @@ class ParsedCommand:
     url: str | None = None
     #: ``--public`` / ``--private`` on update and resolve; None: the default.
     public: bool | None = None
-    #: For ``modal``: which form (``declare``, ``update`` or ``edit``).
+    #: For ``modal``: which form (``declare``, ``update``, ``edit`` or ``record``).
     form: str | None = None
     #: For ``maintenance``: one of :data:`MAINTENANCE_STEPS`.
     step: str | None = None
@@ -146,6 +150,12 @@ def parse(
         return ParsedCommand(action="help")
     if sub == "declare":
         return _declare(tokens, is_severity)
+    if sub == "record":
+        # Times need a form: the text, if any, fills the form's title and severity.
+        found = _declare(tokens, is_severity)
+        return ParsedCommand(
+            action="modal", form="record", title=found.title, severity=found.severity
+        )
     if sub == "maintenance":
         return _maintenance(tokens)
 

@@ -1,4 +1,5 @@
-"""The forms that correct the record: *Edit* (title, description, components, times) and *Close*.
+"""The forms that correct the record: *Edit* (title, description, components, times), *Close*
+and *Record a past incident*.
 
 Pure Block Kit and form reading, like :mod:`crashbot_slack.render`. The edit
 form is filled with the incident as stored; its ``private_metadata`` keeps
@@ -6,7 +7,9 @@ the incident id and a fingerprint of every value shown, so a submission
 sends only the fields the user changed — a field left alone never
 overwrites what someone else corrected meanwhile. Times are text in UTC, as
 the CLI and the HTTP API write them (``2026-03-02T08:55:00Z``): exact to
-the second, which Slack's date-time picker is not.
+the second, which Slack's date-time picker is not. The record form is for
+an incident nobody declared at the time: its times are rougher (to the
+minute, in the user's time zone), so it takes them from date-time pickers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import field, frozen
@@ -23,11 +27,13 @@ from crashbot_core.errors import CrashbotError, InvalidInput
 from crashbot_core.inputs import MAX_TITLE, parse_instant
 from crashbot_core.models import Component, Impact, Incident, Status
 from crashbot_core.serialize import iso
+from crashbot_core.severity import SeverityPolicy
 from crashbot_slack.render import Blocks, escape, read_view
 
-#: callback_ids of the two forms.
+#: callback_ids of the forms.
 VIEW_EDIT = "crashbot_edit"
 VIEW_CLOSE = "crashbot_close"
+VIEW_RECORD = "crashbot_record"
 
 #: The times on the form: block id → label, in the order they must keep.
 TIMES = {
@@ -314,3 +320,141 @@ def read_close_form(view: dict[str, Any]) -> tuple[CloseForm | None, dict[str, s
         return None, {"duplicate_of": "Leave this empty for an invalid incident."}
     reason = str(values.get("reason") or "").strip() or None
     return CloseForm(int(metadata), resolution, other, reason), {}
+
+
+#: The record form's required times (it shows every one of :data:`TIMES`), and what each lacks.
+_REQUIRED_TIMES = {
+    "started_at": "Say when the impact started.",
+    "resolved_at": "Say when it was over.",
+}
+
+
+def record_modal(
+    policy: SeverityPolicy, *, title: str = "", severity: str | None = None
+) -> dict[str, Any]:
+    """The form for a past incident: title, severity, description and its five times.
+
+    ``title`` and ``severity`` fill it from ``/incident record TITLE SEV``.
+    Started and resolved are required; the other times may stay empty.
+    """
+    level = policy.get(severity) if severity else policy.default_level
+    options = [
+        {"text": _plain(f"{lv.key} — {lv.label}"[:75]), "value": lv.key} for lv in policy.levels
+    ]
+    blocks: Blocks = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "For an incident found after the fact: it is stored resolved, with "
+                "these times. Nobody is paged, no channel opens, no reminder follows; the "
+                "digest gets one line.",
+            },
+        },
+        _text_input("title", "Title", title[:MAX_TITLE], max_length=MAX_TITLE),
+        {
+            "type": "input",
+            "block_id": "severity",
+            "label": _plain("Severity"),
+            "element": {
+                "type": "static_select",
+                "action_id": "value",
+                "options": options,
+                "initial_option": next(o for o in options if o["value"] == level.key),
+            },
+        },
+        _text_input("description", "Description", "", multiline=True),
+    ]
+    for name, label in TIMES.items():
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": name,
+                "optional": name not in _REQUIRED_TIMES,
+                "label": _plain(label),
+                "element": {"type": "datetimepicker", "action_id": "value"},
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": VIEW_RECORD,
+        "title": _plain("Record a past incident"),
+        "submit": _plain("Record"),
+        "close": _plain("Cancel"),
+        "blocks": blocks,
+    }
+
+
+@frozen
+class RecordForm:
+    """A submitted record form: arguments for :meth:`Crashbot.declare_retrospective`."""
+
+    title: str
+    severity: str
+    description: str
+    times: dict[str, datetime] = field(factory=dict)
+
+    @staticmethod
+    def error_block(exc: CrashbotError) -> str:
+        """The block to show a refusal under: the field the message names first, else the title.
+
+        The library names fields as the form's block ids (``resolved_at (…) is
+        before mitigated_at (…)`` belongs under *Resolved*).
+        """
+        blocks = [*TIMES, "description", "severity", "title"]
+        named = [(exc.message.find(b), b) for b in blocks if b in exc.message]
+        return min(named)[1] if named else "title"
+
+
+def _instant(value: Any) -> datetime:
+    """Epoch seconds from a date-time picker, as an aware UTC datetime.
+
+    :raises InvalidInput: not a number of seconds Python can place in time.
+    """
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise InvalidInput(f"{str(value)[:40]!r} is not a time; pick one again") from None
+
+
+def read_record_form(
+    view: dict[str, Any], policy: SeverityPolicy
+) -> tuple[RecordForm | None, dict[str, str]]:
+    """The past incident's title, severity, description and times, or field errors by block id.
+
+    Checked here is only what the form alone tells (a title, a known severity,
+    the required times); the time order is the library's rule, checked by the
+    service call.
+    """
+    values = read_view((view.get("state") or {}).get("values") or {})
+    errors: dict[str, str] = {}
+    title = " ".join(str(values.get("title") or "").split())
+    if not title:
+        errors["title"] = "Say in a few words what was broken."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep it under {MAX_TITLE} characters."
+    severity = str(values.get("severity") or "")
+    try:
+        key = policy.parse(severity).key if severity else policy.default_level.key
+    except InvalidInput as exc:
+        errors["severity"] = exc.message
+    times: dict[str, datetime] = {}
+    for name in TIMES:
+        value = values.get(name)
+        if value is None or value == "":
+            if name in _REQUIRED_TIMES:
+                errors[name] = _REQUIRED_TIMES[name]
+            continue
+        try:
+            times[name] = _instant(value)
+        except InvalidInput as exc:
+            errors[name] = exc.message
+    if errors:
+        return None, errors
+    form = RecordForm(
+        title=title,
+        severity=key,
+        description=str(values.get("description") or ""),
+        times=times,
+    )
+    return form, {}

@@ -41,8 +41,9 @@ ACTION_PUBLISH = "crashbot_publish"
 ACTION_UNPUBLISH = "crashbot_unpublish"
 ACTION_EDIT = "crashbot_edit_record"
 ACTION_CLOSE = "crashbot_close_record"
-#: The Home tab's Declare button (opens the declare form).
+#: The Home tab's Declare and Record buttons (open the declare and record forms).
 ACTION_HOME_DECLARE = "crashbot_home_declare"
+ACTION_HOME_RECORD = "crashbot_home_record"
 VIEW_DECLARE = "crashbot_declare"
 VIEW_UPDATE = "crashbot_update"
 
@@ -534,7 +535,7 @@ def home_view(
     *,
     channels: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
-    """The App Home tab for ``user_id``: a Declare button, their roles, every open incident.
+    """The App Home tab for ``user_id``: Declare and Record buttons, their roles, every open incident.
 
     :param incidents: the open incidents, in the order to show them.
     :param channels: incident id → its Slack channel id, for links.
@@ -545,7 +546,10 @@ def home_view(
         {
             "type": "actions",
             "block_id": "crashbot_home",
-            "elements": [_button("Declare an incident", ACTION_HOME_DECLARE, "declare", "danger")],
+            "elements": [
+                _button("Declare an incident", ACTION_HOME_DECLARE, "declare", "danger"),
+                _button("Record a past incident", ACTION_HOME_RECORD, "record"),
+            ],
         },
         {"type": "header", "text": _plain("Your roles")},
     ]
@@ -738,7 +742,8 @@ def read_view(values: dict[str, Any]) -> dict[str, Any]:
     """Flatten a submitted view's ``state.values`` to ``{block_id: value}``.
 
     Text inputs give a string (or None), selects the option value,
-    multi-selects and checkboxes a list of values.
+    multi-selects and checkboxes a list of values, a date-time picker its
+    epoch seconds (or None).
     """
     out: dict[str, Any] = {}
     for block_id, actions in (values or {}).items():
@@ -753,6 +758,8 @@ def read_view(values: dict[str, Any]) -> dict[str, Any]:
                 out[block_id] = [o.get("value") for o in element.get("selected_options") or []]
             elif kind == "users_select":
                 out[block_id] = element.get("selected_user")
+            elif kind == "datetimepicker":
+                out[block_id] = element.get("selected_date_time")
             else:
                 out[block_id] = element.get("value")
     return out

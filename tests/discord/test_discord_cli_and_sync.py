@@ -70,7 +70,15 @@ def test_start_registers_incident_commands_in_the_guild(
         "follow-up",
         "close",
         "edit",
+        "record",
     ]
+    record = {o["name"]: o for o in subs["record"]["options"]}
+    assert [n for n, o in record.items() if o["required"]] == [
+        "title",
+        "started_at",
+        "resolved_at",
+    ]
+    assert record["severity"]["autocomplete"] is True
     close = {o["name"]: o for o in subs["close"]["options"]}
     assert [c["value"] for c in close["resolution"]["choices"]] == ["invalid", "duplicate"]
     assert close["duplicate_of"]["required"] is False

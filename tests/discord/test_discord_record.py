@@ -1,19 +1,27 @@
-"""Correcting the record from Discord: ``/incident close`` and the ``/incident edit`` modal."""
+"""Correcting the record from Discord: ``/incident close``, the ``/incident edit`` modal and
+``/incident record`` (a past incident, recorded after the fact)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from discord_interactions import Harness, command, modal_submit
-from fake_discord import FakeDiscord
+from discord_interactions import ALICE_ID, Harness, command, modal_submit
+from fake_discord import API, DIGEST_CHANNEL, INCIDENTS_CHANNEL, FakeDiscord
 from support import T0
 from test_discord_bot import declare, reply
 
 from crashbot_core import Crashbot, EventKind, FixedClock
 from crashbot_core.errors import InvalidInput
-from crashbot_core.models import Impact, Resolution, Status
-from crashbot_discord.record import changes, parse_components, parse_times
+from crashbot_core.models import RETROSPECTIVE_REF, Impact, Resolution, Status
+from crashbot_discord.record import (
+    changes,
+    parse_components,
+    parse_option_time,
+    parse_times,
+    record_times,
+)
 
 
 def edited(bot: Crashbot, incident_id: int = 1) -> dict[str, tuple[Any, Any]]:
@@ -166,7 +174,146 @@ def test_edit_autocomplete_offers_resolved_incidents_too(
     ]
 
 
+# -- /incident record ------------------------------------------------------------------------
+
+#: A past incident's times as typed, and as stored (the day before the clock's now).
+TYPED = {
+    "started_at": "2026-03-02T09:00Z",
+    "detected_at": "2026-03-02T09:05:00Z",
+    "acknowledged_at": "2026-03-02T10:10:00+01:00",
+    "mitigated_at": "2026-03-02T09:40",
+    "resolved_at": "2026-03-02T10:00:00Z",
+}
+STORED = {
+    "started_at": T0,
+    "detected_at": T0 + timedelta(minutes=5),
+    "acknowledged_at": T0 + timedelta(minutes=10),
+    "mitigated_at": T0 + timedelta(minutes=40),
+    "resolved_at": T0 + timedelta(hours=1),
+}
+
+
+def test_record_stores_a_past_incident_resolved_with_its_times_and_pages_nobody(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    discord_client.feed(
+        command(
+            "record",
+            title="Checkout down overnight",
+            severity="SEV1",
+            description="Found in the morning's logs",
+            **TYPED,
+        )
+    )
+    assert reply(discord_api) == (
+        "Recorded (resolved, nobody paged): **INC-1** Checkout down overnight — resolved, SEV1"
+    )
+    inc = bot_mode.get(1)
+    assert (inc.status, inc.resolution, inc.severity, inc.source) == (
+        Status.RESOLVED,
+        Resolution.RESOLVED,
+        "SEV1",
+        "discord",
+    )
+    assert {name: getattr(inc, name) for name in STORED} == STORED
+    assert inc.description == "Found in the morning's logs"
+    assert inc.declared_by is not None and inc.declared_by.id == ALICE_ID
+    assert RETROSPECTIVE_REF in inc.refs
+    assert [e.kind for e in bot_mode.timeline(1)] == [EventKind.RECORDED]
+    # No thread, nobody paged: the digest's one message.
+    assert discord_api.find("POST", rf"{API}/channels/{INCIDENTS_CHANNEL}/threads") == []
+    assert len(discord_api.find("POST", rf"{API}/channels/{DIGEST_CHANNEL}/messages")) == 1
+    clock.advance(days=5)
+    assert bot_mode.due_reminders() == []
+
+
+def test_record_with_only_the_start_and_the_end_takes_the_defaults(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    discord_client.feed(
+        command(
+            "record", title="Search slow", started_at="2026-03-02", resolved_at="2026-03-02T10:00Z"
+        )
+    )
+    assert reply(discord_api).startswith("Recorded (resolved, nobody paged): **INC-1**")
+    inc = bot_mode.get(1)
+    assert inc.severity == "SEV4"
+    assert (inc.started_at, inc.detected, inc.acknowledged_at) == (
+        T0.replace(hour=0),
+        T0.replace(hour=0),
+        None,
+    )
+
+
+def test_record_with_times_out_of_order_answers_the_rule_in_one_line(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    discord_client.feed(
+        command("record", title="Checkout down", **{**TYPED, "resolved_at": "2026-03-02T09:30Z"})
+    )
+    text = reply(discord_api)
+    assert text.startswith(
+        "⚠️ resolved_at (2026-03-02T09:30:00Z) is before mitigated_at (2026-03-02T09:40:00Z)"
+    )
+    assert "started ≤ detected ≤ acknowledged ≤ mitigated ≤ resolved" in text
+    assert "\n" not in text
+    assert bot_mode.list() == []
+
+
+def test_record_with_a_time_that_is_no_time_names_the_option(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    discord_client.feed(
+        command("record", title="Checkout down", started_at="yesterday", resolved_at="today")
+    )
+    assert reply(discord_api) == (
+        "⚠️ started_at: 'yesterday' is not an ISO 8601 date or time like 2026-03-02T09:00:00Z"
+    )
+    discord_client.feed(
+        command(
+            "record",
+            title="Checkout down",
+            started_at="2026-03-02T09:00Z",
+            resolved_at="2026-03-05T09:00Z",
+        )
+    )
+    assert "is in the future" in reply(discord_api)
+    assert bot_mode.list() == []
+
+
+def test_record_severity_autocomplete_offers_the_policy(
+    discord_client: Harness, discord_api: FakeDiscord
+) -> None:
+    discord_client.feed(
+        command(
+            "record",
+            focused="severity",
+            title="x",
+            started_at="2026-03-02",
+            resolved_at="2026-03-02",
+            severity="hi",
+        )
+    )
+    assert discord_api.callbacks()[-1]["data"]["choices"] == [
+        {"name": "SEV2 · P1 · High", "value": "SEV2"}
+    ]
+
+
 # -- the form's text, pure -------------------------------------------------------------------
+
+
+def test_record_time_options_are_read_as_the_cli_reads_them() -> None:
+    assert parse_option_time("started_at", "2026-03-02T10:00+01:00") == T0
+    assert parse_option_time("started_at", "2026-03-02T09:00") == T0  # no offset: UTC
+    assert record_times({"started_at": "2026-03-02", "detected_at": None, "mitigated_at": " "}) == {
+        "started_at": T0.replace(hour=0)
+    }
+    with pytest.raises(InvalidInput, match=r"^mitigated_at: 'noon' is not an ISO 8601"):
+        record_times({"mitigated_at": "noon"})
 
 
 def test_component_and_time_lines_accept_common_spellings() -> None:

@@ -44,6 +44,16 @@ def test_declare_with_only_a_severity_opens_the_form_preset() -> None:
     assert p("declare sev2") == ParsedCommand(action="modal", form="declare", severity="sev2")
 
 
+def test_record_opens_the_past_incident_form_with_what_the_text_gives() -> None:
+    assert p("record") == ParsedCommand(action="modal", form="record")
+    assert p("record Checkout down overnight sev1") == ParsedCommand(
+        action="modal", form="record", title="Checkout down overnight", severity="sev1"
+    )
+    assert p("retro sev2") == ParsedCommand(action="modal", form="record", severity="sev2")
+    # Inside an incident channel it is still a new incident: a number is title text.
+    assert p("record 5 pods lost", implied=True).title == "5 pods lost"
+
+
 def test_synonyms_and_case_are_accepted() -> None:
     assert p("CREATE db down").action == "declare"
     assert p("close all good").action == "resolve"

@@ -1,4 +1,4 @@
-"""The App Home tab: app_home_opened → views.publish, and its Declare button."""
+"""The App Home tab: app_home_opened → views.publish, and its Declare and Record buttons."""
 
 from __future__ import annotations
 
@@ -42,8 +42,11 @@ def test_opening_home_publishes_open_incidents_my_roles_and_a_declare_button(
     assert published["user_id"] == "UBOB"
     view = published["view"]
     assert view["type"] == "home"
-    [declare_button] = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert declare_button["action_id"] == "crashbot_home_declare"
+    buttons = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [(e["action_id"], e["text"]["text"]) for e in buttons] == [
+        ("crashbot_home_declare", "Declare an incident"),
+        ("crashbot_home_record", "Record a past incident"),
+    ]
     text = home_section_texts(view)
     assert (
         "*INC-2: Search is slow &lt;!here&gt;* — you are Incident commander · <#CINC00002>" in text
@@ -72,10 +75,9 @@ def test_home_is_published_after_the_ack(slack_bot: Crashbot, fake_slack: FakeSl
     assert never.dropped == 1
 
 
-def test_home_declare_button_opens_the_declare_form(
-    slack: SlackDriver, fake_slack: FakeSlack
-) -> None:
-    r = slack.interactive(
+def home_click(slack: SlackDriver, action_id: str) -> Any:
+    """A click on a Home tab button (``block_actions`` from the ``home`` view)."""
+    return slack.interactive(
         {
             "type": "block_actions",
             "user": {"id": "UBOB", "username": handle("UBOB"), "team_id": "T0001"},
@@ -87,17 +89,32 @@ def test_home_declare_button_opens_the_declare_form(
             "view": {"id": "VHOME01", "type": "home", "callback_id": "crashbot_home"},
             "actions": [
                 {
-                    "action_id": "crashbot_home_declare",
+                    "action_id": action_id,
                     "block_id": "crashbot_home",
-                    "text": {"type": "plain_text", "text": "Declare an incident"},
-                    "value": "declare",
+                    "text": {"type": "plain_text", "text": "button"},
+                    "value": action_id.rpartition("_")[2],
                     "type": "button",
                     "action_ts": "1772442002.000200",
                 }
             ],
         }
     )
+
+
+def test_home_declare_button_opens_the_declare_form(
+    slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    r = home_click(slack, "crashbot_home_declare")
     assert r.status_code == 200
     [opened] = fake_slack.called("views.open")
     assert opened["trigger_id"] == "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3"
     assert opened["view"]["callback_id"] == "crashbot_declare"
+
+
+def test_home_record_button_opens_the_past_incident_form(
+    slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    assert home_click(slack, "crashbot_home_record").status_code == 200
+    [opened] = fake_slack.called("views.open")
+    assert opened["view"]["callback_id"] == "crashbot_record"
+    assert opened["view"]["title"]["text"] == "Record a past incident"

@@ -1,18 +1,22 @@
-"""Correcting the record from Slack: ``/incident close invalid|duplicate``, the Edit and Close forms."""
+"""Correcting the record from Slack: ``/incident close invalid|duplicate``, the Edit and Close
+forms, and ``/incident record`` (a past incident, recorded after the fact)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
+import pytest
 from fake_slack import DIGEST_ID, FakeSlack
 from slack_support import SlackDriver
 from support import T0
 from test_commands import declare, in_channel, reply
 
 from crashbot_core import Crashbot, FixedClock
-from crashbot_core.models import EventKind, Impact, Incident, Resolution, Status
+from crashbot_core.errors import NotFound
+from crashbot_core.models import RETROSPECTIVE_REF, EventKind, Impact, Incident, Resolution, Status
 
 
 def _incident() -> Incident:
@@ -39,7 +43,8 @@ def edited(bot: Crashbot, incident_id: int = 1) -> dict[str, tuple[Any, Any]]:
 def state_of(view: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """``state.values`` as Slack submits ``view``: what it showed, with ``changes`` typed over it.
 
-    A change is text for a text input, an option value for a select or radio buttons.
+    A change is text for a text input, an option value for a select or radio buttons,
+    a datetime for a date-time picker (Slack sends its epoch seconds).
     """
     values: dict[str, Any] = {}
     for block in view["blocks"]:
@@ -47,6 +52,11 @@ def state_of(view: dict[str, Any], **changes: Any) -> dict[str, Any]:
             continue
         bid, el = block["block_id"], block["element"]
         kind = el["type"]
+        if kind == "datetimepicker":
+            at = changes.get(bid)
+            picked = int(at.timestamp()) if isinstance(at, datetime) else at
+            values[bid] = {"value": {"type": kind, "selected_date_time": picked}}
+            continue
         if kind == "plain_text_input":
             values[bid] = {
                 "value": {"type": kind, "value": changes.get(bid, el.get("initial_value"))}
@@ -67,7 +77,9 @@ def opened(fake_slack: FakeSlack) -> dict[str, Any]:
 def submit_form(slack: SlackDriver, view: dict[str, Any], **changes: Any) -> Any:
     """Submit ``view`` with ``changes``; the HTTP response (the ack)."""
     return slack.submit(
-        view["callback_id"], state_of(view, **changes), private_metadata=view["private_metadata"]
+        view["callback_id"],
+        state_of(view, **changes),
+        private_metadata=view.get("private_metadata", ""),
     )
 
 
@@ -340,3 +352,153 @@ def test_the_edit_form_stays_within_slacks_limits_with_many_long_components() ->
     first = next(b for b in view["blocks"] if b.get("block_id") == "component:" + long[0].key)
     assert first["element"]["initial_option"]["value"] == "major_outage"
     assert len(view["blocks"][2]["element"]["initial_value"]) == 3000
+
+
+# -- the record form: a past incident --------------------------------------------------------
+
+#: A past incident's times, an hour long, the day before the clock's now.
+PAST = {
+    "started_at": T0,
+    "detected_at": T0 + timedelta(minutes=5),
+    "acknowledged_at": T0 + timedelta(minutes=10),
+    "mitigated_at": T0 + timedelta(minutes=40),
+    "resolved_at": T0 + timedelta(hours=1),
+}
+
+
+def test_record_opens_the_past_incident_form_filled_from_the_text(
+    slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    r = slack.command("record Checkout down overnight sev2")
+    assert r.status_code == 200 and not r.data  # the ack says nothing; the form opens
+    view = opened(fake_slack)
+    assert view["callback_id"] == "crashbot_record"
+    assert view["title"]["text"] == "Record a past incident"
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    assert blocks["title"]["element"]["initial_value"] == "Checkout down overnight"
+    assert blocks["severity"]["element"]["initial_option"]["value"] == "SEV2"
+    pickers = {
+        bid: b["optional"]
+        for bid, b in blocks.items()
+        if b.get("element", {}).get("type") == "datetimepicker"
+    }
+    assert pickers == {
+        "started_at": False,
+        "detected_at": True,
+        "acknowledged_at": True,
+        "mitigated_at": True,
+        "resolved_at": False,
+    }
+
+
+def test_submitting_the_record_form_stores_it_resolved_with_its_times_and_pages_nobody(
+    slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    slack.command("record")
+    r = submit_form(
+        slack,
+        opened(fake_slack),
+        title="Checkout down overnight",
+        severity="SEV1",
+        description="Nobody noticed until the morning",
+        **PAST,
+    )
+    assert r.status_code == 200 and not r.data  # an empty ack closes the form
+    inc = slack_bot.get(1)
+    assert (inc.title, inc.severity, inc.status, inc.resolution) == (
+        "Checkout down overnight",
+        "SEV1",
+        Status.RESOLVED,
+        Resolution.RESOLVED,
+    )
+    assert {name: getattr(inc, name) for name in PAST} == PAST
+    assert (inc.description, inc.source) == ("Nobody noticed until the morning", "slack")
+    assert inc.declared_by is not None and inc.declared_by.id == "UALICE"
+    assert RETROSPECTIVE_REF in inc.refs
+    [recorded] = slack_bot.timeline(1)
+    assert recorded.kind is EventKind.RECORDED and recorded.actor.id == "UALICE"
+    # No channel, nobody invited or paged: one digest line, and a DM to whoever recorded it.
+    assert fake_slack.called("conversations.create") == []
+    assert fake_slack.called("conversations.invite") == []
+    posts = fake_slack.called("chat.postMessage")
+    assert sorted(m["channel"] for m in posts) == sorted([DIGEST_ID, "UALICE"])
+    [dm] = [m for m in posts if m["channel"] == "UALICE"]
+    assert dm["text"].startswith("Recorded INC-1 (SEV1, resolved): Checkout down overnight.")
+    clock.advance(days=5)
+    assert slack_bot.due_reminders() == []
+
+
+def test_the_record_form_needs_only_the_start_and_the_end(
+    slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    slack.command("record")
+    view = opened(fake_slack)
+    missing = submit_form(slack, view, title="Search was slow").get_json()
+    assert missing == {
+        "response_action": "errors",
+        "errors": {
+            "started_at": "Say when the impact started.",
+            "resolved_at": "Say when it was over.",
+        },
+    }
+    with pytest.raises(NotFound):
+        slack_bot.get(1)
+    ok = submit_form(
+        slack, view, title="Search was slow", started_at=T0, resolved_at=PAST["resolved_at"]
+    )
+    assert not ok.data
+    inc = slack_bot.get(1)
+    assert inc.severity == "SEV4"  # the policy's default, shown preselected
+    assert (inc.detected, inc.acknowledged_at, inc.mitigated_at) == (T0, None, None)
+
+
+def test_record_form_times_out_of_order_keep_the_form_open_with_the_rule_under_the_field(
+    slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    slack.command("record Checkout down")
+    view = opened(fake_slack)
+    times = {**PAST, "resolved_at": PAST["mitigated_at"] - timedelta(minutes=1)}
+    body = submit_form(slack, view, **times).get_json()
+    assert body["response_action"] == "errors"
+    assert list(body["errors"]) == ["resolved_at"]
+    assert body["errors"]["resolved_at"].startswith(
+        "resolved_at (2026-03-02T09:39:00Z) is before mitigated_at (2026-03-02T09:40:00Z)"
+    )
+    assert (
+        "started ≤ detected ≤ acknowledged ≤ mitigated ≤ resolved"
+        in (body["errors"]["resolved_at"])
+    )
+    future = submit_form(slack, view, **{**PAST, "resolved_at": T0 + timedelta(days=2)})
+    assert "in the future" in future.get_json()["errors"]["resolved_at"]
+    with pytest.raises(NotFound):
+        slack_bot.get(1)
+    assert fake_slack.called("chat.postMessage") == []
+
+
+def test_record_form_without_a_title_or_with_a_garbled_time_is_refused_under_the_field(
+    slack: SlackDriver, slack_bot: Crashbot, fake_slack: FakeSlack, clock: FixedClock
+) -> None:
+    clock.advance(days=1)
+    slack.command("record")
+    body = submit_form(
+        slack, opened(fake_slack), title="  ", started_at="soon", resolved_at=PAST["resolved_at"]
+    ).get_json()
+    assert set(body["errors"]) == {"title", "started_at"}
+    assert "is not a time" in body["errors"]["started_at"]
+    assert slack_bot.list() == []
+
+
+def test_the_record_form_offers_every_severity_and_preselects_the_default() -> None:
+    from crashbot_core.severity import DEFAULT_POLICY as policy
+    from crashbot_slack.record_forms import record_modal
+
+    view = record_modal(policy, title="x" * 500)
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    severity = blocks["severity"]["element"]
+    assert [o["value"] for o in severity["options"]] == [lv.key for lv in policy.levels]
+    assert severity["initial_option"]["value"] == policy.default_level.key
+    assert len(blocks["title"]["element"]["initial_value"]) == 200
+    assert "private_metadata" not in view

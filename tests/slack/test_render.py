@@ -152,7 +152,7 @@ def home_texts(view: dict) -> list[str]:
     return out
 
 
-def test_home_view_lists_open_incidents_my_roles_and_a_declare_button() -> None:
+def test_home_view_lists_open_incidents_my_roles_and_the_declare_and_record_buttons() -> None:
     bob = Actor("slack", "UBOB", "bob")
     mine = incident(
         id=7,
@@ -168,7 +168,7 @@ def test_home_view_lists_open_incidents_my_roles_and_a_declare_button() -> None:
     )
 
     assert view["type"] == "home"
-    assert buttons(view["blocks"]) == [render.ACTION_HOME_DECLARE]
+    assert buttons(view["blocks"]) == [render.ACTION_HOME_DECLARE, render.ACTION_HOME_RECORD]
     lines = home_texts(view)
     assert lines[0] == "Incidents"
     mine_at, open_at = lines.index("Your roles"), lines.index("Open incidents (2)")
@@ -332,6 +332,8 @@ def test_read_view_flattens_state_values() -> None:
         "public": {"value": {"type": "checkboxes", "selected_options": [{"value": "public"}]}},
         "components": {"value": {"type": "multi_static_select", "selected_options": []}},
         "description": {"value": {"type": "plain_text_input", "value": None}},
+        "started_at": {"value": {"type": "datetimepicker", "selected_date_time": 1772442000}},
+        "resolved_at": {"value": {"type": "datetimepicker", "selected_date_time": None}},
     }
     assert render.read_view(values) == {
         "title": "DB down",
@@ -339,6 +341,8 @@ def test_read_view_flattens_state_values() -> None:
         "public": ["public"],
         "components": [],
         "description": None,
+        "started_at": 1772442000,
+        "resolved_at": None,
     }
 
 

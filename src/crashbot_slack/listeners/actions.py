@@ -1,10 +1,11 @@
-"""Digest buttons: Join, Acknowledge, Post update, Publish / Unpublish, Edit, Close…; Home's Declare.
+"""Digest buttons: Join, Acknowledge, Post update, Publish / Unpublish, Edit, Close…; Home's
+Declare and Record.
 
 Acknowledge, Publish and Unpublish are committed before the ack; Slack
 ignores a block action's ack body, so their confirmation follows on the
 ``response_url``, and the refreshed digest comes from the outbox. Join (an
-invite), Post update, Edit, Close… and Declare (forms) change no incident: their Slack
-calls come after the ack.
+invite), Post update, Edit, Close…, Declare and Record (forms) change no incident: their
+Slack calls come after the ack.
 """
 
 from __future__ import annotations
@@ -106,6 +107,17 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
             ack()
             return
         ack()
+        trigger = body["trigger_id"]
+
+        def open_form() -> None:
+            runtime.api.call("views.open", trigger_id=trigger, view=view)
+
+        later(open_form)
+
+    @app.action(render.ACTION_HOME_RECORD)
+    def on_home_record(ack: Ack, body: dict[str, Any]) -> None:
+        ack()  # the form needs no store read: only the severity policy
+        view = record_forms.record_modal(bot.policy)
         trigger = body["trigger_id"]
 
         def open_form() -> None:

@@ -129,7 +129,7 @@ def _listener(
 def _channel_free(cmd: ParsedCommand) -> bool:
     """Commands that never act on the channel's incident (no lookup before the ack)."""
     return cmd.action in {"declare", "help", "maintenance"} or (
-        cmd.action == "modal" and cmd.form == "declare"
+        cmd.action == "modal" and cmd.form in {"declare", "record"}
     )
 
 
@@ -255,6 +255,9 @@ def _modal(runtime: SlackRuntime, cmd: ParsedCommand, implied: Incident | None) 
         if cmd.form == "edit":
             return record_forms.edit_modal(inc, bot.components())
         return render.update_modal(inc, bot.policy)
+    if cmd.form == "record":
+        severity = bot.policy.parse(cmd.severity).key if cmd.severity else None
+        return record_forms.record_modal(bot.policy, title=cmd.title, severity=severity)
     return render.declare_modal(
         bot.policy,
         bot.components(),

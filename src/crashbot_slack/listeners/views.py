@@ -1,10 +1,11 @@
-"""Modal submissions: the declare, update, edit and close forms.
+"""Modal submissions: the declare, update, edit, close and record forms.
 
 The service call runs and commits before the ack. Input errors and the
 service's refusals go back in the ``ack`` (``response_action: errors``), so
 the form stays open with the message under the field and nothing typed is
-lost; an empty ack closes the form once the change is stored. A declare is
-confirmed by a DM from the bot after the ack (a chat side effect only).
+lost; an empty ack closes the form once the change is stored. A declare or
+a recorded past incident is confirmed by a DM from the bot after the ack (a
+chat side effect only).
 """
 
 from __future__ import annotations
@@ -222,6 +223,44 @@ def register(app: App, runtime: SlackRuntime, later: Later) -> None:
         field = "duplicate_of" if form.resolution == "duplicate" else "resolution"
         if _commit(ack, field, close) is not None:
             ack()
+
+    @app.view(record_forms.VIEW_RECORD)
+    def on_record(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form, errors = record_forms.read_record_form(view, bot.policy)
+        if form is None:
+            ack(response_action="errors", errors=errors)
+            return
+        user_id = str(body["user"]["id"])
+        try:
+            inc = bot.declare_retrospective(
+                form.title,
+                actor=request_actor(runtime, body["user"]),
+                severity=form.severity,
+                description=form.description,
+                source="slack",
+                started_at=form.times["started_at"],
+                resolved_at=form.times["resolved_at"],
+                detected_at=form.times.get("detected_at"),
+                acknowledged_at=form.times.get("acknowledged_at"),
+                mitigated_at=form.times.get("mitigated_at"),
+            )
+        except CrashbotError as exc:
+            # Times out of order or in the future: the library's rule, under the field it names.
+            ack(response_action="errors", errors={form.error_block(exc): exc.message})
+            return
+        except Exception:
+            log.exception("Slack record form submission failed")
+            ack(response_action="errors", errors={"title": FORM_OOPS})
+            return
+        ack()
+        later(lambda: guarded(dm(user_id), lambda: dm(user_id)(_recorded(inc))))
+
+
+def _recorded(inc: Incident) -> str:
+    return (
+        f"Recorded {inc.ref} ({inc.severity}, resolved): {render.escape(inc.title)}. "
+        "Nobody was paged."
+    )
 
 
 def _declared(bot: Crashbot, inc: Incident) -> str:
