@@ -772,7 +772,18 @@ class CrashbotDiscord(discord.Client):
 
     async def setup_hook(self) -> None:
         """Route digest buttons to their handlers; register the commands with Discord."""
-        self.add_dynamic_items(AckButton, UpdateButton, JoinButton, PublishButton, UnpublishButton)
+        # record imports this module, so its buttons are fetched here rather than at the top.
+        from crashbot_discord import record
+
+        self.add_dynamic_items(
+            AckButton,
+            UpdateButton,
+            JoinButton,
+            PublishButton,
+            UnpublishButton,
+            record.EditButton,
+            record.CloseButton,
+        )
         if not self.sync_commands:
             return
         if self.settings.guild_id:

@@ -231,6 +231,146 @@ class EditModal(discord.ui.Modal, title="Edit the record"):
         await run_command(interaction, command)
 
 
+async def open_edit_form(interaction: discord.Interaction[Any], incident: str) -> None:
+    """Answer with :class:`EditModal` for ``incident`` (``/incident edit`` and the digest's Edit…)."""
+    crashbot = crashbot_of(interaction)
+    try:
+        inc = await asyncio.to_thread(crashbot.get, incident)  # the form shows the record
+    except CrashbotError as exc:
+        await reply_error(interaction, exc.message)
+        return
+    await interaction.response.send_modal(EditModal(inc, f"crashbot:edit-modal:{interaction.id}"))
+
+
+async def submit_close(
+    interaction: discord.Interaction[Any],
+    incident: str,
+    resolution: str,
+    reason: str | None,
+    duplicate_of: str | None,
+) -> None:
+    """One :meth:`Crashbot.close_incident` (``/incident close`` and the close form), then the reply."""
+    crashbot = crashbot_of(interaction)
+    actor = actor_of(interaction.user)
+
+    def command() -> str:
+        inc = crashbot.close_incident(
+            incident, resolution, actor=actor, message=reason, duplicate_of=duplicate_of
+        )
+        if inc.duplicate_of is not None:
+            original = crashbot.get(inc.duplicate_of)
+            return f"Closed as a duplicate of **{original.ref}**: " + incident_line(crashbot, inc)
+        return "Closed as invalid: " + incident_line(crashbot, inc)
+
+    await run_command(interaction, command)
+
+
+class CloseModal(discord.ui.Modal, title="Close the incident"):
+    """Opened by the digest's Close… button: the options of ``/incident close`` as a form.
+
+    A modal holds text inputs, so the resolution is typed (``invalid`` or
+    ``duplicate``); the service judges the rest exactly as for the command.
+    """
+
+    resolution: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="invalid (a false alarm) or duplicate",
+        custom_id="resolution",
+        placeholder="invalid",
+        max_length=20,
+    )
+    duplicate_of: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Duplicate of (for a duplicate)",
+        custom_id="duplicate_of",
+        required=False,
+        placeholder="INC-4",
+        max_length=40,
+    )
+    reason: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Why (kept on the timeline)",
+        custom_id="reason",
+        style=discord.TextStyle.paragraph,
+        required=False,
+        max_length=MAX_INPUT,
+    )
+
+    def __init__(self, incident: Incident, custom_id: str) -> None:
+        super().__init__(custom_id=custom_id, timeout=MODAL_TIMEOUT)
+        self.title = render.cut(f"Close {incident.ref}", 45)
+        self.incident_id = incident.id
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        """Close the incident as the form says."""
+        resolution = self.resolution.value.strip().lower()
+        if resolution not in {"invalid", "duplicate"}:
+            await reply_error(
+                interaction, f"resolution: expected invalid or duplicate, found {resolution!r}"
+            )
+            return
+        await submit_close(
+            interaction,
+            str(self.incident_id),
+            resolution,
+            self.reason.value.strip() or None,
+            self.duplicate_of.value.strip() or None,
+        )
+
+
+class EditButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"crashbot:edit:(?P<id>[0-9]{1,18})",
+):
+    """The digest's Edit… button: opens :class:`EditModal`, as ``/incident edit`` does."""
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Edit…", custom_id=f"{render.EDIT_PREFIX}{incident_id}")
+        )
+        self.incident_id = incident_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
+    ) -> EditButton:
+        """Rebuild the button from its custom_id."""
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Open the edit form, filled with the record as stored."""
+        await open_edit_form(interaction, str(self.incident_id))
+
+
+class CloseButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"crashbot:close:(?P<id>[0-9]{1,18})",
+):
+    """The digest's Close… button: opens :class:`CloseModal`."""
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Close…", custom_id=f"{render.CLOSE_PREFIX}{incident_id}")
+        )
+        self.incident_id = incident_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
+    ) -> CloseButton:
+        """Rebuild the button from its custom_id."""
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Open the close form (the incident is read first: its ref titles the form)."""
+        crashbot = crashbot_of(interaction)
+        try:
+            inc = await asyncio.to_thread(crashbot.get, self.incident_id)
+        except CrashbotError as exc:
+            await reply_error(interaction, exc.message)
+            return
+        await interaction.response.send_modal(
+            CloseModal(inc, f"crashbot:close-modal:{interaction.id}")
+        )
+
+
 async def complete_any_incident(
     interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
@@ -263,21 +403,7 @@ def add_commands(group: app_commands.Group) -> None:
         reason: str | None = None,
         duplicate_of: str | None = None,
     ) -> None:
-        crashbot = crashbot_of(interaction)
-        actor = actor_of(interaction.user)
-
-        def command() -> str:
-            inc = crashbot.close_incident(
-                incident, resolution, actor=actor, message=reason, duplicate_of=duplicate_of
-            )
-            if inc.duplicate_of is not None:
-                original = crashbot.get(inc.duplicate_of)
-                return f"Closed as a duplicate of **{original.ref}**: " + incident_line(
-                    crashbot, inc
-                )
-            return "Closed as invalid: " + incident_line(crashbot, inc)
-
-        await run_command(interaction, command)
+        await submit_close(interaction, incident, resolution, reason, duplicate_of)
 
     @group.command(
         name="edit", description="Correct the record: title, description, components, times"
@@ -285,15 +411,7 @@ def add_commands(group: app_commands.Group) -> None:
     @app_commands.describe(incident=INCIDENT)
     @app_commands.autocomplete(incident=complete_any_incident)
     async def edit(interaction: discord.Interaction[Any], incident: str) -> None:
-        crashbot = crashbot_of(interaction)
-        try:
-            inc = await asyncio.to_thread(crashbot.get, incident)  # the form shows the record
-        except CrashbotError as exc:
-            await reply_error(interaction, exc.message)
-            return
-        await interaction.response.send_modal(
-            EditModal(inc, f"crashbot:edit-modal:{interaction.id}")
-        )
+        await open_edit_form(interaction, incident)
 
     @group.command(
         name="record",

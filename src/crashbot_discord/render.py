@@ -29,6 +29,8 @@ UPDATE_PREFIX = "crashbot:update:"
 JOIN_PREFIX = "crashbot:join:"
 PUBLISH_PREFIX = "crashbot:publish:"
 UNPUBLISH_PREFIX = "crashbot:unpublish:"
+EDIT_PREFIX = "crashbot:edit:"
+CLOSE_PREFIX = "crashbot:close:"
 
 _KIND_LABEL = {
     EventKind.DECLARED: "Declared",
@@ -278,7 +280,9 @@ def digest_message(
     """The digest entry of an incident: its current state and its buttons.
 
     Acknowledge, Post update, Join (once there is a thread) and Publish or
-    Unpublish, whichever changes the incident's visibility.
+    Unpublish, whichever changes the incident's visibility; on a second row
+    (Discord allows five buttons a row) Edit… and, while the incident still
+    counts (not closed as invalid or duplicate, as on Slack), Close….
 
     Posted once in the digest channel and edited on every change.
     """
@@ -337,9 +341,36 @@ def digest_message(
     )
     return {
         "embeds": [embed],
-        "components": [{"type": 1, "components": buttons}],
+        "components": [
+            {"type": 1, "components": buttons},
+            {"type": 1, "components": _record_buttons(incident)},
+        ],
         "allowed_mentions": {"parse": []},
     }
+
+
+def _record_buttons(incident: Incident) -> list[dict[str, Any]]:
+    """Edit…, and Close… while the incident still counts: both open a form."""
+    buttons = [
+        {
+            "type": 2,
+            "style": BUTTON_STYLE_SECONDARY,
+            "label": "Edit…",
+            "custom_id": f"{EDIT_PREFIX}{incident.id}",
+            "disabled": False,
+        }
+    ]
+    if incident.counts:
+        buttons.append(
+            {
+                "type": 2,
+                "style": BUTTON_STYLE_SECONDARY,
+                "label": "Close…",
+                "custom_id": f"{CLOSE_PREFIX}{incident.id}",
+                "disabled": False,
+            }
+        )
+    return buttons
 
 
 def origin_reply(incident: Incident, thread_id: str | None, message_id: str) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from discord_interactions import ALICE_ID, Harness, command, modal_submit
+from discord_interactions import ALICE_ID, Harness, button, command, modal_submit
 from fake_discord import API, DIGEST_CHANNEL, INCIDENTS_CHANNEL, FakeDiscord
 from support import T0
-from test_discord_bot import declare, reply
+from test_discord_bot import declare, digest_message, reply
 
 from crashbot_core import Crashbot, EventKind, FixedClock
 from crashbot_core.errors import InvalidInput
@@ -172,6 +172,97 @@ def test_edit_autocomplete_offers_resolved_incidents_too(
     assert discord_api.callbacks()[-1]["data"]["choices"] == [
         {"name": "INC-1 · Checkout down", "value": "1"}
     ]
+
+
+# -- the digest's Edit… and Close… buttons ----------------------------------------------------
+
+
+def press(client: Harness, api: FakeDiscord, bot: Crashbot, custom_id: str) -> dict[str, Any]:
+    """Press a button of INC-1's digest as it reads now; the callback Discord was sent."""
+    message = api._message(
+        DIGEST_CHANNEL, digest_message(api), bot.get(1).refs["discord.digest_message"]
+    )
+    before = len(api.callbacks())
+    client.feed(button(custom_id, message))
+    callbacks = api.callbacks()
+    assert len(callbacks) == before + 1, "the button got no answer"
+    return callbacks[-1]
+
+
+def digest_buttons(api: FakeDiscord) -> list[str]:
+    return [b["custom_id"] for row in digest_message(api)["components"] for b in row["components"]]
+
+
+def test_digest_edit_button_opens_the_edit_form_filled_with_the_record(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot, clock: FixedClock
+) -> None:
+    declare(discord_client, description="500s on /pay", components="api")
+    assert {"crashbot:edit:1", "crashbot:close:1"} <= set(digest_buttons(discord_api))
+    clock.advance(minutes=5)
+    via_command = open_edit(discord_client, discord_api)
+
+    modal = press(discord_client, discord_api, bot_mode, "crashbot:edit:1")
+    assert modal["type"] == 9
+    assert modal["data"]["title"] == "Edit INC-1"
+    assert modal["data"]["custom_id"] != via_command["custom_id"]
+    assert shown(modal["data"]) == shown(via_command)
+    assert shown(modal["data"])["description"] == "500s on /pay"
+
+    values = shown(modal["data"])
+    values["title"] = "Checkout was down"
+    discord_client.feed(modal_submit(modal["data"], values))
+    assert reply(discord_api).startswith("Edited (title): **INC-1** Checkout was down")
+    assert bot_mode.get(1).title == "Checkout was down"
+    assert edited(bot_mode) == {"title": ("Checkout down", "Checkout was down")}
+
+
+def test_digest_close_button_opens_the_close_form_that_closes_as_invalid(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    modal = press(discord_client, discord_api, bot_mode, "crashbot:close:1")
+    assert modal["type"] == 9
+    assert modal["data"]["title"] == "Close INC-1"
+    assert set(shown(modal["data"])) == {"resolution", "duplicate_of", "reason"}
+
+    discord_client.feed(modal_submit(modal["data"], {"resolution": "Invalid", "reason": "a drill"}))
+    assert reply(discord_api).startswith("Closed as invalid: **INC-1**")
+    inc = bot_mode.get(1)
+    assert (inc.status, inc.resolution, inc.counts) == (Status.RESOLVED, Resolution.INVALID, False)
+    [closed] = [e for e in bot_mode.timeline(1) if e.kind is EventKind.CLOSED]
+    assert "a drill" in str(closed.data)
+    # Closed as invalid, it counts no more: the digest no longer offers Close….
+    assert "crashbot:close:1" not in digest_buttons(discord_api)
+    assert "crashbot:edit:1" in digest_buttons(discord_api)
+
+
+def test_digest_close_form_closes_as_a_duplicate_as_the_command_does(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    declare(discord_client, title="Checkout again")
+    modal = press(discord_client, discord_api, bot_mode, "crashbot:close:2")
+    discord_client.feed(
+        modal_submit(modal["data"], {"resolution": "duplicate", "duplicate_of": "INC-1"})
+    )
+    assert reply(discord_api).startswith("Closed as a duplicate of **INC-1**: **INC-2**")
+    dup = bot_mode.get(2)
+    assert (dup.resolution, dup.duplicate_of) == (Resolution.DUPLICATE, 1)
+    assert any(e.kind is EventKind.MERGED for e in bot_mode.timeline(1))
+
+
+def test_digest_close_form_explains_bad_input_and_closes_nothing(
+    discord_client: Harness, discord_api: FakeDiscord, bot_mode: Crashbot
+) -> None:
+    declare(discord_client)
+    modal = press(discord_client, discord_api, bot_mode, "crashbot:close:1")
+    discord_client.feed(modal_submit(modal["data"], {"resolution": "fixed"}))
+    assert reply(discord_api) == "⚠️ resolution: expected invalid or duplicate, found 'fixed'"
+    # A submitted modal is done with (Discord cannot keep it open): the button opens a new one.
+    modal = press(discord_client, discord_api, bot_mode, "crashbot:close:1")
+    discord_client.feed(modal_submit(modal["data"], {"resolution": "duplicate"}))
+    assert reply(discord_api) == "⚠️ say which incident it duplicates (duplicate_of)"
+    assert bot_mode.get(1).resolution is None
 
 
 # -- /incident record ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from crashbot_core.models import (
     Incident,
     Reminder,
     ReminderKind,
+    Resolution,
     Status,
 )
 from crashbot_discord import render
@@ -158,6 +159,38 @@ def test_digest_offers_the_visibility_change_and_join_only_with_a_thread() -> No
     buttons = public["components"][0]["components"]
     assert [b["label"] for b in buttons][-2:] == ["Join", "Unpublish"]
     assert buttons[-1]["custom_id"] == "crashbot:unpublish:7"
+
+
+def test_digest_has_edit_and_close_on_a_second_row() -> None:
+    payload = render.digest_message(incident(), thread_id="555")
+    first, second = payload["components"]
+    assert len(first["components"]) <= 5 and len(second["components"]) <= 5
+    assert [(b["label"], b["custom_id"], b["disabled"]) for b in second["components"]] == [
+        ("Edit…", "crashbot:edit:7", False),
+        ("Close…", "crashbot:close:7", False),
+    ]
+
+
+def test_digest_offers_close_while_the_incident_counts_as_slack_does() -> None:
+    resolved_at = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    resolved = incident(
+        status=Status.RESOLVED, resolved_at=resolved_at, resolution=Resolution.RESOLVED
+    )
+    invalid = incident(
+        status=Status.RESOLVED, resolved_at=resolved_at, resolution=Resolution.INVALID
+    )
+    duplicate = incident(
+        status=Status.RESOLVED,
+        resolved_at=resolved_at,
+        resolution=Resolution.DUPLICATE,
+        duplicate_of=3,
+    )
+
+    def labels(inc: Incident) -> list[str]:
+        return [b["label"] for b in render.digest_message(inc)["components"][1]["components"]]
+
+    assert labels(resolved) == ["Edit…", "Close…"]
+    assert labels(invalid) == labels(duplicate) == ["Edit…"]
 
 
 def test_origin_reply_answers_the_message_without_pinging() -> None:
