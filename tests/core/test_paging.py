@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from support import ALICE, T0
 
@@ -141,38 +141,33 @@ def test_rank_choice_maps_by_rank_and_clamps() -> None:
     ]
 
 
-class Answer:
-    """An HTTP response as a pager sends it: status, headers and body."""
-
-    def __init__(self, status_code: int, text: str = "", headers: dict[str, str] | None = None):
-        self.status_code = status_code
-        self.text = text
-        self.headers = headers or {}
-
-    def json(self) -> Any:
-        return json.loads(self.text)
+def pager_reply(
+    status_code: int, text: str = "", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """An HTTP response as a pager's client (httpx) hands it over."""
+    return httpx.Response(status_code, text=text, headers=headers)
 
 
 class PagerDown(Exception):
-    pass
+    """The error a pager plugin raises when its API refuses a call."""
 
 
-def answer(response: Answer) -> dict[str, Any]:
+def answer(response: httpx.Response) -> dict[str, Any]:
     return pager_answer(
         response, pager="Pager", request="POST /alerts", error=PagerDown, default_retry_after=30.0
     )
 
 
 def test_a_pager_answer_is_its_json_object_or_nothing() -> None:
-    assert answer(Answer(202, '{"requestId": "r1"}')) == {"requestId": "r1"}
-    assert answer(Answer(202, "[1, 2]")) == {}
-    assert answer(Answer(202, "accepted")) == {}
+    assert answer(pager_reply(202, '{"requestId": "r1"}')) == {"requestId": "r1"}
+    assert answer(pager_reply(202, "[1, 2]")) == {}
+    assert answer(pager_reply(202, "accepted")) == {}
 
 
 @pytest.mark.parametrize(("header", "seconds"), [("120", 120.0), ("0", 1.0), ("soon", 30.0)])
 def test_a_rate_limited_pager_is_retried_when_it_asks(header: str, seconds: float) -> None:
     with pytest.raises(RetryAfter) as caught:
-        answer(Answer(429, headers={"Retry-After": header}))
+        answer(pager_reply(429, headers={"Retry-After": header}))
 
     assert caught.value.seconds == seconds
     assert str(caught.value) == "Pager rate limit (429): retrying later"
@@ -180,4 +175,4 @@ def test_a_rate_limited_pager_is_retried_when_it_asks(header: str, seconds: floa
 
 def test_a_refusing_pager_raises_with_its_status_and_the_start_of_its_body() -> None:
     with pytest.raises(PagerDown, match=r"^Pager answered 400 to POST /alerts: x{300}$"):
-        answer(Answer(400, "x" * 500))
+        answer(pager_reply(400, "x" * 500))
