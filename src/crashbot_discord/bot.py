@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import discord
 from discord import app_commands
@@ -280,24 +281,45 @@ class UpdateModal(discord.ui.Modal, title="Post an update"):
 # ---------------------------------------------------------------------------
 
 
-class AckButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"crashbot:ack:(?P<id>[0-9]{1,18})",
-):
-    """The digest's Acknowledge button."""
+class IncidentButton:
+    """What every digest button shares; mixed in before ``discord.ui.DynamicItem``.
+
+    A subclass names its ``label`` and custom_id ``prefix`` and passes
+    ``template=button_template(prefix)``: the custom_id is the prefix and the
+    incident id, so a button pressed after a restart is rebuilt from it.
+    """
+
+    label: ClassVar[str]
+    prefix: ClassVar[str]
 
     def __init__(self, incident_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Acknowledge", custom_id=f"{render.ACK_PREFIX}{incident_id}")
+        super().__init__(  # type: ignore[call-arg]  # DynamicItem, next in the MRO
+            discord.ui.Button(label=self.label, custom_id=f"{self.prefix}{incident_id}")
         )
         self.incident_id = incident_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
-    ) -> AckButton:
+    ) -> Self:
         """Rebuild the button from its custom_id."""
         return cls(int(match["id"]))
+
+
+def button_template(prefix: str) -> str:
+    """The custom_id pattern of a digest button: ``prefix`` and the incident id."""
+    return re.escape(prefix) + r"(?P<id>[0-9]{1,18})"
+
+
+class AckButton(
+    IncidentButton,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=button_template(render.ACK_PREFIX),
+):
+    """The digest's Acknowledge button."""
+
+    label = "Acknowledge"
+    prefix = render.ACK_PREFIX
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Acknowledge the incident."""
@@ -313,23 +335,14 @@ class AckButton(
 
 
 class UpdateButton(
+    IncidentButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"crashbot:update:(?P<id>[0-9]{1,18})",
+    template=button_template(render.UPDATE_PREFIX),
 ):
     """The digest's Post update button: opens the update modal."""
 
-    def __init__(self, incident_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Post update", custom_id=f"{render.UPDATE_PREFIX}{incident_id}")
-        )
-        self.incident_id = incident_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
-    ) -> UpdateButton:
-        """Rebuild the button from its custom_id."""
-        return cls(int(match["id"]))
+    label = "Post update"
+    prefix = render.UPDATE_PREFIX
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Open the update form."""
@@ -368,23 +381,14 @@ class PublishModal(discord.ui.Modal, title="Publish on the status page"):
 
 
 class PublishButton(
+    IncidentButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"crashbot:publish:(?P<id>[0-9]{1,18})",
+    template=button_template(render.PUBLISH_PREFIX),
 ):
     """The digest's Publish button (private incidents): opens :class:`PublishModal`."""
 
-    def __init__(self, incident_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Publish", custom_id=f"{render.PUBLISH_PREFIX}{incident_id}")
-        )
-        self.incident_id = incident_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
-    ) -> PublishButton:
-        """Rebuild the button from its custom_id."""
-        return cls(int(match["id"]))
+    label = "Publish"
+    prefix = render.PUBLISH_PREFIX
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Open the publish form, filled with the configured first update."""
@@ -395,25 +399,14 @@ class PublishButton(
 
 
 class UnpublishButton(
+    IncidentButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"crashbot:unpublish:(?P<id>[0-9]{1,18})",
+    template=button_template(render.UNPUBLISH_PREFIX),
 ):
     """The digest's Unpublish button (public incidents)."""
 
-    def __init__(self, incident_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Unpublish", custom_id=f"{render.UNPUBLISH_PREFIX}{incident_id}"
-            )
-        )
-        self.incident_id = incident_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
-    ) -> UnpublishButton:
-        """Rebuild the button from its custom_id."""
-        return cls(int(match["id"]))
+    label = "Unpublish"
+    prefix = render.UNPUBLISH_PREFIX
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Take the incident off the status page."""
@@ -428,8 +421,9 @@ class UnpublishButton(
 
 
 class JoinButton(
+    IncidentButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"crashbot:join:(?P<id>[0-9]{1,18})",
+    template=button_template(render.JOIN_PREFIX),
 ):
     """The digest's Join button: adds the clicker to the incident thread.
 
@@ -438,18 +432,8 @@ class JoinButton(
     how it went.
     """
 
-    def __init__(self, incident_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Join", custom_id=f"{render.JOIN_PREFIX}{incident_id}")
-        )
-        self.incident_id = incident_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
-    ) -> JoinButton:
-        """Rebuild the button from its custom_id."""
-        return cls(int(match["id"]))
+    label = "Join"
+    prefix = render.JOIN_PREFIX
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Add the user to the incident's thread."""

@@ -35,7 +35,9 @@ from crashbot_discord.bot import (
     INCIDENT,
     MAX_CHOICES,
     MODAL_TIMEOUT,
+    IncidentButton,
     actor_of,
+    button_template,
     complete_severity,
     crashbot_of,
     incident_line,
@@ -316,23 +318,14 @@ class CloseModal(discord.ui.Modal, title="Close the incident"):
 
 
 class EditButton(
+    IncidentButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"crashbot:edit:(?P<id>[0-9]{1,18})",
+    template=button_template(render.EDIT_PREFIX),
 ):
     """The digest's Edit… button: opens :class:`EditModal`, as ``/incident edit`` does."""
 
-    def __init__(self, incident_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Edit…", custom_id=f"{render.EDIT_PREFIX}{incident_id}")
-        )
-        self.incident_id = incident_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
-    ) -> EditButton:
-        """Rebuild the button from its custom_id."""
-        return cls(int(match["id"]))
+    label = "Edit…"
+    prefix = render.EDIT_PREFIX
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Open the edit form, filled with the record as stored."""
@@ -340,23 +333,14 @@ class EditButton(
 
 
 class CloseButton(
+    IncidentButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"crashbot:close:(?P<id>[0-9]{1,18})",
+    template=button_template(render.CLOSE_PREFIX),
 ):
     """The digest's Close… button: opens :class:`CloseModal`."""
 
-    def __init__(self, incident_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Close…", custom_id=f"{render.CLOSE_PREFIX}{incident_id}")
-        )
-        self.incident_id = incident_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any
-    ) -> CloseButton:
-        """Rebuild the button from its custom_id."""
-        return cls(int(match["id"]))
+    label = "Close…"
+    prefix = render.CLOSE_PREFIX
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Open the close form (the incident is read first: its ref titles the form)."""
