@@ -30,6 +30,7 @@ from crashbot_core.models import (
     Status,
 )
 from crashbot_core.outbox import reminder_data
+from crashbot_core.severity import Severity
 from crashbot_core.store import Saved
 
 
@@ -58,6 +59,21 @@ def component_map(
     if isinstance(components, str):
         return {components: None}  # one key, not its letters
     return {c: None for c in components}
+
+
+def new_incident_inputs(
+    config: Config,
+    severity: str | None,
+    components: Mapping[str, Impact | str | None] | Iterable[str] | None,
+    *,
+    new_components: bool,
+) -> tuple[Severity, Mapping[str, Impact | str | None]]:
+    """A new incident's level (default: the policy's) and checked components, declared or recorded."""
+    policy = config.severity_policy
+    level = policy.parse(severity) if severity else policy.default_level
+    comps = component_map(components)
+    check_components(config, comps, new=new_components)
+    return level, comps
 
 
 def check_components(config: Config, keys: Iterable[str], *, new: bool) -> None:
@@ -139,10 +155,9 @@ class Commands:
         new_components: bool = False,
     ) -> Saved:
         """:meth:`declare`, returning everything the commit wrote (the incident and its events)."""
-        policy = self.config.severity_policy
-        level = policy.parse(severity) if severity else policy.default_level
-        comps = component_map(components)
-        check_components(self.config, comps, new=new_components)
+        level, comps = new_incident_inputs(
+            self.config, severity, components, new_components=new_components
+        )
         incident, events = lifecycle.declare(
             title=title,
             severity=level,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from crashbot_core import edits, endings
-from crashbot_core.commands import check_components, component_map
+from crashbot_core.commands import check_components, new_incident_inputs
 from crashbot_core.commit import MAX_CONFLICT_BACKOFF, MAX_CONFLICT_RETRIES, CommitPath
 from crashbot_core.config import Config
 from crashbot_core.errors import ConflictError, InvalidInput
@@ -232,10 +232,9 @@ class Corrections:
         :raises InvalidInput: times out of order, bad text, unknown components.
         :raises StateConflict: a time in the future.
         """
-        policy = self.config.severity_policy
-        level = policy.parse(severity) if severity else policy.default_level
-        comps = component_map(components)
-        check_components(self.config, comps, new=new_components)
+        level, comps = new_incident_inputs(
+            self.config, severity, components, new_components=new_components
+        )
         incident, events = edits.record_retrospective(
             title=title,
             severity=level,
